@@ -1,0 +1,98 @@
+"""The engine facade: the numba kernel behind a small API (process a batch, read a book)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Sequence
+
+import numpy as np
+
+from engine import kernel
+from engine.instruments import Instrument, initial_bands
+from engine.records import EVENT_DTYPE
+from engine.state import (EMPTY, M_LIVE, State, grow_book_levels, grow_hash, grow_levels,
+                          grow_orders, new_state)
+
+Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first
+
+
+def decimal_parts(d: Decimal) -> tuple[int, int]:
+    """(mantissa, exponent) of a positive decimal with trailing zeros stripped."""
+    sign, digits, exp = d.normalize().as_tuple()
+    return int("".join(map(str, digits))), exp
+
+
+class Engine:
+    """All books of a venue, matched by the numba kernel one batch of command records at a time."""
+
+    def __init__(self, instruments: Sequence[Instrument], orders: int = 1 << 16, levels: int = 1 << 12,
+                 book_levels: int = 256, events: int = 1 << 16):
+        self.instruments = list(instruments)
+        st = new_state(len(self.instruments), orders, levels, book_levels)
+        for i, ins in enumerate(self.instruments):
+            st.i_tm[i], st.i_te[i] = decimal_parts(ins.tick_size)
+            st.i_lm[i], st.i_le[i] = decimal_parts(ins.lot_size)
+            st.i_minq[i] = ins.min_lots
+        for i, (on, lo, hi) in enumerate(initial_bands(self.instruments)):
+            st.i_band[i], st.i_lo[i], st.i_hi[i] = on, lo, hi
+        self.state = st
+        self._events = np.zeros(events, EVENT_DTYPE)
+        self.seq = 0  # events emitted so far: the seq of the last event
+
+    def process(self, cmds: np.ndarray) -> np.ndarray:
+        """Run a batch of command records; returns its events (a view valid until the next call)."""
+        i, k = 0, 0
+        while True:
+            i, k, status = kernel.run(self.state, cmds, i, self._events, k)
+            if status == kernel.OK:
+                break
+            self._grow(status)
+        self.seq += k
+        return self._events[:k]
+
+    def _grow(self, status: int) -> None:
+        st = self.state
+        if status == kernel.NEED_EVENTS:
+            ev = np.zeros(len(self._events) * 2 + 2 * int(st.b_orders.max()) + 8, EVENT_DTYPE)
+            ev[:len(self._events)] = self._events
+            self._events = ev
+        elif status == kernel.NEED_ORDERS:
+            self.state = grow_orders(st)
+        elif status == kernel.NEED_LEVELS:
+            self.state = grow_levels(st)
+        elif status == kernel.NEED_BOOK_LEVELS:
+            self.state = grow_book_levels(st)
+        elif status == kernel.NEED_HASH:
+            self.state = grow_hash(st)
+        else:
+            raise AssertionError(f"unknown kernel status {status}")
+
+    @property
+    def live_orders(self) -> int:
+        """How many orders rest on all books."""
+        return int(self.state.meta[M_LIVE])
+
+    def book(self, sym: int) -> tuple[Levels, Levels]:
+        """(bids, asks) of one instrument, aggregated by price, best first."""
+        st = self.state
+        out = []
+        for side in (0, 1):
+            b = sym * 2 + side
+            lv = st.b_lv[b, :st.b_n[b]][::-1]
+            out.append(list(zip(st.l_px[lv].tolist(), st.l_qty[lv].tolist())))
+        return out[0], out[1]
+
+    def orders(self, sym: int, side: int) -> list[tuple[int, int, int, int]]:
+        """Resting orders of one book in priority order: (oid, acct, px ticks, open lots)."""
+        st = self.state
+        b = sym * 2 + side
+        out = []
+        for lv in st.b_lv[b, :st.b_n[b]][::-1]:
+            o = st.l_head[lv]
+            while o != EMPTY:
+                out.append((int(st.o_oid[o]), int(st.o_acct[o]), int(st.o_px[o]), int(st.o_qty[o])))
+                o = st.o_next[o]
+        return out
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the engine's state arrays."""
+        return sum(a.nbytes for a in self.state) + self._events.nbytes

@@ -1,0 +1,232 @@
+"""Instruments: tick, lot, min quantity and price band; exact decimal <-> tick/lot conversion."""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+from engine.errors import ConfigError
+
+MAX_UNITS = 1 << 40  # the largest price in ticks and quantity in lots
+SYMBOL_RE = re.compile(r"[A-Za-z0-9._/-]{1,32}")
+PLAIN_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+KNOWN_KEYS = {"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price"}
+
+DEFAULT_INSTRUMENTS_TOML = """
+# Kabuto's built-in instruments: used when no --instruments file is given.
+[[instrument]]
+symbol = "TSLAx-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+band_pct = "10"
+
+[[instrument]]
+symbol = "AMZNx-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+band_pct = "10"
+
+[[instrument]]
+symbol = "AAPLx-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+band_pct = "10"
+
+[[instrument]]
+symbol = "NVDAx-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+band_pct = "10"
+
+[[instrument]]
+symbol = "BTC-USD"
+tick_size = "0.01"
+lot_size = "0.00001"
+
+[[instrument]]
+symbol = "ETH-USD"
+tick_size = "0.01"
+lot_size = "0.0001"
+"""
+
+
+class Scale:
+    """Exact conversion between decimal text and whole multiples of one step (a tick or a lot)."""
+
+    __slots__ = ("step", "places", "step_units", "pow10")
+
+    def __init__(self, step: Decimal):
+        self.step = step
+        exp = step.as_tuple().exponent
+        self.places = max(0, -exp)  # decimal places as written
+        self.pow10 = 10 ** self.places
+        self.step_units = int(step * self.pow10)  # step in units of 10**-places
+
+    def parse_plain(self, text: str) -> int | None:
+        """Steps in plain decimal text ("245.10"), or None when it is not a positive in-range multiple."""
+        if not PLAIN_DECIMAL_RE.fullmatch(text):
+            return None
+        whole, _, frac = text.partition(".")
+        frac = frac.rstrip("0")
+        if len(frac) > self.places:
+            return None
+        if len(whole) > 30:
+            whole = whole.lstrip("0") or "0"
+            if len(whole) > 30:
+                return None
+        units = int(whole) * self.pow10 + (int(frac) * 10 ** (self.places - len(frac)) if frac else 0)
+        return self._steps(units)
+
+    def parse_number_text(self, text: str) -> int | None:
+        """Steps in a JSON number's text (exponent allowed), or None when invalid."""
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            return None
+        if not d.is_finite():
+            return None
+        sign, digits, exp = d.as_tuple()
+        if sign:
+            return None
+        # value = digits * 10**exp; in units: digits * 10**(exp + places)
+        shift = exp + self.places
+        while digits and digits[-1] == 0 and shift < 0:
+            digits = digits[:-1]
+            shift += 1
+        if not digits:
+            return None
+        if shift < 0:
+            return None
+        if len(digits) + shift > 40:
+            return None
+        units = int("".join(map(str, digits))) * 10 ** shift
+        return self._steps(units)
+
+    def _steps(self, units: int) -> int | None:
+        if units <= 0 or units % self.step_units:
+            return None
+        steps = units // self.step_units
+        return steps if steps <= MAX_UNITS else None
+
+    def text(self, steps: int) -> str:
+        """Decimal text of a whole number of steps, with the step's places as written."""
+        units = steps * self.step_units
+        if not self.places:
+            return str(units)
+        s = str(units).rjust(self.places + 1, "0")
+        return s[:-self.places] + "." + s[-self.places:]
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One tradable symbol: its steps, minimum quantity and optional price band."""
+    symbol: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_qty: Decimal
+    band_pct: Decimal | None = None
+    reference_price: Decimal | None = None
+    px: Scale = field(init=False, repr=False, compare=False)
+    qty: Scale = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "px", Scale(self.tick_size))
+        object.__setattr__(self, "qty", Scale(self.lot_size))
+
+    @property
+    def min_lots(self) -> int:
+        """The smallest quantity accepted on a new order, in lots."""
+        q = Fraction(self.min_qty) / Fraction(self.lot_size)
+        return max(1, -((-q.numerator) // q.denominator))
+
+    def band_edges(self, reference: Fraction) -> tuple[int, int]:
+        """Lowest and highest allowed price in ticks around a reference price, exactly."""
+        pct = Fraction(self.band_pct) / 100
+        tick = Fraction(self.tick_size)
+        hi = reference * (1 + pct) / tick
+        lo = reference * (1 - pct) / tick
+        return -((-lo.numerator) // lo.denominator), hi.numerator // hi.denominator
+
+    def reference_ticks(self, value: Fraction) -> bool:
+        """True when a reference price is positive and at most 2**40 ticks."""
+        return 0 < value and value / Fraction(self.tick_size) <= MAX_UNITS
+
+
+def _decimal(entry: dict, key: str, where: str) -> Decimal:
+    raw = entry[key]
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ConfigError(f"{where}: {key} must be a decimal string")
+    try:
+        d = Decimal(str(raw))
+    except InvalidOperation:
+        raise ConfigError(f"{where}: {key} = {raw!r} is not a decimal number") from None
+    if not d.is_finite() or d <= 0:
+        raise ConfigError(f"{where}: {key} = {raw!r} must be positive")
+    return d
+
+
+def parse_instruments(doc: dict) -> list[Instrument]:
+    """Instruments from a parsed TOML document; unknown keys and bad values are errors."""
+    entries = doc.get("instrument")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("instruments file: needs at least one [[instrument]] table")
+    unknown_top = set(doc) - {"instrument"}
+    if unknown_top:
+        raise ConfigError(f"instruments file: unknown keys {sorted(unknown_top)}")
+    out: list[Instrument] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, 1):
+        where = f"instrument #{i}"
+        unknown = set(entry) - KNOWN_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("symbol", "tick_size", "lot_size"):
+            if key not in entry:
+                raise ConfigError(f"{where}: missing {key}")
+        sym = entry["symbol"]
+        if not isinstance(sym, str) or not SYMBOL_RE.fullmatch(sym):
+            raise ConfigError(f"{where}: bad symbol {sym!r}")
+        if sym in seen:
+            raise ConfigError(f"{where}: duplicate symbol {sym}")
+        seen.add(sym)
+        tick = _decimal(entry, "tick_size", where)
+        lot = _decimal(entry, "lot_size", where)
+        min_qty = _decimal(entry, "min_qty", where) if "min_qty" in entry else lot
+        band = _decimal(entry, "band_pct", where) if "band_pct" in entry else None
+        ref = _decimal(entry, "reference_price", where) if "reference_price" in entry else None
+        out.append(Instrument(sym, tick, lot, min_qty, band, ref))
+    return out
+
+
+def load_instruments(path: str | None = None) -> list[Instrument]:
+    """Instruments from a TOML file, or the built-in default set when path is None."""
+    if path is None:
+        return parse_instruments(tomllib.loads(DEFAULT_INSTRUMENTS_TOML))
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read instruments file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"instruments file {path}: {e}") from None
+    return parse_instruments(doc)
+
+
+def symbol_index(instruments: Sequence[Instrument]) -> dict[str, int]:
+    """Map from symbol to its index in the instrument list."""
+    return {ins.symbol: i for i, ins in enumerate(instruments)}
+
+
+def initial_bands(instruments: Iterable[Instrument]) -> list[tuple[bool, int, int]]:
+    """(band on, lowest, highest tick) per instrument from its configured reference price."""
+    out = []
+    for ins in instruments:
+        if ins.band_pct is not None and ins.reference_price is not None:
+            lo, hi = ins.band_edges(Fraction(ins.reference_price))
+            out.append((True, lo, hi))
+        else:
+            out.append((False, 0, 0))
+    return out

@@ -1,0 +1,56 @@
+"""Fixed-width command and event records: the only things that cross into and out of the kernel."""
+import numpy as np
+
+# One command; accounts and symbols as integer ids.
+# NEW and AMEND carry price and quantity as exact decimals: value = px * 10**pexp (likewise
+# qty, qexp); the kernel turns them into ticks and lots of the order's own instrument.
+# REF carries the band edges in ticks: px = lowest allowed price, qty = highest (Flag.BAND_ON
+# set when the instrument has a band). REJECT carries the reason found before the kernel.
+COMMAND_DTYPE = np.dtype([
+    ("op", np.int8),
+    ("side", np.int8),
+    ("otype", np.int8),
+    ("tif", np.int8),
+    ("stp", np.int8),
+    ("reason", np.int8),
+    ("pexp", np.int8),
+    ("qexp", np.int8),
+    ("flags", np.int16),
+    ("pad", np.int16),
+    ("sym", np.int32),
+    ("oid", np.int64),
+    ("acct", np.int64),
+    ("px", np.int64),
+    ("qty", np.int64),
+    ("ts", np.int64),
+    ("line", np.int64),
+], align=True)
+
+# One event. FILL: oid = taker, maker = maker oid, side = taker side, acct = taker account.
+# CANCELED: qty = quantity removed, open = what is left live.
+EVENT_DTYPE = np.dtype([
+    ("kind", np.int8),
+    ("reason", np.int8),
+    ("side", np.int8),
+    ("flags", np.int16),
+    ("sym", np.int32),
+    ("oid", np.int64),
+    ("px", np.int64),
+    ("qty", np.int64),
+    ("open", np.int64),
+    ("maker", np.int64),
+    ("maker_acct", np.int64),
+    ("acct", np.int64),
+    ("ts", np.int64),
+    ("line", np.int64),
+], align=True)
+
+
+def empty_commands(n: int) -> np.ndarray:
+    """A zeroed command array of n records."""
+    return np.zeros(n, dtype=COMMAND_DTYPE)
+
+
+def empty_events(n: int) -> np.ndarray:
+    """A zeroed event array of n records."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
