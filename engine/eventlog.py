@@ -1,0 +1,83 @@
+"""Event log encoder: event records -> JSON Lines text, and the final book as JSON."""
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import numpy as np
+
+from engine.codes import REASON_NAMES, Ev, Flag, Reason
+from engine.instruments import Instrument
+from engine.orderlog import Accounts
+
+ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
+                                              int(Ev.AMENDED), int(Ev.REJECTED))
+HAS_TS, HAS_PX, HAS_OID = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID)
+MALFORMED = int(Reason.MALFORMED)
+REASONS = {int(k): json.dumps(v) for k, v in REASON_NAMES.items()}
+SIDES = ('"buy"', '"sell"')
+
+
+class Encoder:
+    """Formats event records as the replay contract's JSON lines."""
+
+    def __init__(self, instruments: Sequence[Instrument], accounts: Accounts):
+        self.instruments = list(instruments)
+        self.accounts = accounts
+        self._syms = [json.dumps(i.symbol) for i in self.instruments]
+        self._px = [i.px.text for i in self.instruments]
+        self._qty = [i.qty.text for i in self.instruments]
+        self._acct: list[str] = []
+
+    def _acct_json(self, i: int) -> str:
+        cache = self._acct
+        names = self.accounts.names
+        while len(cache) < len(names):
+            cache.append(json.dumps(names[len(cache)]))
+        return cache[i]
+
+    def encode(self, events: np.ndarray, first_seq: int) -> str:
+        """JSON lines (each ending in LF) for events, the first numbered first_seq."""
+        out = []
+        add = out.append
+        syms, pxt, qtyt = self._syms, self._px, self._qty
+        seq = first_seq
+        for kind, reason, side, flags, sym, oid, px, qty, open_, maker, macct, acct, ts, line in events.tolist():
+            if kind == FILL:
+                s = (f'{{"seq":{seq},"ev":"fill","sym":{syms[sym]},"px":"{pxt[sym](px)}","qty":"{qtyt[sym](qty)}",'
+                     f'"maker":{maker},"taker":{oid},"taker_side":{SIDES[side]},'
+                     f'"maker_acct":{self._acct_json(macct)},"taker_acct":{self._acct_json(acct)}')
+            elif kind == ACCEPTED:
+                p = f'"{pxt[sym](px)}"' if flags & HAS_PX else "null"
+                s = (f'{{"seq":{seq},"ev":"accepted","oid":{oid},"sym":{syms[sym]},"side":{SIDES[side]},'
+                     f'"px":{p},"qty":"{qtyt[sym](qty)}"')
+            elif kind == CANCELED:
+                s = (f'{{"seq":{seq},"ev":"canceled","oid":{oid},"qty":"{qtyt[sym](qty)}",'
+                     f'"open":"{qtyt[sym](open_)}","reason":{REASONS[reason]}')
+            elif kind == AMENDED:
+                s = f'{{"seq":{seq},"ev":"amended","oid":{oid},"px":"{pxt[sym](px)}","qty":"{qtyt[sym](qty)}"'
+            else:
+                s = f'{{"seq":{seq},"ev":"rejected","reason":{REASONS[reason]}'
+                if reason == MALFORMED:
+                    s += f',"line":{line}'
+                elif flags & HAS_OID:
+                    s += f',"oid":{oid}'
+            if flags & HAS_TS:
+                s += f',"ts":{ts}'
+            add(s)
+            seq += 1
+        if not out:
+            return ""
+        return "}\n".join(out) + "}\n"
+
+
+def book_json(engine, instruments: Sequence[Instrument]) -> str:
+    """The final book of every instrument as the replay contract's JSON object."""
+    doc = {}
+    for i, ins in enumerate(instruments):
+        bids, asks = engine.book(i)
+        doc[ins.symbol] = {
+            "bids": [[ins.px.text(p), ins.qty.text(q)] for p, q in bids],
+            "asks": [[ins.px.text(p), ins.qty.text(q)] for p, q in asks],
+        }
+    return json.dumps(doc)

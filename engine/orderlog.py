@@ -1,0 +1,263 @@
+"""Order log decoder: JSON Lines text -> command records, with every static fault as a reject."""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from engine.codes import (STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif)
+from engine.instruments import MAX_UNITS, Instrument, symbol_index
+from engine.records import COMMAND_DTYPE
+
+MAX_OID = (1 << 63) - 1
+MAX_MANT = 1 << 62
+PLAIN = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+BLANK = re.compile(rb"[ \t\r]*")
+BOM = b"\xef\xbb\xbf"
+
+HAS_TS, HAS_PX, HAS_QTY, HAS_OID, BAND_ON = (int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_QTY),
+                                             int(Flag.HAS_OID), int(Flag.BAND_ON))
+NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
+SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
+TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
+TIFS = {k: int(v) for k, v in TIF_NAMES.items()}
+STPS = {k: int(v) for k, v in STP_NAMES.items()}
+IOC, FOK, POST, GTC = int(Tif.IOC), int(Tif.FOK), int(Tif.POST), int(Tif.GTC)
+MARKET = int(OrdType.MARKET)
+R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP, R_BAD_PRICE = (
+    int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_TIF), int(Reason.BAD_STP),
+    int(Reason.BAD_PRICE))
+DEFAULT_STP = int(Stp.CANCEL_OLDEST)
+
+
+class NumText(str):
+    """The text of a JSON number with a fraction or exponent (never turned into a float)."""
+
+
+class BigInt:
+    """A JSON integer too long for Python's int() digit limit: never a valid value."""
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _big_int(text: str):
+    return int(text) if len(text) < 4000 else BigInt()
+
+
+_loads = json.JSONDecoder(parse_float=NumText, parse_constant=_reject_constant).decode
+_loads_big = json.JSONDecoder(parse_float=NumText, parse_constant=_reject_constant,
+                              parse_int=_big_int).decode
+
+
+def _normalize(mant: int, exp: int) -> tuple[int, int]:
+    if mant <= 0:
+        return 0, 0
+    while mant % 10 == 0:
+        mant //= 10
+        exp += 1
+    if mant >= MAX_MANT or not -100 < exp < 100:
+        return 0, 0
+    return mant, exp
+
+
+def decimal_value(v) -> tuple[int, int]:
+    """(mantissa, exponent) of a JSON price/quantity value; mantissa 0 when it is not a valid positive number."""
+    t = type(v)
+    if t is str:
+        m = PLAIN.fullmatch(v)
+        if m is None:
+            return 0, 0
+        whole, frac = m.group(1), m.group(2)
+        whole = whole.lstrip("0")
+        if frac:
+            frac = frac.rstrip("0")
+        digits = whole + (frac or "")
+        if len(digits) > 40:
+            return 0, 0
+        return _normalize(int(digits) if digits else 0, -len(frac or ""))
+    if t is int:
+        return _normalize(v, 0) if v.bit_length() < 200 else (0, 0)
+    if t is NumText:
+        try:
+            d = Decimal(v)
+        except InvalidOperation:
+            return 0, 0
+        sign, digits, exp = d.as_tuple()
+        if sign or not isinstance(exp, int):
+            return 0, 0
+        digits = "".join(map(str, digits)).lstrip("0")
+        if not digits:
+            return 0, 0
+        stripped = digits.rstrip("0")
+        exp += len(digits) - len(stripped)
+        if len(stripped) > 40 or not -100 < exp < 100:
+            return 0, 0
+        return _normalize(int(stripped), exp)
+    return 0, 0
+
+
+def _is_int(v, lo: int, hi: int) -> bool:
+    return type(v) is int and lo <= v <= hi
+
+
+class Accounts:
+    """Interns account names to integer ids; the integer 7 and the string "7" are one account."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def id(self, name: str) -> int:
+        """The id of an account name, allocating one for a new name."""
+        i = self.ids.get(name)
+        if i is None:
+            i = self.ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+
+class Decoder:
+    """Turns order-log lines into command records for one set of instruments."""
+
+    def __init__(self, instruments: Sequence[Instrument], accounts: Accounts | None = None):
+        self.instruments = list(instruments)
+        self.symbols = symbol_index(self.instruments)
+        self.accounts = accounts or Accounts()
+
+    def decode(self, lines: Sequence[bytes], first_line: int) -> np.ndarray:
+        """Command records for lines numbered from first_line; blank lines give none."""
+        rows = []
+        add = rows.append
+        for n, raw in enumerate(lines, first_line):
+            row = self.decode_line(raw, n)
+            if row is not None:
+                add(row)
+        return np.array(rows, dtype=COMMAND_DTYPE) if rows else np.zeros(0, COMMAND_DTYPE)
+
+    def decode_line(self, raw: bytes, line: int) -> tuple | None:
+        """One command record as a tuple in COMMAND_DTYPE order, or None for a blank line."""
+        try:
+            text = raw.decode("utf-8")
+            try:
+                d = _loads(text)
+            except ValueError as e:
+                if isinstance(e, json.JSONDecodeError) or "digits" not in str(e):
+                    raise
+                d = _loads_big(text)
+        except (ValueError, RecursionError):
+            if BLANK.fullmatch(raw):
+                return None
+            return _malformed(line)
+        if type(d) is not dict:
+            return _malformed(line)
+        op = d.get("op")
+        ts = 0
+        fl = 0
+        if "ts" in d:
+            ts = d["ts"]
+            if not _is_int(ts, 0, MAX_OID):
+                return _malformed(line)
+            fl = HAS_TS
+        if op == "new":
+            return self._new(d, line, ts, fl)
+        if op == "cancel":
+            oid = d.get("oid")
+            if not _is_int(oid, 0, MAX_OID):
+                return _malformed(line)
+            return (CANCEL, 0, 0, 0, 0, 0, 0, 0, fl, 0, -1, oid, 0, 0, 0, ts, line)
+        if op == "amend":
+            return self._amend(d, line, ts, fl)
+        if op == "ref":
+            return self._ref(d, line, ts, fl)
+        return _malformed(line)
+
+    def _new(self, d: dict, line: int, ts: int, fl: int):
+        oid = d.get("oid")
+        acct = d.get("acct")
+        sym = d.get("sym")
+        side = SIDES.get(d.get("side")) if type(d.get("side")) is str else None
+        otype = TYPES.get(d.get("type")) if type(d.get("type")) is str else None
+        if (not _is_int(oid, 0, MAX_OID) or type(sym) is not str or side is None or otype is None
+                or "qty" not in d or (otype != MARKET and "px" not in d)):
+            return _malformed(line)
+        ta = type(acct)
+        if ta is str:
+            name = acct
+        elif ta is int:
+            name = str(acct)
+        else:
+            return _malformed(line)
+        s = self.symbols.get(sym)
+        if s is None:
+            return _reject(R_UNKNOWN_SYMBOL, oid, ts, fl)
+        tif = IOC if otype == MARKET else GTC
+        if "tif" in d:
+            t = d["tif"]
+            tif = TIFS.get(t) if type(t) is str else None
+            if tif is None or (otype == MARKET and tif == POST):
+                return _reject(R_BAD_TIF, oid, ts, fl)
+            if otype == MARKET and tif != FOK:
+                tif = IOC
+        stp = DEFAULT_STP
+        if "stp" in d:
+            v = d["stp"]
+            stp = STPS.get(v) if type(v) is str else None
+            if stp is None:
+                return _reject(R_BAD_STP, oid, ts, fl)
+        pm, pe = decimal_value(d["px"]) if otype != MARKET else (0, 0)
+        qm, qe = decimal_value(d["qty"])
+        return (NEW, side, otype, tif, stp, 0, pe, qe, fl, 0, s, oid, self.accounts.id(name), pm, qm, ts, line)
+
+    def _amend(self, d: dict, line: int, ts: int, fl: int):
+        oid = d.get("oid")
+        if not _is_int(oid, 0, MAX_OID) or ("px" not in d and "qty" not in d):
+            return _malformed(line)
+        pm = pe = qm = qe = 0
+        if "px" in d:
+            fl |= HAS_PX
+            pm, pe = decimal_value(d["px"])
+        if "qty" in d:
+            fl |= HAS_QTY
+            qm, qe = decimal_value(d["qty"])
+        return (AMEND, 0, 0, 0, 0, 0, pe, qe, fl, 0, -1, oid, 0, pm, qm, ts, line)
+
+    def _ref(self, d: dict, line: int, ts: int, fl: int):
+        sym = d.get("sym")
+        if type(sym) is not str or "px" not in d:
+            return _malformed(line)
+        s = self.symbols.get(sym)
+        if s is None:
+            return _reject(R_UNKNOWN_SYMBOL, 0, ts, fl, with_oid=False)
+        ins = self.instruments[s]
+        mant, exp = decimal_value(d["px"])
+        ref = Fraction(mant) * Fraction(10) ** exp
+        if mant == 0 or ref / Fraction(ins.tick_size) > MAX_UNITS:
+            return _reject(R_BAD_PRICE, 0, ts, fl, with_oid=False)
+        if ins.band_pct is None:
+            return (REF, 0, 0, 0, 0, 0, 0, 0, fl, 0, s, 0, 0, 0, 0, ts, line)
+        lo, hi = ins.band_edges(ref)
+        return (REF, 0, 0, 0, 0, 0, 0, 0, fl | BAND_ON, 0, s, 0, 0, lo, hi, ts, line)
+
+
+def _malformed(line: int) -> tuple:
+    return (REJECT, 0, 0, 0, 0, R_MALFORMED, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, line)
+
+
+def _reject(reason: int, oid: int, ts: int, fl: int, with_oid: bool = True) -> tuple:
+    return (REJECT, 0, 0, 0, 0, reason, 0, 0, fl | (HAS_OID if with_oid else 0), 0, -1, oid, 0, 0, 0, ts, 0)
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines of a whole text (LF-terminated; a last line without LF still counts), BOM removed."""
+    if data.startswith(BOM):
+        data = data[3:]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines

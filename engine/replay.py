@@ -1,0 +1,87 @@
+"""Replay driver: stream an order log through decode -> engine -> encode in batches."""
+from __future__ import annotations
+
+import sys
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+
+from engine.eventlog import Encoder, book_json
+from engine.instruments import Instrument
+from engine.orderlog import BOM, Accounts, Decoder
+
+CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk
+
+
+def read_line_batches(f: BinaryIO, chunk: int = CHUNK_BYTES,
+                      progress: Callable[[int], None] | None = None) -> Iterator[tuple[list[bytes], int]]:
+    """(lines, number of the first line) for every batch of whole lines in a binary file."""
+    line_no = 1
+    rest = b""
+    first = True
+    while True:
+        data = f.read(chunk)
+        if progress and data:
+            progress(len(data))
+        if first:
+            if data.startswith(BOM):
+                data = data[3:]
+            first = False
+        if not data:
+            if rest:
+                yield [rest], line_no
+            return
+        data = rest + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        lines = data[:cut].split(b"\n")
+        rest = data[cut + 1:]
+        yield lines, line_no
+        line_no += len(lines)
+
+
+def make_engine(kind: str, instruments: Sequence[Instrument]):
+    """The numba engine or the reference model, both with process/book/seq."""
+    if kind == "reference":
+        from engine.reference import ReferenceEngine
+        return ReferenceEngine(instruments)
+    from engine.engine import Engine
+    return Engine(instruments)
+
+
+def replay(src: BinaryIO, out: TextIO, instruments: Sequence[Instrument], engine_kind: str = "numba",
+           sinks: Iterable = (), progress: Callable[[int], None] | None = None):
+    """Replay every line of src, writing events to out; returns the engine at the end."""
+    accounts = Accounts()
+    decoder = Decoder(instruments, accounts)
+    encoder = Encoder(instruments, accounts)
+    engine = make_engine(engine_kind, instruments)
+    sinks = list(sinks)
+    for lines, first in read_line_batches(src, progress=progress):
+        cmds = decoder.decode(lines, first)
+        seq0 = engine.seq + 1
+        events = engine.process(cmds)
+        for sink in sinks:
+            sink.handle(events, seq0)
+        out.write(encoder.encode(events, seq0))
+    for sink in sinks:
+        sink.close()
+    engine.accounts = accounts
+    return engine
+
+
+def replay_text(text: bytes, instruments: Sequence[Instrument], engine_kind: str = "numba") -> tuple[str, str]:
+    """(events, final book JSON) of a whole order log given as bytes: for tests and tools."""
+    import io
+    out = io.StringIO()
+    engine = replay(io.BytesIO(text), out, instruments, engine_kind)
+    return out.getvalue(), book_json(engine, instruments)
+
+
+def stderr_progress(total: int):
+    """A tqdm progress callback on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None, None
+    from tqdm import tqdm
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr)
+    return bar.update, bar.close

@@ -1,0 +1,70 @@
+"""`kabuto replay`: order logs (JSON Lines, LOBSTER) through the engine, events and final book out."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from engine.errors import InputError
+from engine.eventlog import book_json
+from engine.instruments import load_instruments
+
+
+def register(sub) -> None:
+    """Add the replay subcommand."""
+    p = sub.add_parser("replay", help="replay an order log through the engine",
+                       description="Replay an order log (JSON Lines per the order-log spec, or LOBSTER "
+                                   "message files) and print the events.")
+    p.add_argument("orders", help="order log: JSON Lines file, or LOBSTER message CSV with --format lobster")
+    p.add_argument("--instruments", help="instruments TOML file (default: the built-in set)")
+    p.add_argument("--events", help="write events here (default: standard output)")
+    p.add_argument("--book-out", help="write the final book here as JSON")
+    p.add_argument("--engine", choices=("numba", "reference"), default="numba",
+                   help="matching implementation (default: numba)")
+    p.add_argument("--format", choices=("jsonl", "lobster"), default="jsonl", help="input format")
+    p.add_argument("--orderbook", help="LOBSTER orderbook CSV matching the message file")
+    p.add_argument("--check", action="store_true", help="LOBSTER: compare the book with the orderbook file")
+    p.add_argument("--fail-under", type=float, help="LOBSTER --check: exit 1 if best bid/ask match %% is below")
+    p.add_argument("--levels", type=int, help="LOBSTER: levels in the orderbook file (default: inferred)")
+    p.add_argument("--ledger", help="commit fills to a local chain ledger in this directory")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the replay subcommand."""
+    if args.format == "lobster":
+        from engine.lobster import replay_lobster
+        return replay_lobster(args)
+    from engine.replay import replay, stderr_progress
+    instruments = load_instruments(args.instruments)
+    try:
+        src = open(args.orders, "rb")
+    except OSError as e:
+        raise InputError(f"cannot read {args.orders}: {e.strerror}") from None
+    try:
+        out = open(args.events, "w", encoding="utf-8", newline="\n") if args.events else sys.stdout
+    except OSError as e:
+        raise InputError(f"cannot write {args.events}: {e.strerror}") from None
+    sinks = []
+    if args.ledger:
+        from chain.batcher import FillBatcher
+        from chain.ledger import LedgerPublisher
+        sinks.append(FillBatcher(instruments, None, LedgerPublisher(args.ledger)))
+    update, close = stderr_progress(os.fstat(src.fileno()).st_size)
+    try:
+        with src:
+            engine = replay(src, out, instruments, args.engine, sinks, update)
+    except OSError as e:
+        raise InputError(f"replay failed: {e}") from None
+    finally:
+        if close:
+            close()
+        if out is not sys.stdout:
+            out.close()
+    if args.book_out:
+        try:
+            with open(args.book_out, "w", encoding="utf-8") as f:
+                f.write(book_json(engine, instruments) + "\n")
+        except OSError as e:
+            raise InputError(f"cannot write {args.book_out}: {e.strerror}") from None
+    return 0
