@@ -129,9 +129,9 @@ def _random_command(rng) -> str:
             d["stp"] = rng.choice(["cancel_oldest", "cancel_newest", "cancel_both", "decrement", "x"])
         return json.dumps({**d, **ts})
     if kind == "cancel":
-        return json.dumps({"op": "cancel", "oid": rng.randrange(200), **ts})
+        return json.dumps({"op": "cancel", "oid": rng.randrange(80), **ts})
     if kind == "amend":
-        d = {"op": "amend", "oid": rng.randrange(200)}
+        d = {"op": "amend", "oid": rng.randrange(80)}
         w = rng.randint(0, 2)
         if w != 1:
             d["px"] = px()
