@@ -1,0 +1,148 @@
+"""A batch of fills: its record (what is committed on-chain), its fills, and its byte encoding."""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+from eth_abi import encode
+from eth_hash.auto import keccak
+
+from chain.errors import LedgerError
+from chain.fills import FILL_DTYPE, Fill, fill_leaves, fills_from_rows
+from chain.merkle import ZERO, MerkleTree
+from chain.settlement import Delta, SymbolInfo, net_deltas, settle_leaves
+
+# The record hash: keccak256(abi.encode(...)) of these, exactly as FillRegistry.vy computes it.
+RECORD_FIELDS = ("batch", "prev_hash", "first_seq", "last_seq", "fill_count", "fills_root", "settle_root")
+RECORD_TYPES = ("uint64", "bytes32", "uint64", "uint64", "uint64", "bytes32", "bytes32")
+MAGIC = b"KBB1"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What the chain stores of a batch: it covers engine seqs first_seq..last_seq."""
+    batch: int
+    prev_hash: bytes
+    first_seq: int
+    last_seq: int
+    fill_count: int
+    fills_root: bytes
+    settle_root: bytes
+
+    def values(self) -> tuple:
+        """The record's ABI values, in RECORD_TYPES order."""
+        return tuple(getattr(self, f) for f in RECORD_FIELDS)
+
+    @cached_property
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(record)): the next record's prev_hash."""
+        return keccak(encode(list(RECORD_TYPES), list(self.values())))
+
+    def as_json(self) -> dict:
+        """The record as a JSON-ready dict, hashes as 0x hex, with its own hash."""
+        d = {f: ("0x" + v.hex() if isinstance(v, bytes) else v) for f, v in zip(RECORD_FIELDS, self.values())}
+        d["hash"] = "0x" + self.hash.hex()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "BatchRecord":
+        """The record of a dict made by as_json."""
+        vals = [bytes.fromhex(d[f][2:]) if t == "bytes32" else int(d[f]) for f, t in zip(RECORD_FIELDS, RECORD_TYPES)]
+        return cls(*vals)
+
+
+@dataclass
+class Batch:
+    """A closed batch: its record and everything needed to rebuild its trees and proofs."""
+    record: BatchRecord
+    fills: np.ndarray  # FILL_DTYPE, in seq order
+    symbols: list[SymbolInfo]  # by engine symbol index
+    accounts: dict[int, str]  # engine account id -> name
+
+    @property
+    def number(self) -> int:
+        """The batch number."""
+        return self.record.batch
+
+    def fill(self, i: int) -> Fill:
+        """The i-th fill of the batch."""
+        return fills_from_rows(self.fills[i:i + 1], [s.symbol for s in self.symbols], self.accounts)[0]
+
+    def fill_index(self, seq: int) -> int | None:
+        """Index of the fill with this seq, or None."""
+        i = int(np.searchsorted(self.fills["seq"], seq))
+        return i if i < len(self.fills) and self.fills["seq"][i] == seq else None
+
+    def fill_tree(self) -> MerkleTree:
+        """The Merkle tree of the batch's fills, in fill order."""
+        return MerkleTree(fill_leaves(self.fills, [s.symbol for s in self.symbols], self.accounts))
+
+    def deltas(self) -> list[Delta]:
+        """Net settlement deltas of the batch."""
+        return net_deltas(self.fills, self.symbols, self.accounts)
+
+    def settle_tree(self) -> MerkleTree:
+        """The Merkle tree of the batch's settlement deltas, in deltas() order."""
+        return MerkleTree(settle_leaves(self.deltas()))
+
+    def encode(self) -> bytes:
+        """Bytes of the batch: magic, header length, JSON header, fill rows."""
+        header = {
+            "record": self.record.as_json(),
+            "symbols": [[s.symbol, s.tick_size, s.lot_size] for s in self.symbols],
+            "accounts": {str(k): v for k, v in self.accounts.items()},
+        }
+        h = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return MAGIC + struct.pack("<I", len(h)) + h + self.fills.astype(FILL_DTYPE, copy=False).tobytes()
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Batch":
+        """The batch encoded in data; LedgerError when the bytes are not a well-formed batch."""
+        try:
+            if data[:4] != MAGIC:
+                raise ValueError("bad magic")
+            (n,) = struct.unpack_from("<I", data, 4)
+            header = json.loads(data[8:8 + n].decode("utf-8"))
+            body = data[8 + n:]
+            if len(body) % FILL_DTYPE.itemsize:
+                raise ValueError("truncated fills")
+            fills = np.frombuffer(body, FILL_DTYPE).copy()
+            record = BatchRecord.from_json(header["record"])
+            symbols = [SymbolInfo(*s) for s in header["symbols"]]
+            accounts = {int(k): v for k, v in header["accounts"].items()}
+        except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
+            raise LedgerError(f"not a well-formed batch: {e}") from None
+        return cls(record, fills, symbols, accounts)
+
+    def check(self) -> list[str]:
+        """Problems found by recomputing the record from the fills (empty when it is consistent)."""
+        r, f = self.record, self.fills
+        out = []
+        if r.fill_count != len(f):
+            out.append(f"batch {r.batch}: fill_count {r.fill_count} but {len(f)} fills stored")
+        if len(f):
+            seqs = f["seq"]
+            if (np.diff(seqs) <= 0).any():
+                out.append(f"batch {r.batch}: fill seqs not strictly increasing")
+            if seqs[0] < r.first_seq or seqs[-1] != r.last_seq:
+                out.append(f"batch {r.batch}: fills outside seq range {r.first_seq}..{r.last_seq}")
+        if self.fill_tree().root != r.fills_root:
+            out.append(f"batch {r.batch}: fills root does not match the fills")
+        if self.settle_tree().root != r.settle_root:
+            out.append(f"batch {r.batch}: settlement root does not match the fills")
+        return out
+
+
+def build_batch(number: int, prev_hash: bytes, first_seq: int, fills: np.ndarray,
+                symbols: Sequence[SymbolInfo], accounts: dict[int, str]) -> Batch:
+    """A batch of FILL_DTYPE rows (at least one, in seq order) chained after prev_hash."""
+    fills = np.ascontiguousarray(fills, FILL_DTYPE)
+    blank = BatchRecord(number, prev_hash, first_seq, int(fills["seq"][-1]), len(fills), ZERO, ZERO)
+    batch = Batch(blank, fills, list(symbols), dict(accounts))
+    batch.record = BatchRecord(number, prev_hash, first_seq, int(fills["seq"][-1]), len(fills),
+                               batch.fill_tree().root, batch.settle_tree().root)
+    return batch
