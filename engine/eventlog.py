@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.codes import REASON_NAMES, Ev, Flag, Reason
 from engine.instruments import Instrument
-from engine.orderlog import Accounts
+from engine.accounts import Accounts
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))

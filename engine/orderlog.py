@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from engine import fastdecode
+from engine.accounts import Accounts
 from engine.codes import (STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif)
 from engine.instruments import MAX_UNITS, Instrument, symbol_index
 from engine.records import COMMAND_DTYPE
@@ -106,22 +108,6 @@ def _is_int(v, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 
 
-class Accounts:
-    """Interns account names to integer ids; the integer 7 and the string "7" are one account."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.names: list[str] = []
-
-    def id(self, name: str) -> int:
-        """The id of an account name, allocating one for a new name."""
-        i = self.ids.get(name)
-        if i is None:
-            i = self.ids[name] = len(self.names)
-            self.names.append(name)
-        return i
-
-
 class Decoder:
     """Turns order-log lines into command records for one set of instruments."""
 
@@ -129,16 +115,39 @@ class Decoder:
         self.instruments = list(instruments)
         self.symbols = symbol_index(self.instruments)
         self.accounts = accounts or Accounts()
+        names = [s.encode() for s in self.symbols]
+        self._sym_bytes = np.frombuffer(b"".join(names) or b" ", np.uint8)
+        self._sym_off = np.cumsum([0] + [len(n) for n in names]).astype(np.int64)
+        self._scratch = fastdecode.scratch()
 
     def decode(self, lines: Sequence[bytes], first_line: int) -> np.ndarray:
         """Command records for lines numbered from first_line; blank lines give none."""
-        rows = []
-        add = rows.append
-        for n, raw in enumerate(lines, first_line):
-            row = self.decode_line(raw, n)
-            if row is not None:
-                add(row)
-        return np.array(rows, dtype=COMMAND_DTYPE) if rows else np.zeros(0, COMMAND_DTYPE)
+        return self.decode_chunk(b"\n".join(lines) + b"\n", first_line) if lines else np.zeros(0, COMMAND_DTYPE)
+
+    def decode_chunk(self, data: bytes, first_line: int) -> np.ndarray:
+        """Command records for the LF-separated lines of data, the first numbered first_line.
+
+        The numba decoder takes the common lines; the rest are decoded here in Python."""
+        buf = np.frombuffer(data, np.uint8)
+        nl = np.flatnonzero(buf == 10)
+        starts = np.concatenate((np.zeros(1, np.int64), nl + 1))
+        ends = np.concatenate((nl, np.full(1, len(buf), np.int64)))
+        if data.endswith(b"\n"):
+            starts, ends = starts[:-1], ends[:-1]
+        out = np.zeros(len(starts), COMMAND_DTYPE)
+        acc = self.accounts
+        acc.reserve(len(starts), len(data))
+        fastdecode.decode(buf, starts, ends, first_line, out, self._sym_bytes, self._sym_off, acc.t_hash,
+                          acc.t_id, acc.arena, acc.a_off, acc.meta, *self._scratch)
+        acc.sync()
+        for i in np.flatnonzero(out["op"] == fastdecode.FALLBACK).tolist():
+            row = self.decode_line(data[starts[i]:ends[i]], first_line + i)
+            if row is None:
+                out[i]["op"] = fastdecode.BLANK
+            else:
+                out[i] = row
+        keep = out["op"] != fastdecode.BLANK
+        return out if keep.all() else out[keep]
 
     def decode_line(self, raw: bytes, line: int) -> tuple | None:
         """One command record as a tuple in COMMAND_DTYPE order, or None for a blank line."""

@@ -6,7 +6,8 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
 
 from engine.eventlog import Encoder, book_json
 from engine.instruments import Instrument
-from engine.orderlog import BOM, Accounts, Decoder
+from engine.accounts import Accounts
+from engine.orderlog import BOM, Decoder
 
 CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk
 
