@@ -41,6 +41,8 @@ class Engine:
     def process(self, cmds: np.ndarray) -> np.ndarray:
         """Run a batch of command records; returns its events (a view valid until the next call)."""
         i, k = 0, 0
+        if len(self._events) < 2 * len(cmds) + 1024:  # most commands print one or two events
+            self._events = np.zeros(2 * len(cmds) + 1024, EVENT_DTYPE)
         while True:
             i, k, status = kernel.run(self.state, cmds, i, self._events, k)
             if status == kernel.OK:

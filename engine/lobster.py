@@ -22,7 +22,7 @@ from engine.engine import Engine
 from engine.errors import InputError
 from engine.instruments import MAX_UNITS, Instrument
 from engine.records import empty_commands, empty_events
-from engine.state import grow_book_levels, grow_hash, grow_levels, grow_orders
+from engine.state import M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders
 
 MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
 TYPE_NAMES = {1: "new limit order", 2: "partial cancel", 3: "delete", 4: "visible execution",
@@ -349,12 +349,15 @@ class LobsterResult:
         return 100.0 * row[lc.X_MATCH] / row.sum() if row.sum() else 100.0
 
 
-def _grow(st, ev: np.ndarray, status: int):
-    if status == 1:
-        bigger = empty_events(2 * len(ev) + 4 * int(st.b_orders.sum()))
-        return st, bigger
-    grow = {2: grow_orders, 3: grow_levels, 4: grow_book_levels, 5: grow_hash}[status]
-    return grow(st), ev
+def _grow(st, ev: np.ndarray, cmds: np.ndarray, status: int):
+    """Grow the capacity a loop status names; returns (state, events, commands)."""
+    if status == lc.NEED_EVENTS:
+        return st, empty_events(2 * len(ev) + 8 * int(st.meta[M_LIVE])), cmds
+    if status == lc.NEED_CMDS:
+        return st, ev, empty_commands(2 * len(cmds) + int(st.meta[M_LIVE]))
+    grow = {lc.NEED_ORDERS: grow_orders, lc.NEED_LEVELS: grow_levels,
+            lc.NEED_BOOK_LEVELS: grow_book_levels, lc.NEED_HASH: grow_hash}[status]
+    return grow(st), ev, cmds
 
 
 def symbol_of(path: str) -> str:
@@ -370,7 +373,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     engine = Engine([ins])
     st = engine.state
     ev = empty_events(1 << 16)
-    cmd = empty_commands(1)
+    cmds = empty_commands(1 << 10)
     stats = np.zeros(lc.N_STATS, np.int64)
     classes = np.zeros((2, lc.N_CLASSES), np.int64)
     examples = np.zeros((2, lc.N_CLASSES, lc.N_EXAMPLE), np.int64)
@@ -378,21 +381,19 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     if book is None:
         book = np.zeros((0, 4), np.int64)
         levels = 0
+    keep = on_events is not None
     seq = 1
     t0 = time.perf_counter()
-    k = 0
     if len(book):
-        seed = seed_row(book[0], messages[0], levels)
-        k = lc.resync(st, cmd, ev, 0, stats, seed, levels + 1, messages[0, lc.C_TIME])
-        stats[lc.S_SEEDED] = stats[lc.S_SYNC_ADDS]
-        stats[[lc.S_SYNC_ADDS, lc.S_SYNC_ADD_QTY, lc.S_SYNC_ROWS]] = 0
-    keep = on_events is not None
-    if not keep:
+        k = lc.seed(st, seed_row(book[0], messages[0], levels), levels + 1, cmds, ev, stats,
+                    messages[0, lc.C_TIME])
+        stats[[lc.S_SYNC_ADDS, lc.S_SYNC_ADD_QTY]] = 0
+        if keep:
+            on_events(ev[:k], seq)
         seq += k
-        k = 0
-    i = 0
+    i = k = 0
     while True:
-        i, k, status = lc.replay_messages(st, messages, seen, book, levels, check, i, ev, k, keep, cmd,
+        i, k, status = lc.replay_messages(st, messages, seen, book, levels, check, i, ev, k, keep, cmds,
                                           stats, classes, examples)
         if status == lc.OK:
             break
@@ -403,15 +404,14 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
         elif status == lc.BROKEN:
             raise AssertionError(f"kernel stopped on a checked capacity at message {i + 1}")
         else:
-            st, ev = _grow(st, ev, status)
+            st, ev, cmds = _grow(st, ev, cmds, status)
     replay_s = time.perf_counter() - t0
     if keep:
         on_events(ev[:k], seq)
-        seq += k
     engine.state = st
-    engine.seq = seq - 1 if keep else 0
+    engine.seq = int(stats[lc.S_EVENTS])
     return LobsterResult(symbol, len(messages), levels, check, stats, classes, examples,
-                         seq - 1 if keep else -1, engine, parse_s, replay_s)
+                         engine.seq, engine, parse_s, replay_s)
 
 
 def _n(x) -> str:
@@ -440,6 +440,7 @@ def summary(r: LobsterResult) -> str:
                f"(taken from the level's synthetic quantity; {_n(s[lc.S_NO_LEVEL])} found no level)")
     out.append(f"  type-1 orders that traded on arrival   {_n(s[lc.S_CROSSED])}")
     out.append(f"  commands the engine rejected           {_n(s[lc.S_REJECTS])}")
+    out.append(f"  events                                 {_n(r.events)}")
     out.append(f"  live orders at the end                 {_n(r.engine.live_orders)}")
     if r.check:
         rows = _n(s[lc.S_ROWS])

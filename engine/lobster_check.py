@@ -1,7 +1,6 @@
 """The numba loop that replays LOBSTER messages through the kernel, checks and re-syncs the book.
 
-Each message becomes one or a few engine commands, run by `engine.kernel.run` one at a time;
-after each message the engine's top L levels are compared with the orderbook row (--check)
+Each message becomes one or a few engine commands, run by `engine.kernel.run`; after each message the engine's top L levels are compared with the orderbook row (--check)
 and then re-synced to it, so levels from beyond the file's depth enter with the right size.
 Everything here runs inside one @njit call per chunk of messages: no Python per message.
 """
@@ -9,8 +8,9 @@ import numpy as np
 from numba import njit
 
 from engine.codes import Ev, Flag, Op, OrdType, Side, Tif
-from engine.kernel import OK, hash_find, run
-from engine.state import EMPTY, M_LIVE
+from engine.kernel import (NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK,
+                           hash_find, run)
+from engine.state import EMPTY, M_HASH_USED, M_LIVE
 
 # the LOBSTER instrument: prices are USD x 10000 (one tick = 0.0001), sizes whole shares
 TICK_SIZE = "0.0001"
@@ -31,7 +31,7 @@ C_TIME, C_TYPE, C_OID, C_SIZE, C_PX, C_DIR = range(6)
 
 # loop status: OK, the kernel's NEED_* codes (1..5), or these
 FLUSH = 10  # the event buffer is half full: hand it to Python
-NEED_ROOM = 11  # a capacity is short: Python grows what `room_need` names
+NEED_CMDS = 11  # the command buffer is too small for a re-sync of every live order
 BROKEN = 12  # the kernel stopped on a capacity this loop had checked (a bug)
 
 # stats slots
@@ -57,6 +57,7 @@ S_TRADE_RESUME = 32
 S_SYNTH_NEXT = 33  # next synthetic oid offset
 S_BROKEN = 34
 S_EXCESS_DELETE = 35  # type 3 whose order held more than the deleted size in the engine
+S_EVENTS = 36  # events the engine printed
 N_STATS = 40
 
 # type-4 maker classes (rows of `cls`: 0 = order seen being added in the file, 1 = not seen)
@@ -79,10 +80,14 @@ GTC, IOC = int(Tif.GTC), int(Tif.IOC)
 F_TS, F_QTY = int(Flag.HAS_TS), int(Flag.HAS_QTY)
 
 
+# Helpers read the state through plain arrays and write commands into a buffer; the loop then
+# makes one kernel.run call per message (and one per re-sync). Passing the whole State tuple to
+# a helper costs ~200 ns of reference counting per call, more than the matching itself.
+
 @njit(cache=True, inline="always")
-def _command(st, cmd, ev, k, stats, op, side, tif, oid, acct, px, qty, flags, ts):
-    """Run one command through the kernel; returns the next event index."""
-    c = cmd[0]
+def _put(cmds, n, op, side, tif, oid, acct, px, qty, flags, ts):
+    """Write one command into the buffer at n; returns n + 1."""
+    c = cmds[n]
     c.op = op
     c.side = side
     c.otype = LIMIT
@@ -99,31 +104,7 @@ def _command(st, cmd, ev, k, stats, op, side, tif, oid, acct, px, qty, flags, ts
     c.qty = qty
     c.ts = ts
     c.line = 0
-    k0 = k
-    _, k, status = run(st, cmd, 0, ev, k)
-    if status != OK:
-        stats[S_BROKEN] += 1
-    for j in range(k0, k):
-        if ev[j].kind == REJECTED:
-            stats[S_REJECTS] += 1
-    return k
-
-
-@njit(cache=True, inline="always")
-def _cancel(st, cmd, ev, k, stats, oid, ts):
-    return _command(st, cmd, ev, k, stats, CANCEL, 0, GTC, oid, 0, 0, 0, 0, ts)
-
-
-@njit(cache=True, inline="always")
-def _amend_down(st, cmd, ev, k, stats, oid, qty, ts):
-    return _command(st, cmd, ev, k, stats, AMEND, 0, GTC, oid, 0, 0, qty, F_QTY, ts)
-
-
-@njit(cache=True, inline="always")
-def _add_synthetic(st, cmd, ev, k, stats, side, px, qty, ts):
-    oid = SYNTH_BASE + stats[S_SYNTH_NEXT]
-    stats[S_SYNTH_NEXT] += 1
-    return _command(st, cmd, ev, k, stats, NEW, side, GTC, oid, SEED_ACCT, px, qty, 0, ts)
+    return n + 1
 
 
 @njit(cache=True, inline="always")
@@ -132,50 +113,37 @@ def _better(side, a, b):
 
 
 @njit(cache=True, inline="always")
-def _find_level(st, b, side, px):
-    """Level slot holding px in book b, or -1 (scans from the best level: LOBSTER works near it)."""
-    arr = st.b_lv[b]
-    for pos in range(st.b_n[b] - 1, -1, -1):
-        lv = arr[pos]
-        p = st.l_px[lv]
+def _find_level(b_lv, b_n, l_px, side, px):
+    """Level slot holding px in the book of side, or -1 (scans from the best: LOBSTER works near it)."""
+    found = -1
+    for pos in range(b_n[side] - 1, -1, -1):
+        lv = b_lv[side, pos]
+        p = l_px[lv]
         if p == px:
-            return lv
+            found = lv
+            break
         if _better(side, px, p):
-            return -1
-    return -1
+            break
+    return found
 
 
 @njit(cache=True, inline="always")
-def _drop_level(st, cmd, ev, k, stats, lv, ts):
-    """Cancel every order of a level."""
-    o = st.l_head[lv]
-    for _ in range(st.l_count[lv]):
-        nxt = st.o_next[o]
-        k = _cancel(st, cmd, ev, k, stats, st.o_oid[o], ts)
-        o = nxt
-    return k
-
-
-@njit(cache=True, inline="always")
-def _cut_level(st, cmd, ev, k, stats, lv, amount, ts):
-    """Remove amount shares from a level: synthetic orders first, then the newest orders first."""
-    if amount >= st.l_qty[lv]:
-        return _drop_level(st, cmd, ev, k, stats, lv, ts)
-    for synthetic_only in (True, False):
-        o = st.l_tail[lv]
+def _plan_cut(l_tail, o_prev, o_oid, o_qty, lv, amount, skip, cmds, n, ts):
+    """Commands taking amount shares off a level: synthetic orders first, then the newest orders first."""
+    for synthetic in (True, False):
+        o = l_tail[lv]
         while amount > 0 and o != EMPTY:
-            prv = st.o_prev[o]
-            oid = st.o_oid[o]
-            if oid >= SYNTH_BASE or not synthetic_only:
-                q = st.o_qty[o]
+            oid = o_oid[o]
+            if oid != skip and (oid >= SYNTH_BASE) == synthetic:
+                q = o_qty[o]
                 if q <= amount:
                     amount -= q
-                    k = _cancel(st, cmd, ev, k, stats, oid, ts)
+                    n = _put(cmds, n, CANCEL, 0, GTC, oid, 0, 0, 0, 0, ts)
                 else:
-                    k = _amend_down(st, cmd, ev, k, stats, oid, q - amount, ts)
+                    n = _put(cmds, n, AMEND, 0, GTC, oid, 0, 0, q - amount, F_QTY, ts)
                     amount = 0
-            o = prv
-    return k
+            o = o_prev[o]
+    return n
 
 
 @njit(cache=True, inline="always")
@@ -188,70 +156,66 @@ def _file_levels(row, L, side):
     return n
 
 
-@njit(cache=True, inline="always")
-def resync(st, cmd, ev, k, stats, row, L, ts):
-    """Make the engine's top levels equal an orderbook row; deeper engine levels stay as they are."""
-    changed = False
-    # pass 1, both sides: drop levels the row says are gone, shrink levels that are too big
+@njit(cache=True)
+def _plan_resync(b_lv, b_n, l_px, l_qty, l_head, l_tail, o_next, o_prev, o_oid, o_qty, row, L, cmds, stats, ts):
+    """Commands making the engine's top levels equal an orderbook row; deeper levels stay as they are.
+
+    Removals come first (levels the row says are gone, levels too big), then the missing
+    quantity as synthetic orders at the back of their levels."""
+    n = 0
     for side in (BUY, SELL):
-        b = side
         off = 2 if side == BUY else 0
         nf = _file_levels(row, L, side)
-        full = nf == L
         j = 0
-        pos = st.b_n[b] - 1
-        while pos >= 0:
-            lv = st.b_lv[b, pos]
-            p = st.l_px[lv]
+        for pos in range(b_n[side] - 1, -1, -1):
+            lv = b_lv[side, pos]
+            p = l_px[lv]
             while j < nf and _better(side, row[4 * j + off], p):
                 j += 1
             if j < nf and row[4 * j + off] == p:
-                extra = st.l_qty[lv] - row[4 * j + off + 1]
+                extra = l_qty[lv] - row[4 * j + off + 1]
                 if extra > 0:
                     stats[S_SYNC_CUT_QTY] += extra
-                    k = _cut_level(st, cmd, ev, k, stats, lv, extra, ts)
-                    changed = True
+                    n = _plan_cut(l_tail, o_prev, o_oid, o_qty, lv, extra, -1, cmds, n, ts)
                 j += 1
-            elif j < nf or not full:  # inside the visible range but not in the row: gone
+            elif j < nf or nf < L:  # inside the row's visible range but not in it: gone
                 stats[S_SYNC_DROPS] += 1
-                stats[S_SYNC_CUT_QTY] += st.l_qty[lv]
-                k = _drop_level(st, cmd, ev, k, stats, lv, ts)
-                changed = True
+                stats[S_SYNC_CUT_QTY] += l_qty[lv]
+                o = l_head[lv]
+                while o != EMPTY:
+                    n = _put(cmds, n, CANCEL, 0, GTC, o_oid[o], 0, 0, 0, 0, ts)
+                    o = o_next[o]
             else:
                 break  # beyond the row's depth: unknown, left alone
-            pos -= 1
-    # pass 2: add what is missing as synthetic orders at the back of their level
     for side in (BUY, SELL):
         off = 2 if side == BUY else 0
         for j in range(_file_levels(row, L, side)):
             px = row[4 * j + off]
-            lv = _find_level(st, side, side, px)
-            have = st.l_qty[lv] if lv >= 0 else 0
+            lv = _find_level(b_lv, b_n, l_px, side, px)
+            have = l_qty[lv] if lv >= 0 else 0
             want = row[4 * j + off + 1]
             if have < want:
                 stats[S_SYNC_ADDS] += 1
                 stats[S_SYNC_ADD_QTY] += want - have
-                k = _add_synthetic(st, cmd, ev, k, stats, side, px, want - have, ts)
-                changed = True
-    if changed:
-        stats[S_SYNC_ROWS] += 1
-    return k
+                n = _put(cmds, n, NEW, side, GTC, SYNTH_BASE + stats[S_SYNTH_NEXT], SEED_ACCT, px,
+                         want - have, 0, ts)
+                stats[S_SYNTH_NEXT] += 1
+    return n
 
 
 @njit(cache=True, inline="always")
-def compare(st, row, L):
+def _compare(b_lv, b_n, l_px, l_qty, row, L):
     """(best bid and ask match, all L levels match) between the engine and an orderbook row."""
     best = True
     every = True
     for side in (BUY, SELL):
-        b = side
         off = 2 if side == BUY else 0
-        n = st.b_n[b]
+        n = b_n[side]
         for j in range(L):
             fsz = row[4 * j + off + 1]
             if j < n:
-                lv = st.b_lv[b, n - 1 - j]
-                same = fsz > 0 and st.l_px[lv] == row[4 * j + off] and st.l_qty[lv] == fsz
+                lv = b_lv[side, n - 1 - j]
+                same = fsz > 0 and l_px[lv] == row[4 * j + off] and l_qty[lv] == fsz
             else:
                 same = fsz == 0
             if not same:
@@ -262,66 +226,67 @@ def compare(st, row, L):
 
 
 @njit(cache=True, inline="always")
-def _remove(st, cmd, ev, k, stats, side, oid, px, size, delete, ts):
+def _plan_remove(h_key, h_val, o_book, o_px, o_qty, o_oid, o_prev, l_tail, b_lv, b_n, l_px,
+                 side, oid, px, size, delete, cmds, stats, ts):
     """Type 2/3: take size shares off order oid; what it does not hold comes off its level."""
+    n = 0
     rest = size
-    h = hash_find(st.h_key, oid)
+    h = hash_find(h_key, oid)
     if h >= 0:
-        o = st.h_val[h]
-        if st.o_book[o] == side and st.o_px[o] == px:
-            q = st.o_qty[o]
+        o = h_val[h]
+        if o_book[o] == side and o_px[o] == px:
+            q = o_qty[o]
             if q <= rest:
                 rest -= q
-                k = _cancel(st, cmd, ev, k, stats, oid, ts)
+                n = _put(cmds, n, CANCEL, 0, GTC, oid, 0, 0, 0, 0, ts)
             else:
                 if delete:
                     stats[S_EXCESS_DELETE] += 1
-                k = _amend_down(st, cmd, ev, k, stats, oid, q - rest, ts)
+                n = _put(cmds, n, AMEND, 0, GTC, oid, 0, 0, q - rest, F_QTY, ts)
                 rest = 0
     if rest > 0:
         if rest == size:
             stats[S_UNSEEN_CANCEL] += 1
-        lv = _find_level(st, side, side, px)
+        lv = _find_level(b_lv, b_n, l_px, side, px)
         if lv < 0:
             stats[S_NO_LEVEL] += 1
         else:
-            k = _cut_level(st, cmd, ev, k, stats, lv, rest, ts)
-    return k
+            n = _plan_cut(l_tail, o_prev, o_oid, o_qty, lv, rest, oid, cmds, n, ts)
+    return n
 
 
 @njit(cache=True, inline="always")
-def _queue_position(st, oid):
+def _queue_position(h_key, h_val, o_prev, o_qty, oid):
     """(live, open qty, orders ahead in its level) of an order in the engine."""
-    h = hash_find(st.h_key, oid)
-    if h < 0:
-        return 0, 0, 0
-    o = st.h_val[h]
+    live = 0
+    open_ = 0
     ahead = 0
-    p = st.o_prev[o]
-    while p != EMPTY:
-        ahead += 1
-        p = st.o_prev[p]
-    return 1, st.o_qty[o], ahead
+    h = hash_find(h_key, oid)
+    if h >= 0:
+        o = h_val[h]
+        live = 1
+        open_ = o_qty[o]
+        p = o_prev[o]
+        while p != EMPTY:
+            ahead += 1
+            p = o_prev[p]
+    return live, open_, ahead
 
 
-@njit(cache=True, inline="always")
-def _execute(st, cmd, ev, k, stats, cls, examples, line, seen, side, oid, px, size, ts):
-    """Type 4: an IOC taker from the other side at the execution's price and size; classify the maker."""
-    live, open_, ahead = _queue_position(st, oid)
-    k0 = k
-    k = _command(st, cmd, ev, k, stats, NEW, 1 - side, IOC, TAKER_BASE + line, TAKER_ACCT, px, size, 0, ts)
+@njit(cache=True)
+def _classify(ev, k0, k, cls, examples, line, seen, oid, px, size, live, open_, ahead):
+    """Record which maker the engine chose for a type-4 execution (events ev[k0:k])."""
     filled = 0
     first = -1
     only_oid = True
     off_price = False
     for j in range(k0, k):
-        e = ev[j]
-        if e.kind == FILL:
+        if ev[j].kind == FILL:
             if first < 0:
-                first = e.maker
-            filled += e.qty
-            only_oid = only_oid and e.maker == oid
-            off_price = off_price or e.px != px
+                first = ev[j].maker
+            filled += ev[j].qty
+            only_oid = only_oid and ev[j].maker == oid
+            off_price = off_price or ev[j].px != px
     if filled == 0:
         c = X_SHORT
     elif off_price:
@@ -348,92 +313,135 @@ def _execute(st, cmd, ev, k, stats, cls, examples, line, seen, side, oid, px, si
         x[6] = open_
         x[7] = ahead
     cls[u, c] += 1
-    return k
-
-
-@njit(cache=True, inline="always")
-def room_need(st, ev, k, L):
-    """0 when one more message (with its re-sync) surely fits, else the kernel's NEED_* code to grow."""
-    adds = 2 * L + 4
-    if len(st.o_oid) - st.meta[M_LIVE] < adds:
-        return 2
-    if len(st.l_px) - st.b_n.sum() < adds:
-        return 3
-    if max(st.b_n[0], st.b_n[1]) + adds >= st.b_lv.shape[1]:
-        return 4
-    if (st.meta[3] + adds) * 2 >= len(st.h_key):
-        return 5
-    if len(ev) - k < 4 * (st.b_orders[0] + st.b_orders[1]) + 8 * L + 32:
-        return 1
-    return 0
 
 
 @njit(cache=True)
-def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmd, stats, cls, examples):
+def _count(ev, k0, k, stats, crossed):
+    stats[S_EVENTS] += k - k0
+    for j in range(k0, k):
+        kind = ev[j].kind
+        if kind == REJECTED:
+            stats[S_REJECTS] += 1
+        elif kind == FILL and crossed:
+            stats[S_CROSSED] += 1
+            crossed = False
+
+
+@njit(cache=True)
+def seed(st, row, L, cmds, ev, stats, ts):
+    """Place the orderbook row as synthetic orders on an empty engine; returns the events written."""
+    n = _plan_resync(st.b_lv, st.b_n, st.l_px, st.l_qty, st.l_head, st.l_tail, st.o_next, st.o_prev,
+                     st.o_oid, st.o_qty, row, L, cmds, stats, ts)
+    _, k, status = run(st, cmds[:n], 0, ev, 0)
+    stats[S_SEEDED] += n
+    _count(ev, 0, k, stats, False)
+    if status != OK:
+        stats[S_BROKEN] += 1
+    return k
+
+
+@njit(cache=True)
+def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, stats, cls, examples):
     """Replay messages from index start; returns (next message, next event index, status).
 
     book has one row per message (or none: no seeding, no re-sync). keep: events accumulate in ev
-    (status FLUSH asks Python to take them) instead of being overwritten message by message."""
-    n = msgs.shape[0]
+    (status FLUSH asks Python to take them) instead of being overwritten message by message.
+    Any other status names a capacity for Python to grow (the kernel's NEED_* codes, NEED_CMDS)."""
+    b_lv, b_n, l_px, l_qty, l_head, l_tail = st.b_lv, st.b_n, st.l_px, st.l_qty, st.l_head, st.l_tail
+    o_next, o_prev, o_oid, o_qty, o_px, o_book = st.o_next, st.o_prev, st.o_oid, st.o_qty, st.o_px, st.o_book
+    h_key, h_val, meta, b_orders = st.h_key, st.h_val, st.meta, st.b_orders
+    n_msgs = msgs.shape[0]
     has_book = book.shape[0] > 0
+    adds = 2 * L + 4  # most orders and levels one message and its re-sync can add
     i = start
-    while i < n:
-        need = room_need(st, ev, k, L)
-        if need != 0:
-            if keep and k > 0:
-                return i, k, FLUSH
-            return i, k, need
-        if keep and k > len(ev) // 2:
-            return i, k, FLUSH
+    status = OK
+    while i < n_msgs:
+        # room for the worst case of this message and its re-sync, so the kernel never stops
+        live = meta[M_LIVE]
+        if len(o_oid) - live < adds:
+            status = NEED_ORDERS
+        elif len(l_px) - b_n[0] - b_n[1] < adds:
+            status = NEED_LEVELS
+        elif max(b_n[0], b_n[1]) + adds >= b_lv.shape[1]:
+            status = NEED_BOOK_LEVELS
+        elif (meta[M_HASH_USED] + adds) * 2 >= len(h_key):
+            status = NEED_HASH
+        elif len(cmds) < live + 2 * adds:
+            status = NEED_CMDS
+        elif len(ev) - k < 6 * live + 8 * adds + 64:
+            status = FLUSH if keep and k > 0 else NEED_EVENTS
+        elif keep and k > len(ev) // 2:
+            status = FLUSH
+        if status != OK:
+            break
         if not keep:
             k = 0
-        m = msgs[i]
-        t = m[C_TYPE]
-        ts = m[C_TIME]
-        side = BUY if m[C_DIR] == 1 else SELL
+        t = msgs[i, C_TYPE]
+        ts = msgs[i, C_TIME]
+        oid = msgs[i, C_OID]
+        size = msgs[i, C_SIZE]
+        px = msgs[i, C_PX]
+        side = BUY if msgs[i, C_DIR] == 1 else SELL
         stats[S_TYPE + t] += 1
-        stats[S_SHARES + t] += m[C_SIZE]
+        stats[S_SHARES + t] += size
+        n = 0
+        x_live = x_open = x_ahead = 0
         if t == 1:
-            k0 = k
-            k = _command(st, cmd, ev, k, stats, NEW, side, GTC, m[C_OID], LOBSTER_ACCT, m[C_PX], m[C_SIZE], 0, ts)
-            for j in range(k0, k):
-                if ev[j].kind == FILL:
-                    stats[S_CROSSED] += 1
-                    break
+            n = _put(cmds, 0, NEW, side, GTC, oid, LOBSTER_ACCT, px, size, 0, ts)
         elif t == 2 or t == 3:
-            k = _remove(st, cmd, ev, k, stats, side, m[C_OID], m[C_PX], m[C_SIZE], t == 3, ts)
-        elif t == 4:
-            k = _execute(st, cmd, ev, k, stats, cls, examples, i + 1, seen[i], side, m[C_OID],
-                         m[C_PX], m[C_SIZE], ts)
+            n = _plan_remove(h_key, h_val, o_book, o_px, o_qty, o_oid, o_prev, l_tail, b_lv, b_n, l_px,
+                             side, oid, px, size, t == 3, cmds, stats, ts)
+        elif t == 4:  # the engine matches an IOC taker from the other side
+            x_live, x_open, x_ahead = _queue_position(h_key, h_val, o_prev, o_qty, oid)
+            n = _put(cmds, 0, NEW, 1 - side, IOC, TAKER_BASE + i + 1, TAKER_ACCT, px, size, 0, ts)
         elif t == 7:
-            if m[C_PX] == -1:
+            if px == -1:
                 stats[S_HALT] += 1
-            elif m[C_PX] == 0:
+            elif px == 0:
                 stats[S_QUOTE_RESUME] += 1
             else:
                 stats[S_TRADE_RESUME] += 1
         # types 5 (hidden execution) and 6 (cross trade) leave the visible book alone
+        if n:
+            k0 = k
+            _, k, status = run(st, cmds[:n], 0, ev, k)
+            if status != OK:
+                stats[S_BROKEN] += 1
+                break
+            _count(ev, k0, k, stats, t == 1)
+            if t == 4:
+                _classify(ev, k0, k, cls, examples, i + 1, seen[i], oid, px, size, x_live, x_open, x_ahead)
         if has_book:
             row = book[i]
+            best, every = _compare(b_lv, b_n, l_px, l_qty, row, L)
             if check:
-                best, every = compare(st, row, L)
                 stats[S_ROWS] += 1
                 if best:
                     stats[S_BBO] += 1
                 if every:
                     stats[S_ALL] += 1
-            k = resync(st, cmd, ev, k, stats, row, L, ts)
-            if check and not compare(st, row, L)[1]:
-                stats[S_AFTER_SYNC] += 1
-        if stats[S_BROKEN]:
-            return i, k, BROKEN
+            if not every:
+                n = _plan_resync(b_lv, b_n, l_px, l_qty, l_head, l_tail, o_next, o_prev, o_oid, o_qty,
+                                 row, L, cmds, stats, ts)
+                if n:
+                    stats[S_SYNC_ROWS] += 1
+                    k0 = k
+                    _, k, status = run(st, cmds[:n], 0, ev, k)
+                    if status != OK:
+                        stats[S_BROKEN] += 1
+                        break
+                    _count(ev, k0, k, stats, False)
+                if check and not _compare(b_lv, b_n, l_px, l_qty, row, L)[1]:
+                    stats[S_AFTER_SYNC] += 1
         i += 1
-    return i, k, OK
+    if stats[S_BROKEN]:
+        status = BROKEN
+    return i, k, status
 
 
 @njit(cache=True)
 def scan_only(msgs):
-    """The baseline for benchmarks: read every message once and do nothing with it."""
+    """The benchmarks' baseline: read every message once and do nothing with it."""
     total = 0
     for i in range(msgs.shape[0]):
         total += msgs[i, C_TYPE] + msgs[i, C_SIZE] + msgs[i, C_PX]

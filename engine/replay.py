@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from engine.eventlog import Encoder, book_json
 from engine.instruments import Instrument
@@ -12,9 +12,9 @@ from engine.orderlog import BOM, Decoder
 CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk
 
 
-def read_line_batches(f: BinaryIO, chunk: int = CHUNK_BYTES,
-                      progress: Callable[[int], None] | None = None) -> Iterator[tuple[list[bytes], int]]:
-    """(lines, number of the first line) for every batch of whole lines in a binary file."""
+def read_chunks(f: BinaryIO, chunk: int = CHUNK_BYTES,
+                progress: Callable[[int], None] | None = None) -> Iterator[tuple[bytes, int]]:
+    """(whole lines, number of the first) for every chunk of a binary file; a BOM at its start is dropped."""
     line_no = 1
     rest = b""
     first = True
@@ -28,17 +28,17 @@ def read_line_batches(f: BinaryIO, chunk: int = CHUNK_BYTES,
             first = False
         if not data:
             if rest:
-                yield [rest], line_no
+                yield rest, line_no
             return
         data = rest + data
         cut = data.rfind(b"\n")
         if cut < 0:
             rest = data
             continue
-        lines = data[:cut].split(b"\n")
         rest = data[cut + 1:]
-        yield lines, line_no
-        line_no += len(lines)
+        data = data[:cut + 1]
+        yield data, line_no
+        line_no += data.count(b"\n")
 
 
 def make_engine(kind: str, instruments: Sequence[Instrument]):
@@ -50,21 +50,22 @@ def make_engine(kind: str, instruments: Sequence[Instrument]):
     return Engine(instruments)
 
 
-def replay(src: BinaryIO, out: TextIO, instruments: Sequence[Instrument], engine_kind: str = "numba",
-           sinks: Iterable = (), progress: Callable[[int], None] | None = None):
+def replay(src: BinaryIO, out: BinaryIO, instruments: Sequence[Instrument], engine_kind: str = "numba",
+           sinks: Iterable = (), progress: Callable[[int], None] | None = None,
+           accounts: Accounts | None = None):
     """Replay every line of src, writing events to out; returns the engine at the end."""
-    accounts = Accounts()
+    accounts = accounts or Accounts()
     decoder = Decoder(instruments, accounts)
     encoder = Encoder(instruments, accounts)
     engine = make_engine(engine_kind, instruments)
     sinks = list(sinks)
-    for lines, first in read_line_batches(src, progress=progress):
-        cmds = decoder.decode(lines, first)
+    for data, first in read_chunks(src, progress=progress):
+        cmds = decoder.decode_chunk(data, first)
         seq0 = engine.seq + 1
         events = engine.process(cmds)
         for sink in sinks:
             sink.handle(events, seq0)
-        out.write(encoder.encode(events, seq0))
+        out.write(encoder.encode_bytes(events, seq0))
     for sink in sinks:
         sink.close()
     engine.accounts = accounts
@@ -74,9 +75,9 @@ def replay(src: BinaryIO, out: TextIO, instruments: Sequence[Instrument], engine
 def replay_text(text: bytes, instruments: Sequence[Instrument], engine_kind: str = "numba") -> tuple[str, str]:
     """(events, final book JSON) of a whole order log given as bytes: for tests and tools."""
     import io
-    out = io.StringIO()
+    out = io.BytesIO()
     engine = replay(io.BytesIO(text), out, instruments, engine_kind)
-    return out.getvalue(), book_json(engine, instruments)
+    return out.getvalue().decode(), book_json(engine, instruments)
 
 
 def stderr_progress(total: int):

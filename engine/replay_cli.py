@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise InputError(f"cannot read {args.orders}: {e.strerror}") from None
     try:
-        out = open(args.events, "w", encoding="utf-8", newline="\n") if args.events else sys.stdout
+        out = open(args.events, "wb") if args.events else sys.stdout.buffer
     except OSError as e:
         raise InputError(f"cannot write {args.events}: {e.strerror}") from None
     sinks = []
@@ -59,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if close:
             close()
-        if out is not sys.stdout:
+        if out is not sys.stdout.buffer:
             out.close()
+        else:
+            out.flush()
     if args.book_out:
         try:
             with open(args.book_out, "w", encoding="utf-8") as f:
