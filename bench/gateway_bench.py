@@ -1,0 +1,314 @@
+"""Gateway benchmark: throughput, round-trip latency and market data latency over tcp loopback.
+
+    .venv/bin/python bench/gateway_bench.py [--seconds 4] [--rate 10000]
+
+Runs `kabuto serve --insecure` in a subprocess and the load generators in other processes. The
+baseline is a raw pyzmq DEALER/ROUTER msgpack echo (decode + encode per frame, no matching),
+measured in the same run with the same frames, so the ratios say what the venue costs on top of
+ZeroMQ and msgpack on this machine. Latencies are HdrHistogram percentiles in microseconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgpack
+import zmq
+
+SYM = "TSLAx-USD"
+MID = 25000  # ticks: 250.00
+HERE = Path(__file__).resolve()
+
+
+# ---------------------------------------------------------------------- roles (child processes)
+
+def _frames(batch: int, count: int, account_salt: int) -> list[bytes]:
+    """Pre-built batch frames of new orders around the mid; about half of them cross."""
+    frames = []
+    cl = 0
+    for f in range(count):
+        cmds = []
+        for i in range(batch):
+            cl += 1
+            side = "buy" if (cl + account_salt) % 2 else "sell"
+            off = (cl * 7919) % 11 - 5
+            px = MID + off if side == "buy" else MID - off
+            cmds.append(["new", cl, cl, SYM, side, "limit", f"{px // 100}.{px % 100:02d}", "0.100", None, None])
+        frames.append(msgpack.packb(["batch", f, cmds]))
+    return frames
+
+
+def role_throughput(endpoint: str, seconds: float, batch: int, window: int, echo: bool) -> dict:
+    """Send batch frames with `window` frames in flight; count commands answered per second."""
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    if not echo:
+        s.send(msgpack.packb(["logon", 0, {"account": f"load{os.getpid()}"}]))
+        s.recv()
+    # cl_oids restart in every frame set: cycle through enough frames that ids are long finished
+    frames = _frames(batch, 400, os.getpid())
+    sent = answered = 0
+    t_end = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    limit = window * batch
+    i = 0
+    while True:
+        now = time.perf_counter()
+        if now < t_end:
+            while sent - answered < limit:
+                s.send(frames[i % len(frames)], copy=False)
+                i += 1
+                sent += batch
+        elif sent == answered:
+            break
+        if s.poll(1000):
+            while True:
+                try:
+                    payload = s.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                answered += batch if echo else _orders_answered(payload)
+        elif now > t_end + 5:
+            break
+    dt = time.perf_counter() - t0
+    s.close()
+    ctx.term()
+    return {"commands": answered, "seconds": dt, "per_s": answered / dt}
+
+
+def _orders_answered(payload: bytes) -> int:
+    """Orders answered in one reports frame: every new order gets one accepted or rejected report."""
+    msg = msgpack.unpackb(payload)
+    if msg[0] != "reports":
+        return 0
+    return sum(1 for r in msg[1] if r[0] == "accepted" or r[0] == "rejected")
+
+
+def role_latency(endpoint: str, seconds: float, rate: float, echo: bool, md: str | None) -> dict:
+    """Open-loop single orders at `rate`/s; round trip = send -> first execution report for its request."""
+    from hdrh.histogram import HdrHistogram
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    if not echo:
+        s.send(msgpack.packb(["logon", 0, {"account": f"lat{os.getpid()}"}]))
+        s.recv()
+    hist = HdrHistogram(1, 10_000_000, 3)
+    n = int(seconds * rate)
+    period = 1.0 / rate
+    sent_at: dict[int, int] = {}
+    t0 = time.perf_counter()
+    got = 0
+    for i in range(1, n + 1):
+        due = t0 + i * period
+        while True:
+            now = time.perf_counter()
+            if now >= due:
+                break
+            if s.poll(max(0, int((due - now) * 1000))):
+                got += _read_latency(s, sent_at, hist)
+        side = "buy" if i % 2 else "sell"  # every sell fills the buy before it: the book stays empty
+        sent_at[i] = time.perf_counter_ns()
+        s.send(msgpack.packb(["new", i, i, SYM, side, "limit", "250.00", "0.100"]))
+    deadline = time.perf_counter() + 5
+    while sent_at and time.perf_counter() < deadline:
+        if s.poll(100):
+            got += _read_latency(s, sent_at, hist)
+    dt = time.perf_counter() - t0
+    s.close()
+    ctx.term()
+    return {"orders": n, "answered": got, "seconds": dt, **_percentiles(hist)}
+
+
+def _read_latency(s: zmq.Socket, sent_at: dict, hist) -> int:
+    got = 0
+    while True:
+        try:
+            payload = s.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return got
+        now = time.perf_counter_ns()
+        msg = msgpack.unpackb(payload)
+        if msg[0] == "reports":
+            reqs = {r[3] for r in msg[1] if r[3] is not None}
+        else:
+            reqs = {msg[1]}
+        for req in reqs:
+            t = sent_at.pop(req, None)
+            if t is not None:
+                hist.record_value(max(1, (now - t) // 1000))
+                got += 1
+
+
+def role_subscriber(endpoint: str, seconds: float, ready_file: str) -> dict:
+    """Subscribe to trades; latency = receive time - the trade's timestamp (when it was sequenced)."""
+    from hdrh.histogram import HdrHistogram
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, (SYM + "|").encode())
+    s.connect(endpoint)
+    hist = HdrHistogram(1, 10_000_000, 3)
+    time.sleep(0.3)
+    Path(ready_file).write_text("ready")
+    t_end = time.perf_counter() + seconds
+    trades = 0
+    while time.perf_counter() < t_end:
+        if not s.poll(100):
+            continue
+        while True:
+            try:
+                _, body = s.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            now = time.time_ns()
+            msg = msgpack.unpackb(body)
+            if msg[0] == "md":
+                for t in msg[4]:
+                    hist.record_value(max(1, (now - t[4]) // 1000))
+                    trades += 1
+    s.close()
+    ctx.term()
+    return {"trades": trades, **_percentiles(hist)}
+
+
+def role_echo(endpoint_file: str) -> None:
+    """The baseline server: a ROUTER that decodes each msgpack frame and sends it back encoded."""
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.ROUTER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SNDHWM, 100_000)
+    s.setsockopt(zmq.RCVHWM, 100_000)
+    s.bind("tcp://127.0.0.1:*")
+    Path(endpoint_file).write_text(s.getsockopt_string(zmq.LAST_ENDPOINT))
+    while True:
+        rid, payload = s.recv_multipart()
+        if payload == b"stop":
+            break
+        s.send_multipart((rid, msgpack.packb(msgpack.unpackb(payload))))
+    s.close()
+    ctx.term()
+
+
+def _percentiles(hist) -> dict:
+    return {f"p{p}": hist.get_value_at_percentile(p) for p in (50, 90, 99, 99.9)} | {"max": hist.get_max_value()}
+
+
+# ---------------------------------------------------------------------- driver
+
+def _child(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(HERE), "--role", *args], stdout=subprocess.PIPE, text=True)
+
+
+def _result(p: subprocess.Popen) -> dict:
+    out, _ = p.communicate(timeout=120)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _wait_file(path: Path, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size:
+            return path.read_text()
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {path}")
+
+
+def start_venue(tmp: Path) -> tuple[subprocess.Popen, dict]:
+    """kabuto serve --insecure on free ports, without throttles; returns (process, endpoints)."""
+    kabuto = Path(sys.executable).with_name("kabuto")
+    cmd = [str(kabuto), "serve", "--insecure", "--data-dir", str(tmp / "venue"), "--rate-limit", "0",
+           "--max-live-orders", "1000000", "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
+           "--snapshots", "tcp://127.0.0.1:0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in p.stdout:
+        if "ready" in line:
+            break
+    else:
+        raise SystemExit("kabuto serve did not start")
+    return p, json.loads((tmp / "venue" / "endpoints.json").read_text())
+
+
+def main() -> int:
+    """Run every measurement and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=4.0, help="length of each measurement")
+    ap.add_argument("--rate", type=float, default=10_000, help="orders per second in the latency run")
+    ap.add_argument("--batch", type=int, default=200, help="orders per batch frame in the throughput run")
+    ap.add_argument("--window", type=int, default=8, help="batch frames in flight in the throughput run")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--role", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.role:
+        role, *rest = args.role
+        if role == "echo":
+            role_echo(rest[0])
+            return 0
+        if role == "throughput":
+            r = role_throughput(rest[0], float(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "echo")
+        elif role == "latency":
+            r = role_latency(rest[0], float(rest[1]), float(rest[2]), rest[3] == "echo", None)
+        else:
+            r = role_subscriber(rest[0], float(rest[1]), rest[2])
+        print(json.dumps(r))
+        return 0
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        # baseline: raw DEALER/ROUTER msgpack echo
+        epf = tmp / "echo.endpoint"
+        echo = _child("echo", str(epf))
+        echo_ep = _wait_file(epf)
+        base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo"))
+        base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo"))
+        stopper = zmq.Context.instance().socket(zmq.DEALER)
+        stopper.connect(echo_ep)
+        stopper.send(b"stop")
+        echo.wait(timeout=10)
+        stopper.close(linger=0)
+
+        venue, ep = start_venue(tmp)
+        try:
+            tp = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch), str(args.window),
+                                "venue"))
+            ready = tmp / "sub.ready"
+            sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
+            _wait_file(ready)
+            lat = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue"))
+            md = _result(sub)
+        finally:
+            venue.terminate()
+            venue.wait(timeout=30)
+
+    rows = [
+        ("throughput, orders/s (batches of %d, %d in flight)" % (args.batch, args.window),
+         tp["per_s"], base_tp["per_s"], ">= 100000"),
+        (f"round trip p50 us at {args.rate:.0f} orders/s", lat["p50"], base_lat["p50"], "<= 100"),
+        ("round trip p99 us", lat["p99"], base_lat["p99"], "<= 1000"),
+        ("round trip p99.9 us", lat["p99.9"], base_lat["p99.9"], ""),
+        ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
+        ("market data p99 us", md["p99"], None, ""),
+    ]
+    print(f"{'measure':52} {'venue':>12} {'echo baseline':>14} {'ratio':>7}  target")
+    for name, v, b, target in rows:
+        ratio = f"{v / b:7.2f}" if b else "      -"
+        bs = f"{b:14.0f}" if b is not None else f"{'-':>14}"
+        print(f"{name:52} {v:12.0f} {bs} {ratio}  {target}")
+    print(f"(latency run: {lat['answered']}/{lat['orders']} answered; market data: {md['trades']} trades seen)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
+                                               "baseline_latency": base_lat, "market_data": md}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

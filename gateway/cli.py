@@ -1,0 +1,130 @@
+"""`kabuto serve` (the venue) and `kabuto keygen` (client keys), registered by the kabuto dispatcher."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from pathlib import Path
+
+from gateway import config as C
+from gateway.errors import ConfigError
+
+SERVE_HELP = """\
+Run a Kabuto venue on this machine: order entry (ZeroMQ ROUTER, msgpack), market data (PUB) and
+book snapshots (ROUTER), all matched by one engine thread. Without options it serves the built-in
+instruments with CurveZMQ encryption: the server key pair and, when no key file exists, demo client
+keys for the accounts mm1, mm2 and trader are created in the data directory. The endpoints and the
+server's public key are written to DATA_DIR/endpoints.json. SIGINT or SIGTERM stops it gracefully.
+Protocol: docs/protocol.md."""
+
+
+def register(subparsers) -> None:
+    """Add the serve and keygen subcommands."""
+    d = C.GatewayConfig()
+    p = subparsers.add_parser("serve", help="run the venue: order entry, market data and snapshots over ZeroMQ",
+                              description=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                   help="state directory: keys, endpoints.json (default: %(default)s)")
+    p.add_argument("--instruments", type=Path, metavar="FILE",
+                   help="instruments TOML file (default: the built-in TSLAx, AMZNx, AAPLx, NVDAx, BTC, ETH set)")
+    p.add_argument("--orders", default=d.orders, metavar="ENDPOINT",
+                   help="order entry ROUTER endpoint; port 0 picks a free port (default: %(default)s)")
+    p.add_argument("--market-data", default=d.market_data, metavar="ENDPOINT",
+                   help="market data PUB endpoint (default: %(default)s)")
+    p.add_argument("--snapshots", default=d.snapshots, metavar="ENDPOINT",
+                   help="book snapshot ROUTER endpoint (default: %(default)s)")
+    p.add_argument("--insecure", action="store_true",
+                   help="plain text, no keys: clients name their account at logon (localhost development only)")
+    p.add_argument("--keys", type=Path, metavar="FILE",
+                   help="client key file mapping CurveZMQ public keys to accounts (default: DATA_DIR/clients.toml, "
+                        "created with demo accounts when missing); re-read when it changes")
+    p.add_argument("--cod-timeout", type=float, default=d.cod_timeout, metavar="SECONDS",
+                   help="a session silent this long is dropped, and its orders canceled when it asked for "
+                        "cancel-on-disconnect at logon (default: %(default)s)")
+    p.add_argument("--rate-limit", type=int, default=d.rate_limit, metavar="N",
+                   help="order commands per second per session, bursts up to N; 0 = no limit (default: %(default)s)")
+    p.add_argument("--max-live-orders", type=int, default=d.max_live_orders, metavar="N",
+                   help="live orders per account (default: %(default)s)")
+    p.add_argument("--max-frame", type=int, default=d.max_frame, metavar="BYTES",
+                   help="largest accepted frame; a client sending a larger one is disconnected (default: %(default)s)")
+    p.add_argument("--max-batch", type=int, default=d.max_batch, metavar="N",
+                   help="most commands in one batch frame (default: %(default)s)")
+    p.add_argument("--md-heartbeat", type=float, default=d.md_heartbeat, metavar="SECONDS",
+                   help="market data heartbeat period per symbol (default: %(default)s)")
+    p.add_argument("--batch-target", type=int, default=d.batch_target, metavar="N",
+                   help="commands gathered into one engine call at most (default: %(default)s)")
+    p.add_argument("--sink", action="append", default=[], metavar="MODULE:FACTORY",
+                   help="add an event sink: FACTORY(instruments, data_dir) returns an object with "
+                        "handle(events, first_seq) and close(); repeatable")
+    p.set_defaults(func=serve)
+
+    k = subparsers.add_parser("keygen", help="create a client key pair for an account and register it",
+                              description="Create DATA_DIR/keys/ACCOUNT.key_secret (and .key) and add the "
+                                          "public key to the client key file; a running venue picks it up.")
+    k.add_argument("account", help="account name: 1 to 64 of A-Z a-z 0-9 . _ -")
+    k.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                   help="state directory (default: %(default)s)")
+    k.add_argument("--keys", type=Path, metavar="FILE", help="client key file (default: DATA_DIR/clients.toml)")
+    k.set_defaults(func=keygen)
+
+
+def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
+    """The frozen gateway configuration of parsed serve options."""
+    return C.GatewayConfig(
+        data_dir=args.data_dir, instruments=args.instruments, orders=args.orders, market_data=args.market_data,
+        snapshots=args.snapshots, insecure=args.insecure, keys=args.keys, cod_timeout=args.cod_timeout,
+        rate_limit=args.rate_limit, max_live_orders=args.max_live_orders, max_frame=args.max_frame,
+        max_batch=args.max_batch, md_heartbeat=args.md_heartbeat, batch_target=args.batch_target)
+
+
+def load_sink(spec: str, instruments, data_dir: Path):
+    """An event sink from a MODULE:FACTORY spec."""
+    module, _, name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(f"--sink {spec}: {e}") from None
+    return factory(instruments, data_dir)
+
+
+def _say(text: str) -> None:
+    print(f"kabuto serve: {text}", flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the venue until SIGINT or SIGTERM."""
+    from engine.instruments import load_instruments
+    from gateway.server import Server
+    config = config_from_args(args)
+    instruments = load_instruments(str(config.instruments) if config.instruments else None)
+    sinks = [load_sink(spec, instruments, config.data_dir) for spec in args.sink]
+    server = Server(config, instruments, sinks=sinks)
+    try:
+        ep = server.bind()
+        mode = "plain text (--insecure)" if config.insecure else "CurveZMQ"
+        _say(f"orders      {ep['orders']} ({mode})")
+        _say(f"market data {ep['market_data']}")
+        _say(f"snapshots   {ep['snapshots']}")
+        if config.insecure:
+            _say("WARNING: no encryption or authentication; any local process can trade for any account")
+        else:
+            _say(f"server key  {server.server_public.decode()}; client keys {config.key_file}")
+        _say(f"endpoints   {config.data_dir / 'endpoints.json'}")
+        signal.signal(signal.SIGINT, lambda *_: server.stop())
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        _say(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
+        server.run()
+    finally:
+        server.close()
+    _say(f"stopped after {server.engine.seq} events")
+    return 0
+
+
+def keygen(args: argparse.Namespace) -> int:
+    """Create and register a client key pair."""
+    from gateway.keys import add_client
+    key_file = args.keys if args.keys is not None else args.data_dir / "clients.toml"
+    secret = add_client(args.data_dir, key_file, args.account)
+    print(f"kabuto keygen: {secret} (secret, keep it private); public key added to {key_file}", file=sys.stdout)
+    return 0

@@ -1,0 +1,239 @@
+"""Decode stage: one msgpack frame -> a request, with static command faults as reject reasons.
+
+Pure functions of the bytes and the instrument list: no session state, so it can be fuzzed alone.
+A frame that cannot be read as a request raises ProtocolError (answered with an `error` message);
+a readable order command with a bad field becomes a command tuple carrying its reject reason.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import msgpack
+
+from engine.codes import Flag, OrdType, Reason, Stp, Tif
+from engine.instruments import Instrument, symbol_index
+from gateway import protocol as P
+from gateway.errors import ProtocolError
+
+# command kinds inside the gateway (the engine's Op is decided later, by the session stage)
+C_NEW, C_CANCEL, C_AMEND, C_MASS = 0, 1, 2, 3
+C_COD = 4  # internal: a cancel-on-disconnect (never on the wire)
+COMMAND_KINDS = {P.NEW: C_NEW, P.CANCEL: C_CANCEL, P.AMEND: C_AMEND, P.MASS_CANCEL: C_MASS}
+SESSION_KINDS = {P.LOGON, P.LOGOUT, P.HEARTBEAT, P.ORDERS}
+COMMANDS = "commands"  # the decoded kind of a single command or a batch
+
+SIDES = {"buy": 0, "sell": 1}
+TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
+TIFS = {t.name: int(t) for t in Tif}
+STPS = {s.name.lower(): int(s) for s in Stp}
+LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
+GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)
+DEFAULT_STP = int(Stp.CANCEL_OLDEST)
+HAS_PX, HAS_QTY = int(Flag.HAS_PX), int(Flag.HAS_QTY)
+R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP = (int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL),
+                                                       int(Reason.BAD_TIF), int(Reason.BAD_STP))
+MAX_MANT = 1 << 62
+MAX_DECIMAL_TEXT = 40
+CACHE_SIZE = 1 << 16
+
+# (kind, req, cl_oid, sym, side, otype, tif, stp, px mant, px exp, qty mant, qty exp, flags, reason)
+Command = tuple
+
+
+def malformed(req: int | None = None) -> Command:
+    """The command tuple of an unreadable command."""
+    return (-1, req, None, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, R_MALFORMED)
+
+
+def _uint(v) -> int | None:
+    return v if type(v) is int and 0 <= v <= P.MAX_U63 else None
+
+
+def client_oid(v) -> int | str | None:
+    """A valid client order id (integer 0..2**63-1 or 1..36 printable ASCII characters), else None."""
+    t = type(v)
+    if t is int:
+        return v if 0 <= v <= P.MAX_U63 else None
+    if t is str and 0 < len(v) <= P.MAX_CL_OID_LEN and v.isascii() and v.isprintable():
+        return v
+    return None
+
+
+def _parse_text(v: str) -> tuple[int, int]:
+    if len(v) > MAX_DECIMAL_TEXT:
+        return 0, 0
+    whole, dot, frac = v.partition(".")
+    if not (whole.isascii() and whole.isdigit()):
+        return 0, 0
+    if dot and not (frac.isascii() and frac.isdigit()):
+        return 0, 0
+    frac = frac.rstrip("0")
+    mant = int(whole + frac)
+    if not 0 < mant < MAX_MANT:
+        return 0, 0
+    return mant, -len(frac)
+
+
+class DecimalCache:
+    """Exact (mantissa, exponent) of wire prices and quantities; market makers repeat them, so cache."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self._cache: dict[str, tuple[int, int]] = {}
+        self._size = size
+
+    def parts(self, v) -> tuple[int, int]:
+        """(mantissa, exponent) of a decimal string or integer; mantissa 0 when not a valid positive value."""
+        t = type(v)
+        if t is str:
+            r = self._cache.get(v)
+            if r is None:
+                r = _parse_text(v)
+                if len(self._cache) >= self._size:
+                    self._cache.clear()
+                self._cache[v] = r
+            return r
+        if t is int:
+            return (v, 0) if 0 < v < MAX_MANT else (0, 0)
+        return 0, 0  # floats, None and everything else: never read through a binary float
+
+
+class Decoder:
+    """Turns client frames into requests for one set of instruments."""
+
+    def __init__(self, instruments: Sequence[Instrument], max_batch: int = 1000):
+        self.symbols = symbol_index(instruments)
+        self.max_batch = max_batch
+        self.decimals = DecimalCache()
+
+    def decode(self, payload: bytes) -> tuple[str, int | None, object]:
+        """(kind, req, body) of one frame; raises ProtocolError when it is not a readable request.
+
+        kind is COMMANDS (body: list of command tuples) or a session kind (logon: options map;
+        orders: symbol or None; hb/logout: None)."""
+        try:
+            msg = msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=True)
+        except Exception:  # msgpack raises several unrelated types (ValueError, StackError, ...)
+            raise ProtocolError(R_MALFORMED, "not a msgpack message") from None
+        if type(msg) is not list or not msg or type(msg[0]) is not str:
+            raise ProtocolError(R_MALFORMED, "a request is an array starting with its kind")
+        kind = msg[0]
+        req = _uint(msg[1]) if len(msg) > 1 else None
+        if req is None:
+            raise ProtocolError(R_MALFORMED, "the second element must be the request id (0..2**63-1)")
+        if kind in COMMAND_KINDS:
+            return COMMANDS, req, [self.command(msg)]
+        if kind == P.BATCH:
+            if len(msg) != 3 or type(msg[2]) is not list:
+                raise ProtocolError(R_MALFORMED, "batch is [\"batch\", req, [command, ...]]", req)
+            items = msg[2]
+            if not items or len(items) > self.max_batch:
+                raise ProtocolError(R_MALFORMED, f"a batch holds 1 to {self.max_batch} commands", req)
+            return COMMANDS, req, [self.command(c) for c in items]
+        if kind == P.LOGON:
+            opts = msg[2] if len(msg) == 3 else {} if len(msg) == 2 else None
+            if type(opts) is not dict:
+                raise ProtocolError(R_MALFORMED, "logon is [\"logon\", req, {options}]", req)
+            return kind, req, opts
+        if kind == P.ORDERS:
+            sym = msg[2] if len(msg) == 3 else None
+            if len(msg) > 3 or (sym is not None and type(sym) is not str):
+                raise ProtocolError(R_MALFORMED, "orders is [\"orders\", req, symbol or nil]", req)
+            return kind, req, sym
+        if kind in SESSION_KINDS:
+            if len(msg) != 2:
+                raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req]", req)
+            return kind, req, None
+        raise ProtocolError(R_MALFORMED, "unknown message kind", req)
+
+    def command(self, c) -> Command:
+        """One order command tuple from a wire array (kind, req, ...), its static fault as reason."""
+        if type(c) is not list or len(c) < 2:
+            return malformed()
+        req = _uint(c[1])
+        kind = COMMAND_KINDS.get(c[0]) if type(c[0]) is str else None
+        if req is None or kind is None:
+            return malformed(req)
+        if kind == C_NEW:
+            return self._new(c, req)
+        if kind == C_CANCEL:
+            cl = client_oid(c[2]) if len(c) == 3 else None
+            if cl is None:
+                return malformed(req)
+            return (C_CANCEL, req, cl, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        if kind == C_AMEND:
+            return self._amend(c, req)
+        return self._mass(c, req)
+
+    def _new(self, c: list, req: int) -> Command:
+        # ["new", req, cl_oid, sym, side, type, px, qty, tif?, stp?]
+        n = len(c)
+        if not 8 <= n <= 10:
+            return malformed(req)
+        cl = client_oid(c[2])
+        sym, side, otype = c[3], c[4], c[5]
+        side = SIDES.get(side) if type(side) is str else None
+        otype = TYPES.get(otype) if type(otype) is str else None
+        if cl is None or type(sym) is not str or side is None or otype is None:
+            return malformed(req)
+        s = self.symbols.get(sym, -1)
+        reason = 0
+        if s < 0:
+            reason = R_UNKNOWN_SYMBOL
+        tif = IOC if otype == MARKET else GTC
+        t = c[8] if n > 8 else None
+        if t is not None:
+            tif = TIFS.get(t, -1) if type(t) is str else -1
+            if tif < 0 or (otype == MARKET and tif == POST):
+                reason = reason or R_BAD_TIF
+            elif otype == MARKET and tif != FOK:
+                tif = IOC
+        stp = DEFAULT_STP
+        v = c[9] if n > 9 else None
+        if v is not None:
+            stp = STPS.get(v, -1) if type(v) is str else -1
+            if stp < 0:
+                reason = reason or R_BAD_STP
+        if reason:
+            return (C_NEW, req, cl, s, side, otype, 0, 0, 0, 0, 0, 0, 0, reason)
+        parts = self.decimals.parts
+        pm, pe = parts(c[6]) if otype == LIMIT else (0, 0)
+        qm, qe = parts(c[7])
+        return (C_NEW, req, cl, s, side, otype, tif, stp, pm, pe, qm, qe, 0, 0)
+
+    def _amend(self, c: list, req: int) -> Command:
+        # ["amend", req, cl_oid, px or nil, qty or nil]
+        if len(c) != 5:
+            return malformed(req)
+        cl = client_oid(c[2])
+        px, qty = c[3], c[4]
+        if cl is None or (px is None and qty is None):
+            return malformed(req)
+        flags = pm = pe = qm = qe = 0
+        if px is not None:
+            flags |= HAS_PX
+            pm, pe = self.decimals.parts(px)
+        if qty is not None:
+            flags |= HAS_QTY
+            qm, qe = self.decimals.parts(qty)
+        return (C_AMEND, req, cl, -1, 0, 0, 0, 0, pm, pe, qm, qe, flags, 0)
+
+    def _mass(self, c: list, req: int) -> Command:
+        # ["mass_cancel", req, sym or nil, side or nil]
+        n = len(c)
+        if n > 4:
+            return malformed(req)
+        sym = c[2] if n > 2 else None
+        side = c[3] if n > 3 else None
+        s = -1
+        if sym is not None:
+            if type(sym) is not str:
+                return malformed(req)
+            s = self.symbols.get(sym, -2)
+        sd = -1
+        if side is not None:
+            sd = SIDES.get(side, -1) if type(side) is str else -1
+            if sd < 0:
+                return malformed(req)
+        if s == -2:
+            return (C_MASS, req, None, -1, sd, 0, 0, 0, 0, 0, 0, 0, 0, R_UNKNOWN_SYMBOL)
+        return (C_MASS, req, None, s, sd, 0, 0, 0, 0, 0, 0, 0, 0, 0)

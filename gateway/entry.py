@@ -1,0 +1,186 @@
+"""Session stage: logon, heartbeats, throttles and order ownership; order commands -> command records.
+
+Client order ids live per account; the gateway allocates the venue-wide engine order id behind each.
+A `new` whose client order id is live reuses that order's engine id, so the kernel itself reports
+`duplicate_oid` after the price, quantity and band checks that come first in the spec's order
+(or accepts it, when the old order finished earlier in the same batch).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from engine.codes import Op, Reason
+from engine.instruments import Instrument
+from gateway import protocol as P
+from gateway.config import GatewayConfig
+from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW
+from gateway.errors import ProtocolError
+from gateway.sequencer import MassCancel, Sequencer
+from gateway.state import CL, OID, OPEN, PX, SESSION, SIDE, SYM, Accounts, Session, new_order
+from gateway.units import TextCache
+
+NEW, CANCEL, AMEND, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT)
+R_MALFORMED, R_UNKNOWN_ORDER = int(Reason.MALFORMED), int(Reason.UNKNOWN_ORDER)
+R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Reason.RATE_LIMIT),
+                                              int(Reason.TOO_MANY_ORDERS))
+LOGON_OPTIONS = {"account", "cod", "version"}
+
+Reply = Callable[[bytes, list], None]
+
+
+class OrderEntry:
+    """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
+
+    def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
+                 reply: Reply, first_oid: int = 1):
+        self.config = config
+        self.symbols = [i.symbol for i in instruments]
+        self.seq = sequencer
+        self.reply = reply
+        self.accounts = Accounts()
+        self.sessions: dict[bytes, Session] = {}
+        self.next_oid = first_oid
+        self.rate = float(config.rate_limit)
+        self.burst = float(config.rate_limit) if config.rate_limit else 0.0
+
+    # ------------------------------------------------------------------ session requests
+
+    def session_for(self, rid: bytes, user: str | None) -> Session | None:
+        """The logged-on session of a connection, or None; with CURVE its key's account must match."""
+        s = self.sessions.get(rid)
+        if s is not None and user is not None and s.account.name != user:
+            return None
+        return s
+
+    def logon(self, rid: bytes, user: str | None, req: int, opts: dict, now: float) -> None:
+        """Open (or re-open) the session of a connection and answer it."""
+        unknown = set(opts) - LOGON_OPTIONS
+        if unknown:
+            raise ProtocolError(R_MALFORMED, f"unknown logon options {sorted(map(str, unknown))}", req)
+        name = opts.get("account")
+        cod = opts.get("cod", False)
+        version = opts.get("version", P.VERSION)
+        if type(cod) is not bool or version != P.VERSION:
+            raise ProtocolError(R_MALFORMED, f"cod must be a boolean and version {P.VERSION}", req)
+        if user is not None:  # CURVE: the key decides the account
+            if name is not None and name != user:
+                raise ProtocolError(R_NOT_AUTHORIZED, "this key does not trade for that account", req)
+            name = user
+        elif type(name) is not str or not 0 < len(name) <= 64:
+            raise ProtocolError(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
+        old = self.sessions.get(rid)
+        if old is not None:
+            self.drop(old, cancel=False)
+        account = self.accounts.get(name)
+        s = Session(rid, account, cod, now, self.burst)
+        self.sessions[rid] = s
+        account.sessions.append(s)
+        self.reply(rid, [P.LOGON, req, {
+            "account": name, "version": P.VERSION, "cod": cod, "timeout": self.config.cod_timeout,
+            "rate_limit": self.config.rate_limit, "max_live_orders": self.config.max_live_orders,
+            "max_batch": self.config.max_batch, "symbols": self.symbols}])
+
+    def heartbeat(self, s: Session, req: int) -> None:
+        """Answer a heartbeat with the server's clock."""
+        self.reply(s.rid, [P.HEARTBEAT, req, time.time_ns()])
+
+    def logout(self, s: Session, req: int) -> None:
+        """Close a session (canceling its orders when it asked for cancel-on-disconnect)."""
+        self.drop(s, cancel=True)
+        self.reply(s.rid, [P.LOGOUT, req])
+
+    def list_orders(self, s: Session, req: int, sym: str | None, px: TextCache, qty: TextCache) -> None:
+        """Answer with the account's live orders: [cl_oid, oid, sym, side, px, open]."""
+        out = []
+        for o in s.account.live.values():
+            k = o[SYM]
+            if o[OPEN] and (sym is None or self.symbols[k] == sym):
+                out.append([o[CL], o[OID], self.symbols[k], P.SIDE_TEXT[o[SIDE]],
+                            px.text(k, o[PX]) if o[PX] is not None else None, qty.text(k, o[OPEN])])
+        self.reply(s.rid, [P.ORDERS, req, out])
+
+    def drop(self, s: Session, cancel: bool) -> None:
+        """Forget a session; with cancel-on-disconnect, cancel the live orders it entered."""
+        if self.sessions.get(s.rid) is s:
+            del self.sessions[s.rid]
+        account = s.account
+        if s in account.sessions:
+            account.sessions.remove(s)
+        if cancel and s.cod:
+            for o in list(account.live.values()):
+                if o[SESSION] is s:
+                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, 0, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
+                                 (None, None, C_COD, o, None))
+
+    def expire(self, now: float) -> int:
+        """Drop every session silent for longer than the timeout; returns how many."""
+        limit = now - self.config.cod_timeout
+        gone = [s for s in self.sessions.values() if s.last_seen < limit]
+        for s in gone:
+            self.drop(s, cancel=True)
+        return len(gone)
+
+    # ------------------------------------------------------------------ order commands
+
+    def commands(self, s: Session, cmds: list, now: float) -> None:
+        """Turn decoded commands of one frame into command records (rejects included), in order."""
+        account = s.account
+        live = account.live
+        acct = account.id
+        add = self.seq.add
+        rate = self.rate
+        if rate:
+            s.tokens = min(self.burst, s.tokens + (now - s.refilled) * rate)
+            s.refilled = now
+        for kind, req, cl, sym, side, otype, tif, stp, pm, pe, qm, qe, flags, reason in cmds:
+            if rate:
+                if s.tokens < 1.0:
+                    self._reject(s, kind, req, cl, sym, side, R_MALFORMED if reason == R_MALFORMED else R_RATE_LIMIT)
+                    continue
+                s.tokens -= 1.0
+            if reason:
+                self._reject(s, kind, req, cl, sym, side, reason)
+            elif kind == C_NEW:
+                old = live.get(cl)
+                if old is None:
+                    if len(live) >= self.config.max_live_orders:
+                        self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
+                        continue
+                    oid = self.next_oid
+                    self.next_oid = oid + 1
+                    rec = live[cl] = [oid, cl, account, s, sym, side, None, 0]  # see state.new_order
+                else:
+                    oid = old[OID]
+                    rec = [oid, cl, account, s, sym, side, None, 0]
+                add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, oid, acct, pm, qm, (s, req, C_NEW, rec, cl))
+            elif kind == C_CANCEL:
+                rec = live.get(cl)
+                if rec is None:
+                    self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
+                else:
+                    add(CANCEL, rec[SIDE], 0, 0, 0, 0, 0, 0, 0, rec[SYM], rec[OID], acct, 0, 0,
+                        (s, req, C_CANCEL, rec, cl))
+            elif kind == C_AMEND:
+                rec = live.get(cl)
+                if rec is None:
+                    self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
+                else:
+                    add(AMEND, rec[SIDE], 0, 0, 0, 0, pe, qe, flags, rec[SYM], rec[OID], acct, pm, qm,
+                        (s, req, C_AMEND, rec, cl))
+            else:
+                self._mass_cancel(s, req, sym, side)
+
+    def _mass_cancel(self, s: Session, req: int, sym: int, side: int) -> None:
+        account = s.account
+        mass = MassCancel(s, req)
+        for o in list(account.live.values()):
+            if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
+                self.seq.add(CANCEL, o[SIDE], 0, 0, 0, 0, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
+                             (s, req, C_MASS, o, mass))
+        self.seq.ack(mass)
+
+    def _reject(self, s: Session, kind: int, req, cl, sym: int, side: int, reason: int) -> None:
+        rec = new_order(0, cl, s.account, s, sym, side) if kind == C_NEW else None
+        self.seq.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, s.account.id, 0, 0,
+                     (s, req, kind, rec, None if kind == C_MASS else cl))

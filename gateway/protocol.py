@@ -1,0 +1,56 @@
+"""Wire protocol v1: message kinds, field positions and names shared by the server and the SDK.
+
+Every message is one msgpack array whose first element is its kind (a short string). See
+docs/protocol.md for the full specification.
+"""
+from engine.codes import REASON_NAMES, Side
+
+VERSION = 1
+
+# client -> gateway (order entry, ROUTER)
+LOGON = "logon"
+LOGOUT = "logout"
+HEARTBEAT = "hb"
+NEW = "new"
+CANCEL = "cancel"
+AMEND = "amend"
+MASS_CANCEL = "mass_cancel"
+BATCH = "batch"
+ORDERS = "orders"
+
+# gateway -> client (order entry)
+REPORTS = "reports"
+ERROR = "error"
+
+# market data (PUB) and snapshots (ROUTER)
+MD_UPDATE = "md"
+MD_HEARTBEAT = "hb"
+SNAPSHOT = "snapshot"
+TOPIC_END = "|"  # a market data topic is the symbol followed by this character
+
+# execution report fields, by position
+R_EV, R_SEQ, R_TS, R_REQ, R_CL, R_OID, R_SYM, R_SIDE, R_PX, R_QTY, R_OPEN, R_REASON, R_ROLE = range(13)
+REPORT_FIELDS = ("ev", "seq", "ts", "req", "cl_oid", "oid", "sym", "side", "px", "qty", "open", "reason", "role")
+
+# execution report kinds
+EV_ACCEPTED, EV_FILL, EV_CANCELED, EV_AMENDED, EV_REJECTED = "accepted", "fill", "canceled", "amended", "rejected"
+
+SIDE_TEXT = ("buy", "sell")
+REASON_TEXT = {int(k): v for k, v in REASON_NAMES.items()}
+REASON_CODES = {v: int(k) for k, v in REASON_NAMES.items()}
+
+MAX_U63 = (1 << 63) - 1
+MAX_CL_OID_LEN = 36
+
+assert SIDE_TEXT[Side.BUY] == "buy" and SIDE_TEXT[Side.SELL] == "sell"
+
+
+def topic(symbol: str) -> bytes:
+    """The PUB topic of one symbol's market data."""
+    return (symbol + TOPIC_END).encode()
+
+
+def reason_text(code: int) -> str:
+    """The wire name of a reason code."""
+    return REASON_TEXT.get(code, "none")
+

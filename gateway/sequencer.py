@@ -1,0 +1,107 @@
+"""Sequencer stage: packs commands straight into one command array per engine batch.
+
+Each command's `ts` is a strictly increasing nanosecond timestamp: t0 + its index in the batch,
+with t0 >= the wall clock and > every earlier timestamp. The engine copies `ts` into every event a
+command causes, so `event.ts - t0` finds the command (and its session) behind each event.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.codes import Flag
+from engine.records import COMMAND_DTYPE
+
+HAS_TS = int(Flag.HAS_TS)
+_CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
+
+
+def row_struct(dtype: np.dtype) -> struct.Struct:
+    """A struct packing one record of a plain signed-integer numpy dtype, padding included."""
+    fmt, pos = "<", 0
+    for name in dtype.names:
+        dt, off = dtype.fields[name][:2]
+        assert dt.kind == "i", name
+        fmt += "x" * (off - pos) + _CODES[dt.itemsize]
+        pos = off + dt.itemsize
+    fmt += "x" * (dtype.itemsize - pos)
+    s = struct.Struct(fmt)
+    assert s.size == dtype.itemsize
+    return s
+
+
+_ROW = row_struct(COMMAND_DTYPE)
+
+
+class MassCancel:
+    """A mass cancel request in a batch: how many orders it canceled, for its acknowledgement."""
+
+    __slots__ = ("session", "req", "count")
+
+    def __init__(self, session, req: int):
+        self.session = session
+        self.req = req
+        self.count = 0
+
+
+@dataclass
+class Batch:
+    """One engine batch: the command records and, per command, (session, req, kind, order, tag)."""
+    cmds: np.ndarray
+    meta: list
+    t0: int
+    acks: list = field(default_factory=list)
+
+
+class Sequencer:
+    """Collects commands from every session, in arrival order, into the next engine batch."""
+
+    def __init__(self, capacity: int = 4096):
+        self._buf = bytearray(capacity * COMMAND_DTYPE.itemsize)
+        self._cap = capacity
+        self.count = 0
+        self._meta: list = []
+        self._acks: list = []
+        self._last_ts = 0
+
+    def add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
+            flags: int, sym: int, oid: int, acct: int, px: int, qty: int, meta: tuple) -> None:
+        """Append one command; meta is (session, req, kind, order, tag) for the report stage."""
+        n = self.count
+        if n == self._cap:
+            self._grow()
+        _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
+                       flags | HAS_TS, 0, sym, oid, acct, px, qty, n, 0)
+        self._meta.append(meta)
+        self.count = n + 1
+
+    def ack(self, mass: MassCancel) -> None:
+        """Acknowledge a mass cancel after this batch, even when it canceled nothing."""
+        self._acks.append(mass)
+
+    def take(self) -> Batch:
+        """The collected batch (its array is valid until the next add); the sequencer starts empty."""
+        n = self.count
+        t0 = max(time.time_ns(), self._last_ts + 1)
+        cmds = np.frombuffer(self._buf, COMMAND_DTYPE, n)
+        cmds["ts"] += t0
+        self._last_ts = t0 + n - 1 if n else self._last_ts
+        batch = Batch(cmds, self._meta, t0, self._acks)
+        self.count = 0
+        self._meta = []
+        self._acks = []
+        return batch
+
+    @property
+    def pending(self) -> bool:
+        """True when there is anything to run or acknowledge."""
+        return bool(self.count or self._acks)
+
+    def _grow(self) -> None:
+        buf = bytearray(len(self._buf) * 2)
+        buf[:len(self._buf)] = self._buf
+        self._buf = buf  # the old buffer stays alive as long as a view of it does
+        self._cap *= 2

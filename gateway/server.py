@@ -1,0 +1,271 @@
+"""The venue process: sockets and the stage pipeline, run by one thread that owns every book.
+
+    ROUTER frames -> Decoder -> OrderEntry (sessions, throttles) -> Sequencer -> journal.append
+        -> Engine.process -> ReportStage (execution reports) -> MarketData (PUB) -> event sinks
+
+One thread, because CPython threads would only take turns on the GIL: the stages are plain
+objects called in order, and a batch of commands crosses into the numba kernel once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Iterable, Sequence
+
+import msgpack
+import zmq
+
+from engine.codes import Reason
+from engine.engine import Engine
+from engine.instruments import Instrument, load_instruments
+from engine.records import empty_commands
+from gateway import protocol as P
+from gateway.config import GatewayConfig
+from gateway.decoder import COMMANDS, Decoder
+from gateway.entry import OrderEntry
+from gateway.errors import ConfigError, ProtocolError
+from gateway.journal import NullJournal
+from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
+from gateway.marketdata import MarketData
+from gateway.reports import ReportStage, event_rows
+from gateway.sequencer import Sequencer
+
+TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
+MAX_FRAMES_PER_ROUND = 4096
+HWM = 100_000
+R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
+                                                   int(Reason.UNKNOWN_SYMBOL))
+_pack = msgpack.Packer().pack
+
+
+def bindable(endpoint: str) -> str:
+    """A tcp endpoint with port 0 becomes zmq's wildcard port."""
+    if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
+        return endpoint[:-1] + "*"
+    return endpoint
+
+
+class Server:
+    """A running venue: bind(), then run() until stop() (safe to call from a signal handler)."""
+
+    def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument] | None = None,
+                 journal=None, sinks: Iterable = (), context: zmq.Context | None = None):
+        self.config = config
+        self.instruments = list(instruments) if instruments is not None else load_instruments(
+            str(config.instruments) if config.instruments else None)
+        self.engine = Engine(self.instruments)
+        self.engine.process(empty_commands(0))  # load the compiled kernel now, not on the first order
+        self.sequencer = Sequencer(config.batch_target + config.max_batch)
+        self.decoder = Decoder(self.instruments, config.max_batch)
+        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply)
+        self.reports = ReportStage(self.instruments)
+        self.market_data = MarketData(self.instruments, self._publish)
+        self.journal = journal if journal is not None else NullJournal()
+        self.sinks = list(sinks)
+        self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
+        self._ctx = context or zmq.Context.instance()
+        self._auth: KeyAuthenticator | None = None
+        self._stop = False
+        self.endpoints: dict[str, str] = {}
+        self.server_public: bytes | None = None
+
+    # ------------------------------------------------------------------ sockets
+
+    def bind(self) -> dict[str, str]:
+        """Create and bind every socket; returns the endpoints actually bound (and writes endpoints.json)."""
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = None
+        if not cfg.insecure:
+            if cfg.keys is None:
+                ensure_key_file(cfg.data_dir, cfg.key_file)
+            elif not cfg.keys.exists():
+                raise ConfigError(f"key file {cfg.keys} does not exist")
+            self.server_public, secret = server_keys(cfg.data_dir)
+            self._auth = KeyAuthenticator(self._ctx, cfg.key_file)
+            self._auth.start()
+        self.orders = self._socket(zmq.ROUTER, secret)
+        self.orders.setsockopt(zmq.MAXMSGSIZE, cfg.max_frame)
+        self.pub = self._socket(zmq.PUB, secret)
+        self.snaps = self._socket(zmq.ROUTER, secret)
+        self.snaps.setsockopt(zmq.MAXMSGSIZE, 4096)
+        for name, sock, ep in (("orders", self.orders, cfg.orders), ("market_data", self.pub, cfg.market_data),
+                               ("snapshots", self.snaps, cfg.snapshots)):
+            try:
+                sock.bind(bindable(ep))
+            except zmq.ZMQError as e:
+                raise ConfigError(f"cannot bind {name} to {ep}: {e}") from None
+            self.endpoints[name] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._write_endpoints()
+        return self.endpoints
+
+    def _socket(self, kind: int, secret: bytes | None) -> zmq.Socket:
+        s = self._ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDHWM, HWM)
+        s.setsockopt(zmq.RCVHWM, HWM)
+        if secret is not None:
+            s.setsockopt(zmq.CURVE_SERVER, 1)
+            s.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            s.setsockopt_string(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+        return s
+
+    def _write_endpoints(self) -> None:
+        doc = {"version": P.VERSION, **self.endpoints, "secure": not self.config.insecure,
+               "server_key": self.server_public.decode() if self.server_public else None,
+               "symbols": list(self.symbols)}
+        path = self.config.data_dir / "endpoints.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, path)
+
+    def _reply(self, rid: bytes, msg: list) -> None:
+        try:
+            self.orders.send_multipart((rid, _pack(msg)), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # the peer does not read: ROUTER drops beyond the high-water mark
+
+    def _publish(self, topic: bytes, body: bytes) -> None:
+        self.pub.send_multipart((topic, body), zmq.NOBLOCK)
+
+    # ------------------------------------------------------------------ the loop
+
+    def stop(self) -> None:
+        """Ask run() to finish its current round and return."""
+        self._stop = True
+
+    def run(self) -> None:
+        """Serve until stop(): read, sequence, match, report, publish."""
+        poller = zmq.Poller()
+        poller.register(self.orders, zmq.POLLIN)
+        poller.register(self.snaps, zmq.POLLIN)
+        next_tick = time.monotonic()
+        next_hb = next_tick + self.config.md_heartbeat
+        while not self._stop:
+            ready = dict(poller.poll(int(TICK * 1000)))
+            now = time.monotonic()
+            if self.orders in ready:
+                self._read_orders(now)
+            if self.sequencer.pending:
+                self.run_batch()
+            if self.snaps in ready:
+                self._serve_snapshots()
+            if now >= next_tick:
+                next_tick = now + TICK
+                if self.entry.expire(now) and self.sequencer.pending:
+                    self.run_batch()
+                if now >= next_hb:
+                    next_hb = now + self.config.md_heartbeat
+                    self.market_data.heartbeat()
+        if self.sequencer.pending:
+            self.run_batch()
+
+    def _read_orders(self, now: float) -> None:
+        secure = not self.config.insecure
+        recv = self.orders.recv_multipart
+        target = self.config.batch_target
+        for _ in range(MAX_FRAMES_PER_ROUND):
+            try:
+                parts = recv(zmq.NOBLOCK, copy=not secure)
+            except zmq.Again:
+                return
+            if secure:
+                user = parts[-1].get("User-Id")
+                parts = [f.bytes for f in parts]
+            else:
+                user = None
+            if len(parts) != 2:
+                self._answer(parts[0], [P.ERROR, None, P.reason_text(R_MALFORMED), "one frame per message"])
+                continue
+            self._on_frame(parts[0], parts[1], user, now)
+            if self.sequencer.count >= target:
+                return
+
+    def _on_frame(self, rid: bytes, payload: bytes, user: str | None, now: float) -> None:
+        entry = self.entry
+        try:
+            kind, req, body = self.decoder.decode(payload)
+            if kind == COMMANDS:
+                s = entry.session_for(rid, user)
+                if s is None:
+                    raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
+                s.last_seen = now
+                entry.commands(s, body, now)
+                return
+            if self.sequencer.pending:
+                self.run_batch()  # answers leave in the order the requests came
+            if kind == P.LOGON:
+                entry.logon(rid, user, req, body, now)
+                return
+            s = entry.session_for(rid, user)
+            if s is None:
+                raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
+            s.last_seen = now
+            if kind == P.HEARTBEAT:
+                entry.heartbeat(s, req)
+            elif kind == P.LOGOUT:
+                entry.logout(s, req)
+            else:
+                entry.list_orders(s, req, body, self.reports.px, self.reports.qty)
+        except ProtocolError as e:
+            self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
+
+    def _answer(self, rid: bytes, msg: list) -> None:
+        if self.sequencer.pending:
+            self.run_batch()
+        self._reply(rid, msg)
+
+    def run_batch(self) -> None:
+        """Journal, match and fan out everything the sequencer holds."""
+        batch = self.sequencer.take()
+        cmds = batch.cmds
+        first = self.engine.seq + 1
+        if len(cmds):
+            self.journal.append(cmds)
+            events = self.engine.process(cmds)
+            rows = event_rows(events)
+            frames = self.reports.apply(rows, first, batch)
+            for s, reports in frames.items():
+                self._reply(s.rid, [P.REPORTS, reports])
+        for m in batch.acks:
+            self._reply(m.session.rid, [P.MASS_CANCEL, m.req, m.count])
+        if len(cmds):
+            self.market_data.apply_rows(rows, first)
+            for sink in self.sinks:
+                sink.handle(events, first)
+
+    def _serve_snapshots(self) -> None:
+        for _ in range(MAX_FRAMES_PER_ROUND):
+            try:
+                parts = self.snaps.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            envelope, payload = parts[:-1], parts[-1]
+            self.snaps.send_multipart(envelope + [_pack(self._snapshot(payload))], zmq.NOBLOCK)
+
+    def _snapshot(self, payload: bytes) -> list:
+        try:
+            msg = msgpack.unpackb(payload)
+        except Exception:
+            return [P.ERROR, None, P.reason_text(R_MALFORMED), "not a msgpack message"]
+        ok = type(msg) is list and len(msg) == 3 and msg[0] == P.SNAPSHOT and type(msg[2]) is str
+        req = msg[1] if ok and type(msg[1]) is int and 0 <= msg[1] <= P.MAX_U63 else None
+        if req is None:
+            return [P.ERROR, None, P.reason_text(R_MALFORMED), "snapshot is [\"snapshot\", req, symbol]"]
+        sym = self.symbols.get(msg[2])
+        if sym is None:
+            return [P.ERROR, req, P.reason_text(R_UNKNOWN_SYMBOL), f"unknown symbol {msg[2]!r}"]
+        return self.market_data.snapshot(self.engine, sym, req)
+
+    def close(self) -> None:
+        """Close sinks, journal and sockets."""
+        for sink in self.sinks:
+            sink.close()
+        self.journal.close()
+        for s in (getattr(self, "orders", None), getattr(self, "pub", None), getattr(self, "snaps", None)):
+            if s is not None:
+                s.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
