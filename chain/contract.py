@@ -71,12 +71,13 @@ def connect(url: str):
 
 def send(w3, account, call, gas: int | None = None) -> dict:
     """Sign a contract call (or a deploy) with account, send it, wait for its receipt; reverts raise."""
-    from web3.exceptions import ContractLogicError
     try:
         tx = call.build_transaction({"from": account.address, "chainId": w3.eth.chain_id,
                                      "nonce": w3.eth.get_transaction_count(account.address, "pending"),
                                      **({"gas": gas} if gas else {})})
-    except ContractLogicError as e:
+    except Exception as e:  # web3's ContractLogicError from a node, TransactionFailed from eth-tester
+        if "revert" not in str(e).lower():
+            raise
         raise ContractError(f"transaction would revert: {e}") from None
     signed = account.sign_transaction(tx)
     h = w3.eth.send_raw_transaction(signed.raw_transaction)

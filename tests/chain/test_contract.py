@@ -71,8 +71,9 @@ def test_proofs_of_random_fills_verify_on_chain(registry, committed):
 def test_settlement_deltas_verify_on_chain(registry, committed):
     b = committed[1]
     tree = b.settle_tree()
-    for i, d in enumerate(b.deltas()):
-        assert registry.verify_settlement(b.number, d.leaf(), tree.proof(i))
+    deltas = b.deltas()
+    for i in random.Random(6).sample(range(len(deltas)), 10):
+        assert registry.verify_settlement(b.number, deltas[i].leaf(), tree.proof(i))
 
 
 def test_a_wrong_proof_is_rejected_on_chain(registry, committed):

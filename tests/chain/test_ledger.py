@@ -120,8 +120,9 @@ def test_a_batcher_stopped_mid_stream_resumes_without_gap_or_duplicate(tmp_path,
 def test_kill_9_mid_stream_then_restart_leaves_no_gap_or_duplicate(tmp_path, all_fills):
     cmd = [sys.executable, os.path.join(HERE, "run_batcher.py"), str(tmp_path), "--max-fills", "100",
            "--pause", "0.1"]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        assert child.stdout.readline() == "started\n"  # imported, compiled, about to feed
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and child.poll() is None:
             if (tmp_path / FILE).exists() and Ledger(tmp_path).count >= 5:

@@ -1,0 +1,279 @@
+"""`kabuto chain ...`: proofs, verification, status, contract deployment and chain sync."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Sequence
+
+from chain.errors import ChainError, ContractError, ProofError
+from chain.ledger import DEFAULT_DIR
+
+DEPLOYMENT = "chain.json"  # in the ledger directory: where `chain deploy` put the contract
+
+
+def register(sub) -> None:
+    """Add the chain subcommand and its own subcommands."""
+    p = sub.add_parser("chain", help="on-chain mapping: fill proofs, verification, status",
+                       description="Batched fills committed as Merkle roots: to a local ledger (default) "
+                                   "or a FillRegistry contract on any EVM JSON-RPC node.")
+    cs = p.add_subparsers(dest="chain_command", required=True)
+
+    q = cs.add_parser("proof", help="print a fill, its batch and its Merkle proof as JSON")
+    q.add_argument("fill_id", type=_fill_id, metavar="FILL_ID", help="the fill event's seq")
+    _ledger_option(q)
+    q.set_defaults(func=cmd_proof)
+
+    v = cs.add_parser("verify", help="check a proof (or the whole ledger) against the ledger or the chain")
+    v.add_argument("proof", nargs="?", metavar="PROOF",
+                   help="proof JSON from `kabuto chain proof` (a file, or - for standard input); "
+                        "without it, audit every batch of the ledger")
+    _ledger_option(v)
+    _rpc_options(v, key=False)
+    v.set_defaults(func=cmd_verify)
+
+    s = cs.add_parser("status", help="last committed batch, backlog and gas used")
+    _ledger_option(s)
+    _rpc_options(s, key=False)
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
+    s.set_defaults(func=cmd_status)
+
+    d = cs.add_parser("deploy", help="deploy a FillRegistry contract and remember it in the ledger directory")
+    _ledger_option(d)
+    _rpc_options(d, key=True, required=True)
+    d.add_argument("--operator", help="operator address (default: the key's address)")
+    d.set_defaults(func=cmd_deploy)
+
+    y = cs.add_parser("sync", help="commit every ledger batch the contract does not have yet")
+    _ledger_option(y)
+    _rpc_options(y, key=True, required=True)
+    y.set_defaults(func=cmd_sync)
+
+
+def add_publisher_options(p: argparse.ArgumentParser) -> None:
+    """Options of a command that feeds a FillBatcher (replay, serve); pair with make_batcher."""
+    p.add_argument("--chain-rpc", metavar="URL", help="also commit batches to a FillRegistry at this JSON-RPC node")
+    p.add_argument("--chain-key", metavar="FILE", help="file holding the operator's hex private key")
+    p.add_argument("--chain-contract", metavar="ADDR", help="FillRegistry address (default: from `chain deploy`)")
+    p.add_argument("--batch-fills", type=int, default=10_000, metavar="N", help="close a batch at N fills")
+    p.add_argument("--batch-ms", type=float, default=1_000, metavar="MS", help="close a batch MS after its first fill")
+
+
+def make_batcher(args: argparse.Namespace, instruments: Sequence, account_name: Callable[[int], str] | None):
+    """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
+    from chain.batcher import FillBatcher
+    ledger = getattr(args, "ledger", None)
+    rpc = getattr(args, "chain_rpc", None)
+    if not ledger and not rpc:
+        return None
+    ledger = ledger or DEFAULT_DIR
+    if rpc:
+        publisher = _evm_publisher(ledger, args)
+    else:
+        from chain.ledger import LedgerPublisher
+        publisher = LedgerPublisher(ledger)
+    return FillBatcher(instruments, account_name, publisher, max_fills=getattr(args, "batch_fills", 10_000),
+                       max_ms=getattr(args, "batch_ms", 1_000))
+
+
+@contextmanager
+def node_errors():
+    """Turn anything a node or web3 raises into one clear ContractError line."""
+    try:
+        yield
+    except ChainError:
+        raise
+    except Exception as e:
+        raise ContractError(f"node error: {type(e).__name__}: {e}") from None
+
+
+def _fill_id(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a fill id: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"fill ids start at 1: {text}")
+    return v
+
+
+def _ledger_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ledger", default=DEFAULT_DIR, metavar="PATH",
+                   help=f"ledger directory (default: {DEFAULT_DIR})")
+
+
+def _rpc_options(p: argparse.ArgumentParser, key: bool, required: bool = False) -> None:
+    p.add_argument("--chain-rpc", metavar="URL", required=required, help="EVM JSON-RPC node")
+    if key:
+        p.add_argument("--chain-key", metavar="FILE", required=required,
+                       help="file holding the operator's hex private key")
+    p.add_argument("--chain-contract", metavar="ADDR", help="FillRegistry address (default: from `chain deploy`)")
+
+
+def _contract_address(args: argparse.Namespace) -> str:
+    if getattr(args, "chain_contract", None):
+        return args.chain_contract
+    path = Path(args.ledger) / DEPLOYMENT
+    try:
+        return json.loads(path.read_text())["contract"]
+    except (OSError, ValueError, KeyError):
+        raise ContractError(f"no --chain-contract and no deployment recorded in {path}") from None
+
+
+def _registry(args: argparse.Namespace):
+    from chain.contract import Registry, connect
+    return Registry(connect(args.chain_rpc), _contract_address(args))
+
+
+def _evm_publisher(ledger: str, args: argparse.Namespace):
+    from chain.contract import connect, load_key
+    from chain.evm import EvmPublisher
+    if not getattr(args, "chain_key", None):
+        raise ContractError("--chain-rpc needs --chain-key")
+    args.ledger = ledger
+    return EvmPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), _contract_address(args))
+
+
+def _open_ledger(path: str):
+    from chain.ledger import Ledger
+    return Ledger(path)
+
+
+def cmd_proof(args: argparse.Namespace) -> int:
+    """kabuto chain proof FILL_ID"""
+    from chain.proof import fill_proof
+    ledger = _open_ledger(args.ledger)
+    try:
+        print(json.dumps(fill_proof(ledger, args.fill_id), indent=2, ensure_ascii=False))
+    finally:
+        ledger.close()
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """kabuto chain verify [PROOF]: exit 0 when valid, 1 when not."""
+    if args.proof is None:
+        return _audit(args)
+    from chain.proof import check_against_chain, check_against_ledger, check_fill_proof
+    try:
+        text = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except OSError as e:
+        raise ProofError(f"cannot read {args.proof}: {e.strerror}") from None
+    except ValueError as e:
+        raise ProofError(f"{args.proof}: not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise ProofError(f"{args.proof}: not a fill proof document")
+    problems = check_fill_proof(doc)
+    where = "the proof itself"
+    if args.chain_rpc:
+        with node_errors():
+            problems += check_against_chain(doc, _registry(args))
+        where = "the contract"
+    else:
+        ledger = _open_ledger(args.ledger)
+        try:
+            problems += check_against_ledger(doc, ledger)
+        finally:
+            ledger.close()
+        where = f"the ledger {args.ledger}"
+    seq, batch = doc["fill"]["seq"], doc["batch"]["batch"]
+    if problems:
+        for p in problems:
+            print(f"invalid: {p}")
+        return 1
+    print(f"valid: fill {seq} is in batch {batch}, checked against {where}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args.ledger)
+    try:
+        problems = ledger.verify()
+        n, fills = ledger.count, sum(e.record.fill_count for e in ledger.entries)
+        on_chain = None
+        if args.chain_rpc:
+            with node_errors():
+                reg = _registry(args)
+                chain_n = reg.next_batch()
+                on_chain = min(chain_n, n)
+                if chain_n > n:
+                    problems.append(f"the contract has {chain_n} batches, the ledger only {n}")
+                for k in range(on_chain):
+                    if reg.fills_root(k) != ledger.record(k).fills_root:
+                        problems.append(f"batch {k}: the contract's fills root differs from the ledger's")
+                if 0 < chain_n <= n and reg.last_hash() != ledger.record(chain_n - 1).hash:
+                    problems.append(f"batch {chain_n - 1}: the contract's record hash differs from the ledger's")
+    finally:
+        ledger.close()
+    for p in problems:
+        print(f"invalid: {p}")
+    if problems:
+        return 1
+    tail = f"; {on_chain} of them match the contract" if on_chain is not None else ""
+    print(f"valid: {n} batches, {fills} fills, hash chain and roots recomputed{tail}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """kabuto chain status"""
+    from chain.evm import RECEIPTS, chain_status, gas_summary
+    from chain.ledger import ledger_status
+    ledger = _open_ledger(args.ledger)
+    try:
+        st = ledger_status(ledger)
+        st["queued_batches"] = len(list((Path(args.ledger) / "queue").glob("*.batch")))
+        st.update(gas_summary(Path(args.ledger) / RECEIPTS))
+        if args.chain_rpc:
+            with node_errors():
+                st.update(chain_status(_registry(args), ledger.count))
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    last = st["last"]
+    print(f"ledger          {st['ledger']}")
+    print(f"batches         {st['batches']} ({st['fills']} fills)")
+    if last:
+        print(f"last batch      {last['batch']}: seqs {last['first_seq']}..{last['last_seq']}, "
+              f"{last['fill_count']} fills, hash {last['hash']}")
+    print(f"queued          {st['queued_batches']} batches waiting for the publisher")
+    if "contract" in st:
+        print(f"contract        {st['contract']}: {st['chain_next_batch']} batches committed, "
+              f"{st['chain_backlog']} behind the ledger")
+    if st["gas_used"]:
+        print(f"gas used        {st['gas_used']} ({st['gas_per_batch']} per batch, {st['gas_per_fill']} per fill)")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """kabuto chain deploy"""
+    from chain.contract import connect, deploy, load_key
+    w3 = connect(args.chain_rpc)
+    with node_errors():
+        address = deploy(w3, load_key(args.chain_key), args.operator)
+        chain_id = w3.eth.chain_id
+    path = Path(args.ledger)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / DEPLOYMENT).write_text(json.dumps({"contract": address, "chain_id": chain_id,
+                                                   "rpc": args.chain_rpc}, indent=2) + "\n")
+    except OSError as e:
+        raise ContractError(f"deployed {address} but cannot write {path / DEPLOYMENT}: {e.strerror}") from None
+    print(address)
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """kabuto chain sync: bring the contract up to the ledger."""
+    pub = _evm_publisher(args.ledger, args)
+    try:
+        sent = pub.sync()
+        st = pub.status()
+    finally:
+        pub.close()
+    print(f"committed {sent} batches; contract at {st['chain_next_batch']} of {st['batches']}")
+    return 0
