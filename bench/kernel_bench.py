@@ -1,0 +1,178 @@
+"""Kernel throughput: numba engine vs the reference model and a floor kernel, on our mix and the peer logs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from numba import njit
+
+from bench.workload import bench_instruments, mixed_workload, resting_orders
+from engine.engine import Engine
+from engine.instruments import load_instruments
+from engine.orderlog import Decoder
+from engine.records import EVENT_DTYPE
+from engine.reference import ReferenceEngine
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED_BENCH = os.path.join(HERE, "..", "..", "shared", "bench")
+CACHE = os.path.join(HERE, ".cache")
+BATCH = 1 << 16
+# figures from ../shared/bench/README.md: same kind of machine, core loop only, median of 3
+PEERS = {"mixed": {"hroptatyr/clob (C)": 3.20e6, "Liquibook (C++)": 2.01e6},
+         "lbpt": {"hroptatyr/clob (C)": 4.58e6, "Liquibook (C++)": 5.19e6}}
+
+
+@njit(cache=True, _nrt=False)
+def floor_kernel(cmds, ev):
+    """The least a kernel can do: read each command, write one event."""
+    for i in range(len(cmds)):
+        c = cmds[i]
+        e = ev[i]
+        e.kind = c.op
+        e.oid = c.oid
+        e.sym = c.sym
+        e.side = c.side
+        e.px = c.px
+        e.qty = c.qty
+        e.acct = c.acct
+        e.ts = c.ts
+    return len(cmds)
+
+
+def _run_batches(engine, cmds: np.ndarray) -> int:
+    n = 0
+    for i in range(0, len(cmds), BATCH):
+        n += len(engine.process(cmds[i:i + BATCH]))
+    return n
+
+
+def time_numba(instruments, prefill: np.ndarray, steady: np.ndarray, repeats: int = 3,
+               orders: int = 1 << 16) -> tuple[float, int]:
+    """Best seconds for the steady commands after an untimed prefill, and the events they printed."""
+    best, events = float("inf"), 0
+    for _ in range(repeats):
+        engine = Engine(instruments, orders=orders, events=4 * BATCH)
+        _run_batches(engine, prefill)
+        t = time.perf_counter()
+        events = _run_batches(engine, steady)
+        best = min(best, time.perf_counter() - t)
+    return best, events
+
+
+def time_reference(instruments, prefill: np.ndarray, steady: np.ndarray) -> float:
+    """Seconds the reference model takes for the steady commands after an untimed prefill."""
+    ref = ReferenceEngine(instruments)
+    ref.process(prefill)
+    t = time.perf_counter()
+    ref.process(steady)
+    return time.perf_counter() - t
+
+
+def time_floor(cmds: np.ndarray, repeats: int = 3) -> float:
+    """Best seconds of the floor kernel over cmds."""
+    ev = np.zeros(len(cmds), EVENT_DTYPE)
+    floor_kernel(cmds[:10], ev)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        floor_kernel(cmds, ev)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def peer_log(workload: str, n: int) -> tuple[str, str, dict]:
+    """(log path, instruments path, expected counts) of a peer workload, generated once and cached."""
+    os.makedirs(CACHE, exist_ok=True)
+    base = os.path.join(CACHE, f"{workload}-{n}")
+    if not os.path.exists(base + ".expect.json"):
+        gen = os.path.join(SHARED_BENCH, "gen_workload.py")
+        subprocess.run([sys.executable, gen, workload, "--n", str(n), "-o", base + ".jsonl"], check=True)
+    with open(base + ".expect.json") as f:
+        return base + ".jsonl", base + ".instruments.toml", json.load(f)
+
+
+def check_expect(engine: Engine, events: np.ndarray, expect: dict) -> None:
+    """Raise when the engine's result differs from the generator's expected counts."""
+    fills = events[events["kind"] == 1]
+    bids, asks = engine.book(0)
+    got = {"fills": len(fills), "fill_qty": int(fills["qty"].sum()), "resting_orders": engine.live_orders,
+           "best_bid": bids[0][0] if bids else None, "best_ask": asks[0][0] if asks else None}
+    for k, v in got.items():
+        if expect[k] != v:
+            raise AssertionError(f"peer log {expect['workload']}: {k} = {v}, generator expects {expect[k]}")
+
+
+def bench_peer(workload: str, n: int) -> dict:
+    """Kernel time on a peer log, checked against the generator's expected counts."""
+    path, inst_path, expect = peer_log(workload, n)
+    instruments = load_instruments(inst_path)
+    with open(path, "rb") as f:
+        cmds = Decoder(instruments).decode_chunk(f.read(), 1)
+    orders = 1 << 21 if workload == "lbpt" else 1 << 15
+    best = float("inf")
+    for _ in range(3):
+        engine = Engine(instruments, orders=orders, events=len(cmds) + 1024)
+        t = time.perf_counter()
+        events = engine.process(cmds)
+        best = min(best, time.perf_counter() - t)
+    check_expect(engine, events, expect)
+    floor = time_floor(cmds)
+    return {"workload": workload, "commands": len(cmds), "seconds": best, "floor_seconds": floor,
+            "resting": engine.live_orders}
+
+
+def bench_mixed(n: int, reference_n: int) -> dict:
+    """Our mixed workload: numba, floor and reference (on a prefix) in one run."""
+    instruments = bench_instruments()
+    prefill, steady = mixed_workload(n)
+    Engine(instruments).process(steady[:100])  # compile or load the cache outside the timing
+    numba_s, events = time_numba(instruments, prefill, steady)
+    sub_numba, _ = time_numba(instruments, prefill, steady[:reference_n])
+    ref_s = time_reference(instruments, prefill, steady[:reference_n])
+    return {"workload": "kabuto-mixed", "commands": n, "seconds": numba_s, "events": events,
+            "floor_seconds": time_floor(steady), "reference_n": reference_n, "reference_seconds": ref_s,
+            "numba_on_reference_n": sub_numba}
+
+
+def memory_for(n: int) -> dict:
+    """Engine state bytes with n resting orders."""
+    instruments = bench_instruments(1)
+    engine = Engine(instruments, orders=n, events=BATCH)
+    cmds = resting_orders(n)
+    _run_batches(engine, cmds)
+    return {"resting": engine.live_orders, "bytes": engine.memory_bytes()}
+
+
+def main(quick: bool = False) -> list[str]:
+    """Run the kernel benchmarks and return the report lines (a markdown table)."""
+    n = 400_000 if quick else 2_000_000
+    mixed = bench_mixed(n, 20_000 if quick else 50_000)
+    ns = mixed["seconds"] / n * 1e9
+    floor_ns = mixed["floor_seconds"] / n * 1e9
+    ref_ns = mixed["reference_seconds"] / mixed["reference_n"] * 1e9
+    sub_ns = mixed["numba_on_reference_n"] / mixed["reference_n"] * 1e9
+    lines = ["| workload | commands | kabuto numba | ns/cmd | floor kernel ns/cmd | baseline | ratio |",
+             "|---|---:|---:|---:|---:|---|---:|",
+             f"| kabuto mixed (4 books, 40k resting, 60/30/5/5) | {n:,} | {n / mixed['seconds'] / 1e6:.2f}M cmd/s "
+             f"| {ns:.0f} | {floor_ns:.1f} | reference model {1e9 / ref_ns / 1e3:.1f}k cmd/s "
+             f"(first {mixed['reference_n']:,}) | {ref_ns / sub_ns:.0f}x |"]
+    for workload, count in (("mixed", 200_000 if quick else 2_000_000), ("lbpt", 300_000 if quick else 3_000_000)):
+        r = bench_peer(workload, count)
+        rate = r["commands"] / r["seconds"]
+        best_peer = max(PEERS[workload].values())
+        peers = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in PEERS[workload].items())
+        lines.append(f"| peer log `{workload}` | {r['commands']:,} | {rate / 1e6:.2f}M cmd/s "
+                     f"| {r['seconds'] / r['commands'] * 1e9:.0f} | {r['floor_seconds'] / r['commands'] * 1e9:.1f} "
+                     f"| {peers} (their machine) | {rate / best_peer:.2f}x best peer |")
+    mem = memory_for(1_000_000)
+    lines.append("")
+    lines.append(f"Engine state with {mem['resting']:,} resting orders: {mem['bytes'] / 2**20:.0f} MiB.")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(main("--quick" in sys.argv)))
