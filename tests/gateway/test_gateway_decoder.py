@@ -153,13 +153,13 @@ values = st.recursive(
     max_leaves=30)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(values)
 def test_fuzz_random_msgpack_structures_never_crash_the_decoder(v):
     _check(msgpack.packb(v))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(values, max_size=11), st.sampled_from(["new", "cancel", "amend", "mass_cancel"]))
 def test_fuzz_commands_with_random_fields_never_crash_the_decoder(fields, kind):
     _check(msgpack.packb(["batch", 1, [[kind, 1, *fields]]]))
