@@ -43,20 +43,23 @@ class Engine:
         i, k = 0, 0
         if len(self._events) < 2 * len(cmds) + 1024:  # most commands print one or two events
             self._events = np.zeros(2 * len(cmds) + 1024, EVENT_DTYPE)
+        done = []  # full event buffers of this batch
         while True:
             i, k, status = kernel.run(self.state, cmds, i, self._events, k)
             if status == kernel.OK:
                 break
-            self._grow(status)
-        self.seq += k
-        return self._events[:k]
+            if status == kernel.NEED_EVENTS and k > 0:
+                done.append(self._events[:k].copy())
+                k = 0
+            else:
+                self._grow(status)
+        self.seq += k + sum(len(d) for d in done)
+        return np.concatenate(done + [self._events[:k]]) if done else self._events[:k]
 
     def _grow(self, status: int) -> None:
         st = self.state
-        if status == kernel.NEED_EVENTS:
-            ev = np.zeros(len(self._events) * 2 + 2 * int(st.b_orders.max()) + 8, EVENT_DTYPE)
-            ev[:len(self._events)] = self._events
-            self._events = ev
+        if status == kernel.NEED_EVENTS:  # one command needs more room than the whole buffer
+            self._events = np.zeros(len(self._events) * 2, EVENT_DTYPE)
         elif status == kernel.NEED_ORDERS:
             self.state = grow_orders(st)
         elif status == kernel.NEED_LEVELS:

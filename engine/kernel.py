@@ -459,6 +459,55 @@ def _ref(st, c, ev, k):
     return k
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _crossing_orders(st, ob, side, otype, limit, most):
+    """Orders of book ob a taker of this side and limit could meet (counting stops past most)."""
+    n = 0
+    arr = st.b_lv[ob]
+    for pos in range(st.b_n[ob] - 1, -1, -1):
+        lv = arr[pos]
+        if not _crosses(side, otype, limit, st.l_px[lv]):
+            break
+        n += st.l_count[lv]
+        if n > most:
+            break
+    return n
+
+
+@njit(cache=True, _nrt=False)
+def _room(st, c, op, free):
+    """Events one command may print at most (exact bounds, so deep books need no huge buffer)."""
+    if op == NEW:
+        sym = c.sym
+        px = 0
+        if c.otype == LIMIT:
+            px = _to_steps(c.px, c.pexp, st.i_tm[sym], st.i_te[sym])
+            if px < 0:
+                return 1
+        return 2 * _crossing_orders(st, (sym * 2 + c.side) ^ 1, c.side, c.otype, px, free) + 4
+    if op == AMEND:
+        h = hash_find(st.h_key, c.oid)
+        if h < 0:
+            return 1
+        o = st.h_val[h]
+        b = st.o_book[o]
+        px = st.o_px[o]
+        if c.flags & F_HAS_PX:
+            px = _to_steps(c.px, c.pexp, st.i_tm[b >> 1], st.i_te[b >> 1])
+            if px < 0:
+                return 1
+        return 2 * _crossing_orders(st, b ^ 1, b & 1, LIMIT, px, free) + 4
+    if op == REF and c.flags & F_BAND_ON:
+        n = 1
+        for b in range(c.sym * 2, c.sym * 2 + 2):
+            for pos in range(st.b_n[b]):
+                lv = st.b_lv[b, pos]
+                if st.l_px[lv] < c.px or st.l_px[lv] > c.qty:
+                    n += st.l_count[lv]
+        return n
+    return 1
+
+
 @njit(cache=True, _nrt=False)
 def run(st, cmds, start, ev, k):
     """Run commands from index start, writing events from index k.
@@ -471,15 +520,17 @@ def run(st, cmds, start, ev, k):
     while i < n:
         c = cmds[i]
         op = c.op
-        # room for the worst case of one command: every order of its symbol touched twice, plus 4
+        # room for the worst case of one command: every crossing (or out-of-band) order touched twice
         sym = -1
-        if op == NEW or op == REF:
+        if op == NEW:
             sym = c.sym
         elif op == AMEND:
             h = hash_find(st.h_key, c.oid)
             if h >= 0:
                 sym = st.o_book[st.h_val[h]] >> 1
-        need = 1 if sym < 0 else 2 * (st.b_orders[2 * sym] + st.b_orders[2 * sym + 1]) + 4
+        elif op == REF:
+            sym = c.sym
+        need = _room(st, c, op, cap - k)
         if cap - k < need:
             return i, k, NEED_EVENTS
         if op == NEW or op == AMEND:

@@ -228,7 +228,7 @@ def _compare(b_lv, b_n, l_px, l_qty, row, L):
 @njit(cache=True, inline="always")
 def _plan_remove(h_key, h_val, o_book, o_px, o_qty, o_oid, o_prev, l_tail, b_lv, b_n, l_px,
                  side, oid, px, size, delete, cmds, stats, ts):
-    """Type 2/3: take size shares off order oid; what it does not hold comes off its level."""
+    """Type 2/3: take size shares off order oid; what it does not hold comes off its level (synthetic first)."""
     n = 0
     rest = size
     h = hash_find(h_key, oid)

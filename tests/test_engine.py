@@ -1,0 +1,37 @@
+"""Engine facade: capacity, growth and deep sweeps."""
+import numpy as np
+
+from bench.workload import bench_instruments, resting_orders
+from engine.codes import Ev, Op, OrdType, Tif
+from engine.engine import Engine
+from engine.records import empty_commands
+
+
+def market(oid: int, side: int, lots: int) -> np.ndarray:
+    c = empty_commands(1)
+    c["op"], c["oid"], c["side"], c["otype"], c["tif"], c["qty"], c["acct"] = (
+        Op.NEW, oid, side, OrdType.MARKET, Tif.IOC, lots, 999)
+    return c
+
+
+def test_books_hold_a_million_resting_orders_in_under_200_mb():
+    engine = Engine(bench_instruments(1))
+    cmds = resting_orders(1_000_000)
+    for i in range(0, len(cmds), 1 << 16):
+        engine.process(cmds[i:i + (1 << 16)])
+    assert engine.live_orders == 1_000_000
+    state_bytes = sum(a.nbytes for a in engine.state)
+    assert state_bytes < 200 * 2**20
+
+
+def test_a_sweep_through_a_deep_book_prints_every_fill_with_a_tiny_event_buffer():
+    engine = Engine(bench_instruments(1), orders=16, levels=4, book_levels=2, events=4)
+    asks = resting_orders(6000)
+    asks = asks[asks["side"] == 1]
+    engine.process(asks)
+    events = engine.process(market(10**9, 0, int(asks["qty"].sum())))
+    fills = events[events["kind"] == Ev.FILL]
+    assert len(fills) == len(asks)
+    assert fills["qty"].sum() == asks["qty"].sum()
+    assert engine.live_orders == 0
+    assert engine.seq == len(asks) + len(events)
