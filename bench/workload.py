@@ -23,7 +23,7 @@ def bench_instruments(n: int = 4) -> list[Instrument]:
 
 
 @njit(cache=True)
-def _generate(out, n_prefill, nsym, seed, accounts):
+def _generate(out, n_prefill, nsym, seed, accounts, target):
     np.random.seed(seed)
     cap = len(out)
     live = np.empty(cap, np.int64)  # oids believed live (takers may have filled some)
@@ -36,6 +36,8 @@ def _generate(out, n_prefill, nsym, seed, accounts):
         c.pexp = -2
         c.qexp = 0
         r = np.random.random() if i >= n_prefill else 0.0
+        if r < 0.60 and nlive > target:
+            r = 0.60 + 0.30 * np.random.random()  # a full book sees more cancels: depth stays near target
         if r < 0.60 or nlive == 0:  # new resting limit order near the touch
             sym = np.random.randint(nsym)
             side = np.random.randint(2)
@@ -92,9 +94,13 @@ def _generate(out, n_prefill, nsym, seed, accounts):
 
 def mixed_workload(n: int, n_prefill: int = 40000, nsym: int = 4, seed: int = 1,
                    accounts: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(prefill, steady): n_prefill resting orders spread over nsym books, then n mixed commands."""
+    """(prefill, steady): n_prefill resting orders spread over nsym books, then n mixed commands.
+
+    The steady mix: 60% new limit orders 1-60 ticks from the mid, 30% cancels, 5% amends, 3% IOC
+    limit takers through the touch, 2% market orders; while more than n_prefill orders rest, new
+    orders turn into cancels, so the books stay near n_prefill orders deep."""
     out = np.zeros(n_prefill + n, COMMAND_DTYPE)
-    _generate(out, n_prefill, nsym, seed, accounts)
+    _generate(out, n_prefill, nsym, seed, accounts, n_prefill)
     return out[:n_prefill], out[n_prefill:]
 
 
