@@ -9,8 +9,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="kabuto", description="Kabuto matching engine")
     sub = parser.add_subparsers(dest="command", required=True)
-    from engine import replay_cli
+    from engine import replay_cli, warmup
     replay_cli.register(sub)
+    warmup.register(sub)
     for module in ("gateway.cli", "chain.cli", "bench.cli"):
         try:
             mod = __import__(module, fromlist=["register"])

@@ -474,7 +474,7 @@ def _crossing_orders(st, ob, side, otype, limit, most):
     return n
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _room(st, c, op, free):
     """Events one command may print at most (exact bounds, so deep books need no huge buffer)."""
     if op == NEW:

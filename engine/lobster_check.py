@@ -19,9 +19,10 @@ PX_EXP = -4  # a price of N ticks is sent as N * 10**-4
 EMPTY_ASK = 9999999999  # LOBSTER's placeholder for an unoccupied level
 EMPTY_BID = -9999999999
 
-# oids: LOBSTER ids are below SYNTH_BASE; seeded/re-synced orders and type-4 takers above it
-SYNTH_BASE = 1 << 62
-TAKER_BASE = (1 << 62) + (1 << 61)
+# oids: LOBSTER ids are below SYNTH_BASE; synthetic (seeded/re-synced) orders count up from it;
+# the IOC taker of the type-4 message on line N is TAKER_BASE + N
+SYNTH_BASE = 10 ** 15
+TAKER_BASE = 2 * 10 ** 15
 # accounts (ids into the event encoder's account names)
 LOBSTER_ACCT, SEED_ACCT, TAKER_ACCT = 0, 1, 2
 ACCOUNT_NAMES = ("lobster", "seed", "taker")
