@@ -14,7 +14,7 @@ from eth_hash.auto import keccak
 from chain.errors import LedgerError
 from chain.fills import FILL_DTYPE, Fill, fill_leaves, fills_from_rows
 from chain.merkle import ZERO, MerkleTree
-from chain.settlement import Delta, SymbolInfo, net_deltas, settle_leaves
+from chain.settlement import Delta, Settlement, SymbolInfo, settle
 
 # The record hash: keccak256(abi.encode(...)) of these, exactly as FillRegistry.vy computes it.
 RECORD_FIELDS = ("batch", "prev_hash", "first_seq", "last_seq", "fill_count", "fills_root", "settle_root")
@@ -81,13 +81,17 @@ class Batch:
         """The Merkle tree of the batch's fills, in fill order."""
         return MerkleTree(fill_leaves(self.fills, [s.symbol for s in self.symbols], self.accounts))
 
+    def settlement(self) -> Settlement:
+        """Net settlement deltas of the batch, as columns."""
+        return settle(self.fills, self.symbols, self.accounts)
+
     def deltas(self) -> list[Delta]:
         """Net settlement deltas of the batch."""
-        return net_deltas(self.fills, self.symbols, self.accounts)
+        return self.settlement().deltas()
 
     def settle_tree(self) -> MerkleTree:
         """The Merkle tree of the batch's settlement deltas, in deltas() order."""
-        return MerkleTree(settle_leaves(self.deltas()))
+        return MerkleTree(self.settlement().leaves())
 
     def encode(self) -> bytes:
         """Bytes of the batch: magic, header length, JSON header, fill rows."""

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from numba import njit
 
 from chain import keccak as kk
 from chain.merkle import abi_leaves, standard_leaf_hash
@@ -62,20 +63,38 @@ class Fill:
 
 def fill_rows(events: np.ndarray, first_seq: int) -> np.ndarray:
     """The FILL events of an EVENT_DTYPE array as FILL_DTYPE rows (a copy)."""
-    idx = np.flatnonzero(events["kind"] == FILL)
-    rows = np.empty(len(idx), FILL_DTYPE)
-    if len(idx):
-        ev = events[idx]
-        rows["seq"] = idx + first_seq
-        rows["maker"] = ev["maker"]
-        rows["taker"] = ev["oid"]
-        rows["px"] = ev["px"]
-        rows["qty"] = ev["qty"]
-        rows["maker_acct"] = ev["maker_acct"]
-        rows["taker_acct"] = ev["acct"]
-        rows["sym"] = ev["sym"]
-        rows["side"] = ev["side"]
+    rows = np.empty(_count_fills(events), FILL_DTYPE)
+    if len(rows):
+        _copy_fills(events, first_seq, rows)
     return rows
+
+
+@njit(cache=True, nogil=True)
+def _count_fills(events):
+    n = 0
+    for i in range(len(events)):
+        if events[i].kind == FILL:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _copy_fills(events, first_seq, rows):
+    k = 0
+    for i in range(len(events)):
+        e = events[i]
+        if e.kind == FILL:
+            r = rows[k]
+            r.seq = first_seq + i
+            r.maker = e.maker
+            r.taker = e.oid
+            r.px = e.px
+            r.qty = e.qty
+            r.maker_acct = e.maker_acct
+            r.taker_acct = e.acct
+            r.sym = e.sym
+            r.side = e.side
+            k += 1
 
 
 def default_account_name(acct: int) -> str:

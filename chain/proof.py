@@ -5,7 +5,7 @@ from chain.batch import BatchRecord
 from chain.errors import ProofError
 from chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill
 from chain.ledger import Ledger
-from chain.merkle import process_proof, standard_leaf_hash
+from chain.merkle import MerkleTree, process_proof, standard_leaf_hash
 from chain.settlement import SETTLE_LEAF_TYPES
 
 
@@ -34,10 +34,10 @@ def settlement_proof(ledger: Ledger, batch_no: int, account: str, asset: str) ->
     if not 0 <= batch_no < ledger.count:
         raise ProofError(f"no batch {batch_no} in {ledger.dir}")
     batch = ledger.batch(batch_no)
-    deltas = batch.deltas()
-    for i, d in enumerate(deltas):
+    settlement = batch.settlement()
+    for i, d in enumerate(settlement.deltas()):
         if d.account == account and d.asset == asset:
-            tree = batch.settle_tree()
+            tree = MerkleTree(settlement.leaves())
             return {"delta": {"account": d.account, "asset": d.asset, "amount": str(d.amount),
                               "decimals": d.decimals},
                     "batch": batch.record.as_json(), "leaf_types": list(SETTLE_LEAF_TYPES),

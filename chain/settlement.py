@@ -83,57 +83,86 @@ class Assets:
                              for _, q, tick, lot in legs]
 
 
-def net_deltas(rows: np.ndarray, symbols: Sequence[SymbolInfo], accounts: dict[int, str]) -> list[Delta]:
-    """Net non-zero deltas of FILL_DTYPE rows per (account, asset), sorted by account then asset."""
+class Settlement:
+    """Net non-zero deltas of a batch as columns, sorted by account name then asset name."""
+
+    def __init__(self, names: list[str], assets: Assets, account: np.ndarray, asset: np.ndarray,
+                 amount: np.ndarray):
+        self.names = names  # account names, sorted
+        self.assets = assets
+        self.account = account  # index into names
+        self.asset = asset  # index into assets.names
+        self.amount = amount  # int64, or Python ints (object) when sums may not fit in 64 bits
+
+    def __len__(self) -> int:
+        return len(self.amount)
+
+    def delta(self, i: int) -> Delta:
+        """The i-th delta."""
+        s = int(self.asset[i])
+        return Delta(self.names[self.account[i]], self.assets.names[s], int(self.amount[i]), self.assets.decimals[s])
+
+    def deltas(self) -> list[Delta]:
+        """Every delta, in order."""
+        return [self.delta(i) for i in range(len(self))]
+
+    def leaves(self) -> np.ndarray:
+        """Leaf hashes, (n, 32) uint8 (numba encoder; eth_abi for amounts beyond int64)."""
+        n = len(self)
+        vals = np.zeros((n, len(_KINDS)), np.int64)
+        vals[:, 0] = self.account
+        vals[:, 1] = len(self.names) + self.asset
+        big = []
+        if self.amount.dtype == object:
+            fits = np.array([-_INT64 <= a < _INT64 for a in self.amount], bool)
+            big = np.flatnonzero(~fits).tolist()
+            vals[fits, 2] = self.amount[fits].astype(np.int64)
+        else:
+            vals[:, 2] = self.amount
+        vals[:, 3] = np.array(self.assets.decimals, np.int64)[self.asset] if n else 0
+        out = abi_leaves(vals, _KINDS, self.names + self.assets.names)
+        for i in big:
+            out[i] = np.frombuffer(self.delta(i).leaf(), np.uint8)
+        return out
+
+
+def settle(rows: np.ndarray, symbols: Sequence[SymbolInfo], accounts: dict[int, str]) -> Settlement:
+    """Net deltas of FILL_DTYPE rows per (account name, asset)."""
     assets = Assets(symbols)
+    names = sorted(set(accounts.values()))
     if not len(rows):
-        return []
+        return Settlement(names, assets, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    rank = {name: i for i, name in enumerate(names)}
+    ids = np.array(sorted(accounts), np.int64)
+    id_rank = np.array([rank[accounts[int(a)]] for a in ids], np.int64)
     buy = rows["side"] == Side.BUY
-    buyer = np.where(buy, rows["taker_acct"], rows["maker_acct"])
-    seller = np.where(buy, rows["maker_acct"], rows["taker_acct"])
+    buyer = id_rank[np.searchsorted(ids, np.where(buy, rows["taker_acct"], rows["maker_acct"]))]
+    seller = id_rank[np.searchsorted(ids, np.where(buy, rows["maker_acct"], rows["taker_acct"]))]
     sym = rows["sym"]
     base = np.array(assets.base, np.int64)[sym]
     quote = np.array(assets.quote, np.int64)[sym]
-    acct = np.concatenate([buyer, seller, buyer, seller])
-    asset = np.concatenate([base, base, quote, quote])
     bound = (int(rows["px"].max()) * int(rows["qty"].max()) * max(assets.quote_factor + assets.base_factor)
              * len(rows))
     if bound < _INT64 >> 1:
         bq = rows["qty"] * np.array(assets.base_factor, np.int64)[sym]
         qq = rows["px"] * rows["qty"] * np.array(assets.quote_factor, np.int64)[sym]
-        amount = np.concatenate([bq, -bq, -qq, qq])
-        keys, inv = np.unique(np.stack([acct, asset], 1), axis=0, return_inverse=True)
-        sums = np.zeros(len(keys), np.int64)
-        np.add.at(sums, inv.ravel(), amount)
-        totals = {(int(a), int(s)): int(v) for (a, s), v in zip(keys, sums)}
-    else:  # amounts that may not fit in int64: exact Python integers
-        totals = {}
-        for r in rows.tolist():  # field order of FILL_DTYPE
-            seq, maker, taker, px, qty, macct, tacct, s, side = r
-            b_, s_ = (tacct, macct) if side == Side.BUY else (macct, tacct)
-            bq, qq = qty * assets.base_factor[s], px * qty * assets.quote_factor[s]
-            for key, v in (((b_, assets.base[s]), bq), ((s_, assets.base[s]), -bq),
-                           ((b_, assets.quote[s]), -qq), ((s_, assets.quote[s]), qq)):
-                totals[key] = totals.get(key, 0) + v
-    out = [Delta(accounts[a], assets.names[s], v, assets.decimals[s]) for (a, s), v in totals.items() if v]
-    out.sort(key=lambda d: (d.account, d.asset))
-    return out
+    else:  # sums that may not fit in int64: exact Python integers
+        bq = rows["qty"].astype(object) * np.array(assets.base_factor, object)[sym]
+        qq = rows["px"].astype(object) * rows["qty"].astype(object) * np.array(assets.quote_factor, object)[sym]
+    n_assets = len(assets.names)
+    key = np.concatenate([buyer * n_assets + base, seller * n_assets + base,
+                          buyer * n_assets + quote, seller * n_assets + quote])
+    amount = np.concatenate([bq, -bq, -qq, qq])
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    sums = np.add.reduceat(amount[order], starts)
+    key = key[starts]
+    keep = sums != 0
+    key, sums = key[keep], sums[keep]
+    return Settlement(names, assets, key // n_assets, key % n_assets, sums)
 
 
-def settle_leaves(deltas: Sequence[Delta]) -> np.ndarray:
-    """Leaf hashes of deltas, (n, 32) uint8 (numba encoder; eth_abi for amounts beyond int64)."""
-    strings: dict[str, int] = {}
-    vals = np.zeros((len(deltas), len(_KINDS)), np.int64)
-    big = []
-    for i, d in enumerate(deltas):
-        vals[i, 0] = strings.setdefault(d.account, len(strings))
-        vals[i, 1] = strings.setdefault(d.asset, len(strings))
-        if -_INT64 <= d.amount < _INT64:
-            vals[i, 2] = d.amount
-        else:
-            big.append(i)
-        vals[i, 3] = d.decimals
-    out = abi_leaves(vals, _KINDS, list(strings))
-    for i in big:
-        out[i] = np.frombuffer(deltas[i].leaf(), np.uint8)
-    return out
+def net_deltas(rows: np.ndarray, symbols: Sequence[SymbolInfo], accounts: dict[int, str]) -> list[Delta]:
+    """Net non-zero deltas of FILL_DTYPE rows per (account, asset), sorted by account then asset."""
+    return settle(rows, symbols, accounts).deltas()

@@ -9,8 +9,10 @@ from eth_hash.auto import keccak
 from chain import keccak as kk
 from chain.fills import FILL_DTYPE, Fill, account_names, fill_leaves, fill_rows
 from chain.merkle import MerkleTree, abi_leaves, process_proof, standard_leaf_hash, verify
-from chain.settlement import Delta, settle_leaves
+from chain.settlement import SymbolInfo, settle
 from chainkit import INSTRUMENTS, account_name
+
+SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]
 
 # @openzeppelin/merkle-tree test/dumps/standard-v1.sorted.1_0_6.json: leafEncoding ["string"], values a..f
 OZ_STRING_TREE = [
@@ -83,12 +85,15 @@ def test_fill_leaves_handle_extreme_values_and_unicode_names():
         assert leaves[i].tobytes() == f.leaf()
 
 
-def test_settlement_leaves_equal_eth_abi_for_negative_and_huge_amounts():
-    deltas = [Delta("alice", "USD", -375_000_000, 7), Delta("bob", "USD", 375_000_000, 7),
-              Delta("carol", "TSLAx", -(2**63), 3), Delta("dave", "TSLAx", 2**63 - 1, 3),
-              Delta("erin", "BTC", 2**100, 5), Delta("frank", "BTC", -(2**100), 5)]
-    leaves = settle_leaves(deltas)
-    for leaf, d in zip(leaves, deltas):
+@pytest.mark.parametrize("px, qty", [(25_000, 1_500), (2**40, 2**40), (2**31, 2**31)])
+def test_settlement_leaves_equal_eth_abi_for_negative_and_huge_amounts(px, qty):
+    rows = np.zeros(3, FILL_DTYPE)
+    rows["seq"], rows["sym"], rows["px"], rows["qty"] = [1, 2, 3], [0, 4, 5], [px, 7, px], [qty, 9, 1]
+    rows["side"], rows["maker_acct"], rows["taker_acct"] = [0, 1, 1], [0, 1, 2], [1, 2, 0]
+    s = settle(rows, SYMBOLS, {0: "alice", 1: "bob", 2: "ü" * 40})
+    deltas = s.deltas()
+    assert any(d.amount < 0 for d in deltas)
+    for leaf, d in zip(s.leaves(), deltas):
         assert leaf.tobytes() == d.leaf()
 
 
