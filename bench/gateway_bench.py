@@ -221,6 +221,12 @@ def _percentiles(hist) -> dict:
 
 # ---------------------------------------------------------------------- driver
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _child(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(HERE), "--role", *args], stdout=subprocess.PIPE, text=True)
 
@@ -278,13 +284,16 @@ def main() -> int:
         print(json.dumps(r))
         return 0
 
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         # baseline: raw DEALER/ROUTER msgpack echo
         epf = tmp / "echo.endpoint"
         echo = _child("echo", str(epf))
         echo_ep = _wait_file(epf)
+        cpu0 = cpu_seconds(echo.pid)
         base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo"))
+        base_tp["cpu_us"] = (cpu_seconds(echo.pid) - cpu0) / base_tp["commands"] * 1e6
         base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo"))
         stopper = zmq.Context.instance().socket(zmq.DEALER)
         stopper.connect(echo_ep)
@@ -294,8 +303,10 @@ def main() -> int:
 
         venue, ep = start_venue(tmp)
         try:
+            cpu0 = cpu_seconds(venue.pid)
             tp = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch), str(args.window),
                                 "venue"))
+            tp["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp["commands"] * 1e6
             ready = tmp / "sub.ready"
             sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
             _wait_file(ready)
@@ -308,17 +319,21 @@ def main() -> int:
     rows = [
         ("throughput, orders/s (batches of %d, %d in flight)" % (args.batch, args.window),
          tp["per_s"], base_tp["per_s"], ">= 100000"),
+        ("server CPU per order, us", tp["cpu_us"], base_tp["cpu_us"], ""),
+        ("orders/s per fully used server core (1e6 / CPU per order)", 1e6 / tp["cpu_us"], 1e6 / base_tp["cpu_us"],
+         ">= 100000"),
         (f"round trip p50 us at {args.rate:.0f} orders/s", lat["p50"], base_lat["p50"], "<= 100"),
         ("round trip p99 us", lat["p99"], base_lat["p99"], "<= 1000"),
         ("round trip p99.9 us", lat["p99.9"], base_lat["p99.9"], ""),
         ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
         ("market data p99 us", md["p99"], None, ""),
     ]
-    print(f"{'measure':52} {'venue':>12} {'echo baseline':>14} {'ratio':>7}  target")
+    print(f"{'measure':58} {'venue':>12} {'echo baseline':>14} {'ratio':>7}  target")
+    print(f"(load average before the run: {load0:.2f} on {os.cpu_count()} cores)")
     for name, v, b, target in rows:
         ratio = f"{v / b:7.2f}" if b else "      -"
-        bs = f"{b:14.0f}" if b is not None else f"{'-':>14}"
-        print(f"{name:52} {v:12.0f} {bs} {ratio}  {target}")
+        bs = f"{b:14.1f}" if b is not None else f"{'-':>14}"
+        print(f"{name:58} {v:12.1f} {bs} {ratio}  {target}")
     print(f"(latency run: {lat['answered']}/{lat['orders']} answered; market data: {md['trades']} trades seen)")
     if args.json:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,

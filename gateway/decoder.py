@@ -128,7 +128,9 @@ class Decoder:
             items = msg[2]
             if not items or len(items) > self.max_batch:
                 raise ProtocolError(R_MALFORMED, f"a batch holds 1 to {self.max_batch} commands", req)
-            return COMMANDS, req, [self.command(c) for c in items]
+            new, command = self._new, self.command
+            return COMMANDS, req, [new(c, c[1]) if type(c) is list and len(c) > 1 and c[0] == P.NEW
+                                   and type(c[1]) is int and 0 <= c[1] <= P.MAX_U63 else command(c) for c in items]
         if kind == P.LOGON:
             opts = msg[2] if len(msg) == 3 else {} if len(msg) == 2 else None
             if type(opts) is not dict:
@@ -169,26 +171,26 @@ class Decoder:
         n = len(c)
         if not 8 <= n <= 10:
             return malformed(req)
-        cl = client_oid(c[2])
+        cl = c[2]
+        if type(cl) is not int or not 0 <= cl <= P.MAX_U63:
+            cl = client_oid(cl)
         sym, side, otype = c[3], c[4], c[5]
         side = SIDES.get(side) if type(side) is str else None
         otype = TYPES.get(otype) if type(otype) is str else None
         if cl is None or type(sym) is not str or side is None or otype is None:
             return malformed(req)
         s = self.symbols.get(sym, -1)
-        reason = 0
-        if s < 0:
-            reason = R_UNKNOWN_SYMBOL
+        reason = 0 if s >= 0 else R_UNKNOWN_SYMBOL
         tif = IOC if otype == MARKET else GTC
+        stp = DEFAULT_STP
         t = c[8] if n > 8 else None
+        v = c[9] if n > 9 else None
         if t is not None:
             tif = TIFS.get(t, -1) if type(t) is str else -1
             if tif < 0 or (otype == MARKET and tif == POST):
                 reason = reason or R_BAD_TIF
             elif otype == MARKET and tif != FOK:
                 tif = IOC
-        stp = DEFAULT_STP
-        v = c[9] if n > 9 else None
         if v is not None:
             stp = STPS.get(v, -1) if type(v) is str else -1
             if stp < 0:

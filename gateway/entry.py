@@ -36,6 +36,8 @@ class OrderEntry:
                  reply: Reply, first_oid: int = 1):
         self.config = config
         self.symbols = [i.symbol for i in instruments]
+        self.specs = {i.symbol: {"tick_size": str(i.tick_size), "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
+                                 "band_pct": None if i.band_pct is None else str(i.band_pct)} for i in instruments}
         self.seq = sequencer
         self.reply = reply
         self.accounts = Accounts()
@@ -79,7 +81,7 @@ class OrderEntry:
         self.reply(rid, [P.LOGON, req, {
             "account": name, "version": P.VERSION, "cod": cod, "timeout": self.config.cod_timeout,
             "rate_limit": self.config.rate_limit, "max_live_orders": self.config.max_live_orders,
-            "max_batch": self.config.max_batch, "symbols": self.symbols}])
+            "max_batch": self.config.max_batch, "symbols": self.symbols, "instruments": self.specs}])
 
     def heartbeat(self, s: Session, req: int) -> None:
         """Answer a heartbeat with the server's clock."""

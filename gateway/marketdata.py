@@ -51,7 +51,7 @@ class MarketData:
         touched: dict[int, set] = {}
         trades: dict[int, list] = {}
         seq = first_seq - 1
-        for kind, _, side, flags, sym, oid, px, qty, _, maker, ts in rows:
+        for kind, _, side, flags, sym, oid, px, qty, _, maker, _, _, ts, _ in rows:
             seq += 1
             if kind == FILL:
                 for key in (maker, oid):

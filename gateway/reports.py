@@ -25,19 +25,21 @@ R_USER, R_MASS, R_DISCONNECT = int(Reason.USER), int(Reason.MASS_CANCEL), int(Re
 REASONS = P.REASON_TEXT
 SIDES = P.SIDE_TEXT
 
-# the event fields the gateway reads, in the order event_rows yields them
-ROW_FIELDS = ("kind", "reason", "side", "flags", "sym", "oid", "px", "qty", "open", "maker", "ts")
+SMALL_BATCH = 64
 
 
 def event_rows(events: np.ndarray) -> list[tuple]:
-    """Events as tuples of ROW_FIELDS (column-wise conversion: twice as fast as ndarray.tolist)."""
-    return list(zip(*[events[f].tolist() for f in ROW_FIELDS]))
+    """Events as plain tuples in EVENT_DTYPE field order.
+
+    Column by column for big batches (about twice as fast per event as ndarray.tolist, which
+    wins below SMALL_BATCH events because each column costs a fixed numpy call)."""
+    if len(events) < SMALL_BATCH:
+        return events.tolist()
+    return list(zip(*[events[f].tolist() for f in events.dtype.names]))
 
 
-def _without_req(r: list) -> list:
-    r = r.copy()
-    r[P.R_REQ] = None
-    return r
+def _without_req(r: tuple) -> tuple:
+    return r[:P.R_REQ] + (None,) + r[P.R_REQ + 1:]
 
 
 class ReportStage:
@@ -59,7 +61,7 @@ class ReportStage:
         qmaps, qmiss = self.qty.maps, self.qty.miss
         touched: list[Account] = []
         seq = first_seq - 1
-        for kind, reason, side, flags, sym, oid, px, qty, open_, maker, ts in rows:
+        for kind, reason, side, flags, sym, oid, px, qty, open_, maker, _, _, ts, _ in rows:
             seq += 1
             sess, req, ck, rec, tag = meta[ts - t0]
             if kind == FILL:
@@ -75,13 +77,13 @@ class ReportStage:
                 a = t[ACCOUNT]
                 if not a.out:
                     touched.append(a)
-                a.out.append((sess, [P.EV_FILL, seq, ts, req, t[CL], oid, syms[sym], SIDES[side], p, qs,
-                                     qm.get(to) or qmiss(sym, to), None, "taker"]))
+                a.out.append((sess, (P.EV_FILL, seq, ts, req, t[CL], oid, syms[sym], SIDES[side], p, qs,
+                                     qm.get(to) or qmiss(sym, to), None, "taker")))
                 a = m[ACCOUNT]
                 if not a.out:
                     touched.append(a)
-                a.out.append((None, [P.EV_FILL, seq, ts, None, m[CL], maker, syms[sym], SIDES[1 - side], p, qs,
-                                     qm.get(mo) or qmiss(sym, mo), None, "maker"]))
+                a.out.append((None, (P.EV_FILL, seq, ts, None, m[CL], maker, syms[sym], SIDES[1 - side], p, qs,
+                                     qm.get(mo) or qmiss(sym, mo), None, "maker")))
                 if to == 0:
                     del orders[oid]
                     live = t[ACCOUNT].live
@@ -104,8 +106,8 @@ class ReportStage:
                 qs = qmaps[sym].get(qty) or qmiss(sym, qty)
                 if not a.out:
                     touched.append(a)
-                a.out.append((sess, [P.EV_ACCEPTED, seq, ts, req, rec[CL], oid, syms[sym], SIDES[side], p, qs, qs,
-                                     None, None]))
+                a.out.append((sess, (P.EV_ACCEPTED, seq, ts, req, rec[CL], oid, syms[sym], SIDES[side], p, qs, qs,
+                                     None, None)))
             elif kind == CANCELED:
                 o = get(oid)
                 if o is None:
@@ -120,9 +122,9 @@ class ReportStage:
                 origin = sess if sess is not None and sess.account is a else None
                 if not a.out:
                     touched.append(a)
-                a.out.append((origin, [P.EV_CANCELED, seq, ts, req if origin else None, o[CL], oid, syms[sym],
+                a.out.append((origin, (P.EV_CANCELED, seq, ts, req if origin else None, o[CL], oid, syms[sym],
                                        SIDES[side], None, qm.get(qty) or qmiss(sym, qty),
-                                       qm.get(open_) or qmiss(sym, open_), REASONS[reason], None]))
+                                       qm.get(open_) or qmiss(sym, open_), REASONS[reason], None)))
                 if open_ == 0:
                     del orders[oid]
                     if a.live.get(o[CL]) is o:
@@ -137,8 +139,8 @@ class ReportStage:
                 a = o[ACCOUNT]
                 if not a.out:
                     touched.append(a)
-                a.out.append((sess, [P.EV_AMENDED, seq, ts, req, o[CL], oid, syms[sym], SIDES[side],
-                                     pmaps[sym].get(px) or pmiss(sym, px), qs, qs, None, None]))
+                a.out.append((sess, (P.EV_AMENDED, seq, ts, req, o[CL], oid, syms[sym], SIDES[side],
+                                     pmaps[sym].get(px) or pmiss(sym, px), qs, qs, None, None)))
             else:  # REJECTED
                 if ck == C_NEW and rec[ACCOUNT].live.get(rec[CL]) is rec:
                     del rec[ACCOUNT].live[rec[CL]]  # release the reservation of a fresh client order id
@@ -152,8 +154,8 @@ class ReportStage:
                 a = sess.account
                 if not a.out:
                     touched.append(a)
-                a.out.append((sess, [P.EV_REJECTED, seq, ts, req, cl, None, s, sd, None, None, None,
-                                     REASONS[reason], None]))
+                a.out.append((sess, (P.EV_REJECTED, seq, ts, req, cl, None, s, sd, None, None, None,
+                                     REASONS[reason], None)))
         return self._deliver(touched)
 
     @staticmethod

@@ -1,8 +1,9 @@
 """Sequencer stage: packs commands straight into one command array per engine batch.
 
 Each command's `ts` is a strictly increasing nanosecond timestamp: t0 + its index in the batch,
-with t0 >= the wall clock and > every earlier timestamp. The engine copies `ts` into every event a
-command causes, so `event.ts - t0` finds the command (and its session) behind each event.
+where t0, taken when the batch's first command arrives, is >= the wall clock and > every earlier
+timestamp. The engine copies `ts` into every event a command causes, so `event.ts - t0` finds the
+command (and its session) behind each event.
 """
 from __future__ import annotations
 
@@ -66,15 +67,18 @@ class Sequencer:
         self._meta: list = []
         self._acks: list = []
         self._last_ts = 0
+        self._t0 = 0
 
     def add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
             flags: int, sym: int, oid: int, acct: int, px: int, qty: int, meta: tuple) -> None:
         """Append one command; meta is (session, req, kind, order, tag) for the report stage."""
         n = self.count
-        if n == self._cap:
+        if n == 0:
+            self._t0 = max(time.time_ns(), self._last_ts + 1)
+        elif n == self._cap:
             self._grow()
         _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
-                       flags | HAS_TS, 0, sym, oid, acct, px, qty, n, 0)
+                       flags | HAS_TS, 0, sym, oid, acct, px, qty, self._t0 + n, 0)
         self._meta.append(meta)
         self.count = n + 1
 
@@ -85,11 +89,10 @@ class Sequencer:
     def take(self) -> Batch:
         """The collected batch (its array is valid until the next add); the sequencer starts empty."""
         n = self.count
-        t0 = max(time.time_ns(), self._last_ts + 1)
         cmds = np.frombuffer(self._buf, COMMAND_DTYPE, n)
-        cmds["ts"] += t0
-        self._last_ts = t0 + n - 1 if n else self._last_ts
-        batch = Batch(cmds, self._meta, t0, self._acks)
+        if n:
+            self._last_ts = self._t0 + n - 1
+        batch = Batch(cmds, self._meta, self._t0, self._acks)
         self.count = 0
         self._meta = []
         self._acks = []
