@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from engine.accounts import Accounts
 from engine.errors import InputError
 from engine.eventlog import book_json
 from engine.instruments import load_instruments
@@ -45,15 +46,16 @@ def run(args: argparse.Namespace) -> int:
         out = open(args.events, "wb") if args.events else sys.stdout.buffer
     except OSError as e:
         raise InputError(f"cannot write {args.events}: {e.strerror}") from None
+    accounts = Accounts()
     sinks = []
     if args.ledger:
         from chain.batcher import FillBatcher
         from chain.ledger import LedgerPublisher
-        sinks.append(FillBatcher(instruments, None, LedgerPublisher(args.ledger)))
+        sinks.append(FillBatcher(instruments, lambda i: accounts.names[i], LedgerPublisher(args.ledger)))
     update, close = stderr_progress(os.fstat(src.fileno()).st_size)
     try:
         with src:
-            engine = replay(src, out, instruments, args.engine, sinks, update)
+            engine = replay(src, out, instruments, args.engine, sinks, update, accounts)
     except OSError as e:
         raise InputError(f"replay failed: {e}") from None
     finally:
