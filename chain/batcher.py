@@ -69,21 +69,24 @@ class FillBatcher:
         self._next, self._prev, self._last_seq = head.next_batch, head.last_hash, head.last_seq
         last = self.queue.last()
         if last is None:
-            return
-        first = self.queue.first()
-        if first.number > head.next_batch or last.number < head.next_batch - 1:
-            raise ChainError(f"queue {self.queue.dir} holds batches {first.number}..{last.number}, "
+            last = self.publisher.last_batch()
+        elif not (self.queue.first().number <= head.next_batch <= last.number + 1):
+            raise ChainError(f"queue {self.queue.dir} holds batches {self.queue.first().number}..{last.number}, "
                              f"which do not continue the published batch {head.next_batch - 1}")
-        r = last.record
-        self._next, self._prev, self._last_seq = r.batch + 1, r.hash, r.last_seq
+        if last is not None:
+            r = last.record
+            self._next, self._prev, self._last_seq = r.batch + 1, r.hash, r.last_seq
+        # the last batch's fills: a replay of the stream from its start must give the same ones
+        self._tail = last.fills if last is not None else None
 
     # -- engine thread -------------------------------------------------------------------------------
 
     def handle(self, events: np.ndarray, first_seq: int) -> None:
         """Take the fills of one engine batch (event i has seq first_seq + i); never blocks on I/O."""
         rows = fill_rows(events, first_seq)
-        if len(rows) and rows["seq"][0] <= self._skip_upto:
-            rows = rows[rows["seq"] > self._skip_upto]  # a replay of what is already committed
+        if first_seq <= self._skip_upto:  # a replay of a stream whose start is already committed
+            self._check_replay(rows, first_seq, first_seq + len(events) - 1)
+            rows = rows[rows["seq"] > self._skip_upto]
         with self._cond:
             if self._stream_first is None:
                 self._stream_first = first_seq
@@ -93,6 +96,17 @@ class FillBatcher:
                 self._pending_n += len(rows)
                 if self._pending_n >= self.max_fills or len(self._pending) == 1:
                     self._cond.notify()
+
+    def _check_replay(self, rows: np.ndarray, lo: int, hi: int) -> None:
+        """Fills the committed tail batch holds for seqs lo..hi must be exactly these rows."""
+        tail = self._tail
+        if tail is None or hi < tail["seq"][0]:
+            return
+        old = tail[(tail["seq"] >= lo) & (tail["seq"] <= hi)]
+        new = rows[(rows["seq"] >= tail["seq"][0]) & (rows["seq"] <= self._skip_upto)]
+        if len(old) != len(new) or (old != new).any():
+            raise ChainError(f"this event stream differs from the fills already committed in "
+                             f"{self.queue.dir.parent} (engine seqs {lo}..{hi}): use a new ledger for a new log")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Close the open batch now and wait until everything is published; False on timeout."""

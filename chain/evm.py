@@ -39,6 +39,10 @@ class EvmPublisher:
         """Where the ledger ends (the chain catches up from the ledger)."""
         return self.ledger.head()
 
+    def last_batch(self) -> Batch | None:
+        """The ledger's last batch."""
+        return self.local.last_batch()
+
     def publish(self, batch: Batch) -> None:
         """Append to the ledger (idempotent), then bring the contract up to the ledger."""
         self.local.publish(batch)

@@ -186,6 +186,10 @@ class LedgerPublisher:
         """Where the ledger ends."""
         return self.ledger.head()
 
+    def last_batch(self) -> Batch | None:
+        """The ledger's last batch."""
+        return self.ledger.batch(self.ledger.count - 1) if self.ledger.count else None
+
     def publish(self, batch: Batch) -> None:
         """Append the batch; one already in the ledger with the same hash is a no-op."""
         n = batch.number

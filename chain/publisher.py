@@ -25,6 +25,9 @@ class Publisher(Protocol):
     def head(self) -> Head:
         """Where the batcher resumes after everything already committed."""
 
+    def last_batch(self) -> Batch | None:
+        """The last committed batch with its fills (None before the first)."""
+
     def publish(self, batch: Batch) -> None:
         """Commit the batch; a batch already committed with the same hash is a no-op. Raises on failure."""
 

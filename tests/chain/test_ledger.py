@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from chain.batcher import FillBatcher
-from chain.errors import LedgerError, ProofError
+from chain.errors import ChainError, LedgerError, ProofError
 from chain.ledger import FILE, Ledger, LedgerPublisher
 from chain.merkle import ZERO
 from chain.proof import check_against_ledger, check_fill_proof, fill_proof
-from chainkit import INSTRUMENTS, account_name, feed
+from chainkit import INSTRUMENTS, account_name, engine_run, feed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -104,6 +104,15 @@ def test_replaying_the_same_stream_into_the_ledger_commits_nothing_twice(tmp_pat
     ledger = batch_to_ledger(tmp_path, stream, max_fills=300)  # a replay of the whole log from seq 1
     assert committed_seqs(ledger).tolist() == [f.seq for f in all_fills]
     assert ledger.verify() == []
+
+
+def test_feeding_a_different_log_into_a_used_ledger_is_refused(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream[:5], max_fills=300).close()
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=300)
+    with pytest.raises(ChainError, match="differs from the fills already committed"):
+        feed(b, engine_run(3_000, seed=8))
+    b.close()
+    assert Ledger(tmp_path).verify() == []
 
 
 def test_a_batcher_stopped_mid_stream_resumes_without_gap_or_duplicate(tmp_path, stream, all_fills):
