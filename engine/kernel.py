@@ -29,6 +29,8 @@ GTC, FOK_TIF, POST = int(Tif.GTC), int(Tif.FOK), int(Tif.POST)
 S_OLDEST, S_NEWEST, S_BOTH, S_DECR = (int(Stp.CANCEL_OLDEST), int(Stp.CANCEL_NEWEST),
                                       int(Stp.CANCEL_BOTH), int(Stp.DECREMENT))
 R_NONE, R_UNKNOWN_ORDER, R_OUTSIDE_BAND = int(Reason.NONE), int(Reason.UNKNOWN_ORDER), int(Reason.OUTSIDE_BAND)
+R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP = (int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL),
+                                                      int(Reason.BAD_TIF), int(Reason.BAD_STP))
 R_DUP, R_WOULD_TAKE = int(Reason.DUPLICATE_OID), int(Reason.WOULD_TAKE)
 R_USER, R_IOC, R_FOK, R_STP, R_BAND = (int(Reason.USER), int(Reason.IOC), int(Reason.FOK),
                                        int(Reason.STP), int(Reason.BAND))
@@ -508,6 +510,20 @@ def _room(st, c, op, free):
     return 1
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _bad_new(st, c):
+    """The reject reason of a NEW whose codes are out of range, else R_NONE."""
+    if c.sym < 0 or c.sym >= len(st.i_band):
+        return R_UNKNOWN_SYMBOL
+    if c.side < 0 or c.side > 1 or c.otype < 0 or c.otype > 1:
+        return R_MALFORMED
+    if c.tif < 0 or c.tif > POST or (c.otype == MARKET and c.tif == POST):
+        return R_BAD_TIF
+    if c.stp < 0 or c.stp > S_DECR:
+        return R_BAD_STP
+    return R_NONE
+
+
 @njit(cache=True, _nrt=False)
 def run(st, cmds, start, ev, k):
     """Run commands from index start, writing events from index k.
@@ -520,28 +536,31 @@ def run(st, cmds, start, ev, k):
     while i < n:
         c = cmds[i]
         op = c.op
-        # room for the worst case of one command: every crossing (or out-of-band) order touched twice
-        sym = -1
         if op == NEW:
-            sym = c.sym
-        elif op == AMEND:
-            h = hash_find(st.h_key, c.oid)
-            if h >= 0:
-                sym = st.o_book[st.h_val[h]] >> 1
-        elif op == REF:
-            sym = c.sym
-        need = _room(st, c, op, cap - k)
-        if cap - k < need:
+            bad = _bad_new(st, c)
+            if bad != R_NONE:  # the decoders never send these; a buggy driver must not crash the kernel
+                if cap - k < 1:
+                    return i, k, NEED_EVENTS
+                k = _emit(ev, k, REJECTED, bad, 0, (c.flags & F_HAS_TS) | F_HAS_OID, -1, c.oid,
+                          0, 0, 0, 0, 0, 0, c.ts, 0)
+                i += 1
+                continue
+        # room for the worst case of one command: every crossing (or out-of-band) order touched twice
+        if cap - k < _room(st, c, op, cap - k):
             return i, k, NEED_EVENTS
         if op == NEW or op == AMEND:
             if st.meta[M_FREE_ORDER] == EMPTY:
                 return i, k, NEED_ORDERS
             if st.meta[M_FREE_LEVEL] == EMPTY:
                 return i, k, NEED_LEVELS
-            if sym >= 0 and max(st.b_n[2 * sym], st.b_n[2 * sym + 1]) >= st.b_lv.shape[1]:
-                return i, k, NEED_BOOK_LEVELS
             if st.meta[M_HASH_USED] * 2 >= len(st.h_key):
                 return i, k, NEED_HASH
+            sym = c.sym
+            if op == AMEND:
+                h = hash_find(st.h_key, c.oid)
+                sym = st.o_book[st.h_val[h]] >> 1 if h >= 0 else -1
+            if sym >= 0 and max(st.b_n[2 * sym], st.b_n[2 * sym + 1]) >= st.b_lv.shape[1]:
+                return i, k, NEED_BOOK_LEVELS
         if op == NEW:
             k = _new(st, c, ev, k)
         elif op == CANCEL:

@@ -35,3 +35,20 @@ def test_a_sweep_through_a_deep_book_prints_every_fill_with_a_tiny_event_buffer(
     assert fills["qty"].sum() == asks["qty"].sum()
     assert engine.live_orders == 0
     assert engine.seq == len(asks) + len(events)
+
+
+def test_out_of_range_codes_are_rejected_not_crashes():
+    engine = Engine(bench_instruments(1))
+    c = empty_commands(5)
+    c["op"] = Op.NEW
+    c["oid"] = [1, 2, 3, 4, 5]
+    c["qty"] = 1
+    c["px"] = 100
+    c["sym"] = [7, -1, 0, 0, 0]
+    c["side"] = [0, 0, 2, 0, 0]
+    c["tif"] = [0, 0, 0, 9, 0]
+    c["stp"] = [0, 0, 0, 0, -3]
+    events = engine.process(c)
+    assert events["kind"].tolist() == [Ev.REJECTED] * 5
+    assert events["reason"].tolist() == [2, 2, 1, 4, 5]  # unknown_symbol x2, malformed, bad_tif, bad_stp
+    assert engine.live_orders == 0
