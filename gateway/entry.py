@@ -72,8 +72,8 @@ class OrderEntry:
         elif type(name) is not str or not 0 < len(name) <= 64:
             raise ProtocolError(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
         old = self.sessions.get(rid)
-        if old is not None:
-            self.drop(old, cancel=False)
+        if old is not None:  # the same connection logs on again; a different account means the old peer is gone
+            self.drop(old, cancel=old.account.name != name)
         account = self.accounts.get(name)
         s = Session(rid, account, cod, now, self.burst)
         self.sessions[rid] = s

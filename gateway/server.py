@@ -76,14 +76,18 @@ class Server:
     def bind(self) -> dict[str, str]:
         """Create and bind every socket; returns the endpoints actually bound (and writes endpoints.json)."""
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
         secret = None
+        try:
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            if not cfg.insecure:
+                if cfg.keys is None:
+                    ensure_key_file(cfg.data_dir, cfg.key_file)
+                elif not cfg.keys.exists():
+                    raise ConfigError(f"key file {cfg.keys} does not exist")
+                self.server_public, secret = server_keys(cfg.data_dir)
+        except OSError as e:
+            raise ConfigError(f"data directory {cfg.data_dir}: {e.strerror}: {e.filename}") from None
         if not cfg.insecure:
-            if cfg.keys is None:
-                ensure_key_file(cfg.data_dir, cfg.key_file)
-            elif not cfg.keys.exists():
-                raise ConfigError(f"key file {cfg.keys} does not exist")
-            self.server_public, secret = server_keys(cfg.data_dir)
             self._auth = KeyAuthenticator(self._ctx, cfg.key_file)
             self._auth.start()
         self.orders = self._socket(zmq.ROUTER, secret)
