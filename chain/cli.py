@@ -6,10 +6,13 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from chain.errors import ChainError, ContractError, ProofError
 from chain.ledger import DEFAULT_DIR
+
+if TYPE_CHECKING:
+    from chain.batcher import FillBatcher
 
 DEPLOYMENT = "chain.json"  # in the ledger directory: where `chain deploy` put the contract
 
@@ -61,7 +64,8 @@ def add_publisher_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-ms", type=float, default=1_000, metavar="MS", help="close a batch MS after its first fill")
 
 
-def make_batcher(args: argparse.Namespace, instruments: Sequence, account_name: Callable[[int], str] | None):
+def make_batcher(args: argparse.Namespace, instruments: Sequence,
+                 account_name: Callable[[int], str] | None) -> "FillBatcher | None":
     """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
     from chain.batcher import FillBatcher
     ledger = getattr(args, "ledger", None)
@@ -79,7 +83,7 @@ def make_batcher(args: argparse.Namespace, instruments: Sequence, account_name: 
 
 
 @contextmanager
-def node_errors():
+def node_errors() -> Iterator[None]:
     """Turn anything a node or web3 raises into one clear ContractError line."""
     try:
         yield

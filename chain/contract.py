@@ -6,9 +6,12 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from chain.errors import ContractError
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 SOURCE = Path(__file__).with_name("contracts") / "FillRegistry.vy"
 EVM_VERSION = "cancun"  # what anvil, Base and eth-tester all run
@@ -61,8 +64,8 @@ def load_key(path: str) -> str:
     return "0x" + raw
 
 
-def connect(url: str):
-    """A Web3 on an HTTP(S) or WebSocket-free JSON-RPC URL, without web3's own retries."""
+def connect(url: str) -> "Web3":
+    """A Web3 client of an HTTP(S) JSON-RPC node, without web3's own retries (the batcher retries)."""
     from web3 import Web3
     if not url.startswith(("http://", "https://")):
         raise ContractError(f"--chain-rpc must be an http(s) URL: {url}")

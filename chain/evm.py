@@ -17,7 +17,6 @@ from chain.ledger import LedgerPublisher, ledger_status
 from chain.publisher import Head
 
 RECEIPTS = "receipts.jsonl"
-DEPLOYMENT = "chain.json"
 
 
 class EvmPublisher:
