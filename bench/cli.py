@@ -38,7 +38,7 @@ def machine() -> str:
 def _section(name: str, quick: bool, plots: str) -> list[str]:
     if name == "kernel":
         from bench import kernel_bench
-        return kernel_bench.main(quick)
+        return kernel_bench.main(quick, plots)
     if name == "depth":
         from bench import depth_bench
         return depth_bench.main(quick, plots)

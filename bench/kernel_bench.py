@@ -150,10 +150,46 @@ def memory_for(n: int) -> dict:
     return {"resting": engine.live_orders, "bytes": engine.memory_bytes()}
 
 
-def main(quick: bool = False) -> list[str]:
+def command_latency(n: int) -> dict[str, np.ndarray]:
+    """Microseconds of single-command kernel calls (Python dispatch included), and of the floor kernel."""
+    instruments = bench_instruments()
+    prefill, steady = mixed_workload(n)
+    engine = Engine(instruments)
+    _run_batches(engine, prefill)
+    ev = np.zeros(1, EVENT_DTYPE)
+    out = {"kabuto kernel, one command per call": np.empty(n), "floor kernel, one command per call": np.empty(n)}
+    clock = time.perf_counter_ns
+    a, b = out.values()
+    for i in range(n):
+        t = clock()
+        engine.process(steady[i:i + 1])
+        a[i] = (clock() - t) / 1e3
+    for i in range(n):
+        t = clock()
+        floor_kernel(steady[i:i + 1], ev)
+        b[i] = (clock() - t) / 1e3
+    return out
+
+
+def latency_lines(series: dict[str, np.ndarray]) -> list[str]:
+    """A markdown table of latency percentiles (HdrHistogram, microseconds)."""
+    from hdrh.histogram import HdrHistogram
+    lines = ["| per-call latency | p50 us | p99 us | p99.9 us | max us |", "|---|---:|---:|---:|---:|"]
+    for name, us in series.items():
+        h = HdrHistogram(1, 60_000_000, 3)
+        for v in (us * 1000).astype(np.int64):
+            h.record_value(max(1, int(v)))
+        p = [h.get_value_at_percentile(q) / 1000 for q in (50, 99, 99.9)]
+        lines.append(f"| {name} | {p[0]:.2f} | {p[1]:.2f} | {p[2]:.2f} | {h.get_max_value() / 1000:.1f} |")
+    return lines
+
+
+def main(quick: bool = False, plots: str | None = None) -> list[str]:
     """Run the kernel benchmarks and return the report lines (a markdown table)."""
     n = 400_000 if quick else 2_000_000
     mixed = bench_mixed(n, 20_000 if quick else 50_000)
+    bars = [("kabuto, kabuto mixed", n / mixed["seconds"], "kabuto"),
+            ("reference model, kabuto mixed", mixed["reference_n"] / mixed["reference_seconds"], "baseline")]
     ns = mixed["seconds"] / n * 1e9
     floor_ns = mixed["floor_seconds"] / n * 1e9
     ref_ns = mixed["reference_seconds"] / mixed["reference_n"] * 1e9
@@ -171,11 +207,20 @@ def main(quick: bool = False) -> list[str]:
         lines.append(f"| peer log `{workload}` | {r['commands']:,} | {rate / 1e6:.2f}M cmd/s "
                      f"| {r['seconds'] / r['commands'] * 1e9:.0f} | {r['floor_seconds'] / r['commands'] * 1e9:.1f} "
                      f"| {peers} (their machine) | {rate / best_peer:.2f}x best peer |")
+        bars.append((f"kabuto, peer log {workload}", rate, "kabuto"))
+        bars += [(f"{k}, {workload}", v, "peer") for k, v in PEERS[workload].items()]
     mem = memory_for(1_000_000)
     lines.append("")
     lines.append(f"Engine state with {mem['resting']:,} resting orders: {mem['bytes'] / 2**20:.0f} MiB.")
+    latency = command_latency(20_000 if quick else 100_000)
+    lines += [""] + latency_lines(latency)
+    if plots:
+        from bench import plots as p
+        p.throughput_bars(bars, p.png(plots, "throughput.png"))
+        p.latency_cdf(latency, p.png(plots, "latency.png"), "Kernel call latency, one command per call")
+        lines += ["", "![throughput by workload](throughput.png)", "", "![latency CDF](latency.png)"]
     return lines
 
 
 if __name__ == "__main__":
-    print("\n".join(main("--quick" in sys.argv)))
+    print("\n".join(main("--quick" in sys.argv, HERE)))
