@@ -50,7 +50,7 @@ NO_TIME = -1
 EMPTY_ASK, EMPTY_BID = lc.EMPTY_ASK, lc.EMPTY_BID
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _parse(buf, ncols, time_col, out):
     """Parse comma-separated integers (time_col: decimal seconds, rounded to nanoseconds).
 
@@ -214,7 +214,7 @@ def load_messages(path: str) -> np.ndarray:
 B_NEGATIVE, B_EMPTY_PRICE, B_PRICE, B_GAP, B_ORDER, B_CROSSED = range(1, 7)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _book_fault(b, depth):
     """The first fault in orderbook rows: (row, fault code or 0, side 0 ask / 1 bid, level)."""
     for i in range(b.shape[0]):

@@ -81,11 +81,10 @@ GTC, IOC = int(Tif.GTC), int(Tif.IOC)
 F_TS, F_QTY = int(Flag.HAS_TS), int(Flag.HAS_QTY)
 
 
-# Helpers read the state through plain arrays and write commands into a buffer; the loop then
-# makes one kernel.run call per message (and one per re-sync). Passing the whole State tuple to
-# a helper costs ~200 ns of reference counting per call, more than the matching itself.
+# Helpers read the state through its arrays and write commands into a buffer; the loop then
+# makes one kernel.run call per message (and one per re-sync that has anything to do).
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _put(cmds, n, op, side, tif, oid, acct, px, qty, flags, ts):
     """Write one command into the buffer at n; returns n + 1."""
     c = cmds[n]
@@ -108,12 +107,12 @@ def _put(cmds, n, op, side, tif, oid, acct, px, qty, flags, ts):
     return n + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _better(side, a, b):
     return a > b if side == BUY else a < b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _find_level(b_lv, b_n, l_px, side, px):
     """Level slot holding px in the book of side, or -1 (scans from the best: LOBSTER works near it)."""
     found = -1
@@ -128,7 +127,7 @@ def _find_level(b_lv, b_n, l_px, side, px):
     return found
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _plan_cut(l_tail, o_prev, o_oid, o_qty, lv, amount, skip, cmds, n, ts):
     """Commands taking amount shares off a level: synthetic orders first, then the newest orders first."""
     for synthetic in (True, False):
@@ -147,7 +146,7 @@ def _plan_cut(l_tail, o_prev, o_oid, o_qty, lv, amount, skip, cmds, n, ts):
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _file_levels(row, L, side):
     """Occupied levels of one side in an orderbook row (LOBSTER pads with size-0 placeholders)."""
     off = 2 if side == BUY else 0
@@ -157,7 +156,7 @@ def _file_levels(row, L, side):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _plan_resync(b_lv, b_n, l_px, l_qty, l_head, l_tail, o_next, o_prev, o_oid, o_qty, row, L, cmds, stats, ts):
     """Commands making the engine's top levels equal an orderbook row; deeper levels stay as they are.
 
@@ -204,7 +203,7 @@ def _plan_resync(b_lv, b_n, l_px, l_qty, l_head, l_tail, o_next, o_prev, o_oid, 
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _compare(b_lv, b_n, l_px, l_qty, row, L):
     """(best bid and ask match, all L levels match) between the engine and an orderbook row."""
     best = True
@@ -226,7 +225,7 @@ def _compare(b_lv, b_n, l_px, l_qty, row, L):
     return best, every
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _plan_remove(h_key, h_val, o_book, o_px, o_qty, o_oid, o_prev, l_tail, b_lv, b_n, l_px,
                  side, oid, px, size, delete, cmds, stats, ts):
     """Type 2/3: take size shares off order oid; what it does not hold comes off its level (synthetic first)."""
@@ -256,7 +255,7 @@ def _plan_remove(h_key, h_val, o_book, o_px, o_qty, o_oid, o_prev, l_tail, b_lv,
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _queue_position(h_key, h_val, o_prev, o_qty, oid):
     """(live, open qty, orders ahead in its level) of an order in the engine."""
     live = 0
@@ -274,7 +273,7 @@ def _queue_position(h_key, h_val, o_prev, o_qty, oid):
     return live, open_, ahead
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _classify(ev, k0, k, cls, examples, line, seen, oid, px, size, live, open_, ahead):
     """Record which maker the engine chose for a type-4 execution (events ev[k0:k])."""
     filled = 0
@@ -316,7 +315,7 @@ def _classify(ev, k0, k, cls, examples, line, seen, oid, px, size, live, open_, 
     cls[u, c] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _count(ev, k0, k, stats, crossed):
     stats[S_EVENTS] += k - k0
     for j in range(k0, k):
@@ -328,7 +327,7 @@ def _count(ev, k0, k, stats, crossed):
             crossed = False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def seed(st, row, L, cmds, ev, stats, ts):
     """Place the orderbook row as synthetic orders on an empty engine; returns the events written."""
     n = _plan_resync(st.b_lv, st.b_n, st.l_px, st.l_qty, st.l_head, st.l_tail, st.o_next, st.o_prev,
@@ -341,7 +340,7 @@ def seed(st, row, L, cmds, ev, stats, ts):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, stats, cls, examples):
     """Replay messages from index start; returns (next message, next event index, status).
 
@@ -440,7 +439,7 @@ def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, st
     return i, k, status
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def scan_only(msgs):
     """The benchmarks' baseline: read every message once and do nothing with it."""
     total = 0
