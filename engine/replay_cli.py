@@ -28,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--fail-under", type=float, help="LOBSTER --check: exit 1 if best bid/ask match %% is below")
     p.add_argument("--levels", type=int, help="LOBSTER: levels in the orderbook file (default: inferred)")
     p.add_argument("--ledger", help="commit fills to a local chain ledger in this directory")
+    from chain.cli import add_publisher_options
+    add_publisher_options(p)
     p.set_defaults(func=run)
 
 
@@ -47,11 +49,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise InputError(f"cannot write {args.events}: {e.strerror}") from None
     accounts = Accounts()
-    sinks = []
-    if args.ledger:
-        from chain.batcher import FillBatcher
-        from chain.ledger import LedgerPublisher
-        sinks.append(FillBatcher(instruments, lambda i: accounts.names[i], LedgerPublisher(args.ledger)))
+    from chain.cli import make_batcher
+    batcher = make_batcher(args, instruments, lambda i: accounts.names[i])
+    sinks = [batcher] if batcher else []
     update, close = stderr_progress(os.fstat(src.fileno()).st_size)
     try:
         with src:
