@@ -23,6 +23,7 @@ HAS_PX = int(Flag.HAS_PX)
 SIDES = P.SIDE_TEXT
 
 Publish = Callable[[bytes, bytes], None]
+_pack = msgpack.Packer().pack
 
 
 class MarketData:
@@ -116,20 +117,20 @@ class MarketData:
 
     def _send(self, touched: dict, trades: dict) -> None:
         now = time.time_ns()
-        for sym in sorted(set(touched) | set(trades)):
-            changes = []
+        syms = touched.keys() | trades.keys()
+        for sym in sorted(syms) if len(syms) > 1 else syms:
             b = (self._levels[2 * sym], self._levels[2 * sym + 1])
-            for side, px in sorted(touched.get(sym, ())):
-                changes.append([SIDES[side], self._px.text(sym, px), self._qty.text(sym, b[side].get(px, 0))])
+            changes = [[SIDES[side], self._px.text(sym, px), self._qty.text(sym, b[side].get(px, 0))]
+                       for side, px in touched.get(sym, ())]
             self.seq[sym] += 1
             body = [P.MD_UPDATE, self._sym[sym], self.seq[sym], now, trades.get(sym, []), changes]
-            self._publish(self._topic[sym], msgpack.packb(body))
+            self._publish(self._topic[sym], _pack(body))
 
     def heartbeat(self) -> None:
         """Publish each symbol's current sequence number, so an idle subscriber can see a gap."""
         now = time.time_ns()
         for sym, name in enumerate(self._sym):
-            self._publish(self._topic[sym], msgpack.packb([P.MD_HEARTBEAT, name, self.seq[sym], now]))
+            self._publish(self._topic[sym], _pack([P.MD_HEARTBEAT, name, self.seq[sym], now]))
 
     def book(self, sym: int) -> tuple[list, list]:
         """(bids, asks) as this feed sees them: [(px ticks, lots)] best first."""

@@ -35,6 +35,8 @@ from gateway.sequencer import Sequencer
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096
 HWM = 100_000
+SNDMORE = zmq.SNDMORE | zmq.NOBLOCK
+NOBLOCK = zmq.NOBLOCK
 R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
                                                    int(Reason.UNKNOWN_SYMBOL))
 _pack = msgpack.Packer().pack
@@ -126,13 +128,16 @@ class Server:
         os.replace(tmp, path)
 
     def _reply(self, rid: bytes, msg: list) -> None:
-        try:
-            self.orders.send_multipart((rid, _pack(msg)), zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # the peer does not read: ROUTER drops beyond the high-water mark
+        # two plain sends: cheaper than send_multipart; ROUTER drops (never blocks) for a peer that
+        # is gone or does not read
+        send = self.orders.send
+        send(rid, SNDMORE)
+        send(_pack(msg), NOBLOCK)
 
     def _publish(self, topic: bytes, body: bytes) -> None:
-        self.pub.send_multipart((topic, body), zmq.NOBLOCK)
+        send = self.pub.send
+        send(topic, SNDMORE)
+        send(body, NOBLOCK)
 
     # ------------------------------------------------------------------ the loop
 
