@@ -116,7 +116,7 @@ def main() -> int:
     with Client.from_data_dir(args.data_dir, args.account, cod=True, heartbeat=0.5) as client, \
             MarketDataClient.from_data_dir(args.data_dir, args.account, symbols) as md:
         mm = MarketMaker(client, md, refs, args.levels, args.spread_bps, args.size)
-        md.wait_synced()
+        md.wait_synced(until=md.receiving)  # subscribed for real before the first quotes go out
         print(f"{args.account}: {'taking' if args.taker else 'quoting'} {', '.join(symbols)}")
         end = time.monotonic() + args.duration if args.duration else float("inf")
         while not stop and time.monotonic() < end:

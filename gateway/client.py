@@ -321,6 +321,7 @@ class MarketDataClient:
         self.snapshots = 0  # snapshots applied
         self.trades: deque = deque(maxlen=100_000)  # (sym, [trade_id, px, qty, taker_side, ts], received ns)
         self._buffer: dict[str, list] = {s: [] for s in self.symbols}
+        self._heard: set[str] = set()  # symbols the current subscription has delivered something for
         self._pending: dict[str, tuple[int, float]] = {}  # sym -> (snapshot req, sent at)
         self._req = itertools.count(1)
         self.snap = self._ctx.socket(zmq.DEALER)
@@ -361,7 +362,13 @@ class MarketDataClient:
     def reconnect(self) -> None:
         """Drop the subscription and subscribe again (what a client does after a network drop)."""
         self.sub.close(linger=0)
+        self._heard.clear()
         self._subscribe()
+
+    def receiving(self, sym: str | None = None) -> bool:
+        """True once the feed delivered a message (update or heartbeat) for sym (or every symbol):
+        ZeroMQ gives no other sign that a subscription has reached the publisher."""
+        return all(s in self._heard for s in (self.symbols if sym is None else [sym]))
 
     def _resync(self, sym: str) -> None:
         req = next(self._req)
@@ -443,6 +450,7 @@ class MarketDataClient:
         kind, sym, seq = msg[0], msg[1], msg[2]
         if sym not in self.books:
             return
+        self._heard.add(sym)
         if kind == P.MD_UPDATE and self.on_trade is not None:
             for t in msg[4]:
                 self.on_trade(sym, t, received)

@@ -51,7 +51,7 @@ def build_book(peggy, trent) -> tuple[list, list]:
 
 def test_late_joiner_book_equals_the_engines_book(venue, peggy, trent):
     early = venue.market_data("victor", [MDA])
-    early.wait_synced()
+    early.wait_synced(until=early.receiving)
     expected = build_book(peggy, trent)
     snap = snapshot(venue, MDA)
     assert (snap[4], snap[5]) == expected
@@ -64,7 +64,7 @@ def test_late_joiner_book_equals_the_engines_book(venue, peggy, trent):
 
 def test_updates_carry_consecutive_sequence_numbers_and_the_fills_trade_ids(venue, peggy, trent):
     md = venue.market_data("victor", [MDB])
-    md.wait_synced()
+    md.wait_synced(until=md.receiving)
     start = md.seq(MDB)
     peggy.new(MDB, "sell", "2", "50.00", cl_oid="s")
     peggy.wait_report()
@@ -81,7 +81,7 @@ def test_updates_carry_consecutive_sequence_numbers_and_the_fills_trade_ids(venu
 
 def test_a_subscriber_only_gets_the_symbols_it_subscribed(venue, peggy):
     md = venue.market_data("victor", [MDA])
-    md.wait_synced()
+    md.wait_synced(until=md.receiving)
     peggy.new(MDB, "buy", "1", "10.00")
     peggy.wait_report()
     keep_polling(0.7, md)  # long enough for updates and heartbeats
