@@ -1,6 +1,6 @@
 """Gateway benchmark: throughput, round-trip latency and market data latency over tcp loopback.
 
-    .venv/bin/python bench/gateway_bench.py [--seconds 4] [--rate 10000]
+    .venv/bin/python bench/gateway_bench.py [--seconds 3] [--rate 10000]
 
 Runs `kabuto serve --insecure` in a subprocess and the load generators in other processes. The
 baseline is a raw pyzmq DEALER/ROUTER msgpack echo (decode + encode per frame, no matching),
@@ -263,7 +263,7 @@ def start_venue(tmp: Path) -> tuple[subprocess.Popen, dict]:
 def main() -> int:
     """Run every measurement and print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=4.0, help="length of each measurement")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of each measurement")
     ap.add_argument("--rate", type=float, default=10_000, help="orders per second in the latency run")
     ap.add_argument("--batch", type=int, default=200, help="orders per batch frame in the throughput run")
     ap.add_argument("--window", type=int, default=8, help="batch frames in flight in the throughput run")

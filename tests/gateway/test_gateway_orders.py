@@ -75,6 +75,14 @@ def test_ioc_remainder_is_canceled_with_reason_ioc(alice):
     assert (r.ev, r.reason, r.qty) == ("canceled", "ioc", "1.00000")
 
 
+def test_fill_or_kill_that_cannot_fill_is_canceled_with_reason_fok_and_leaves_the_book(alice, bob):
+    s = alice.new(ETH, "sell", "1", "2700")
+    alice.wait_report(of(s))
+    b = bob.new(ETH, "buy", "2", "2700", tif="FOK")
+    assert [(r.ev, r.reason) for r in bob.wait_reports(2, of(b))] == [("accepted", None), ("canceled", "fok")]
+    assert alice.orders(ETH)[0][5] == "1.0000"
+
+
 def test_market_order_fills_at_the_makers_price(alice, bob):
     s = alice.new(ETH, "sell", "1", "1999.99")
     alice.wait_report(of(s))
