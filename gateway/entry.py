@@ -24,6 +24,9 @@ NEW, CANCEL, AMEND, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.
 R_MALFORMED, R_UNKNOWN_ORDER = int(Reason.MALFORMED), int(Reason.UNKNOWN_ORDER)
 R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Reason.RATE_LIMIT),
                                               int(Reason.TOO_MANY_ORDERS))
+# carried in the CANCEL records the gateway makes itself (the kernel prints `user` today; the
+# report stage names the real reason from the command behind the event)
+R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
 LOGON_OPTIONS = {"account", "cod", "version"}
 
 Reply = Callable[[bytes, list], None]
@@ -112,7 +115,7 @@ class OrderEntry:
         if cancel and s.cod:
             for o in list(account.live.values()):
                 if o[SESSION] is s:
-                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, 0, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
+                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
                                  (None, None, C_COD, o, None))
 
     def expire(self, now: float) -> int:
@@ -178,7 +181,7 @@ class OrderEntry:
         mass = MassCancel(s, req)
         for o in list(account.live.values()):
             if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
-                self.seq.add(CANCEL, o[SIDE], 0, 0, 0, 0, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
+                self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_MASS_CANCEL, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
                              (s, req, C_MASS, o, mass))
         self.seq.ack(mass)
 

@@ -21,7 +21,7 @@ from gateway.units import price_cache, qty_cache
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))
 HAS_PX = int(Flag.HAS_PX)
-R_USER, R_MASS, R_DISCONNECT = int(Reason.USER), int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
+R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 REASONS = P.REASON_TEXT
 SIDES = P.SIDE_TEXT
 
@@ -113,7 +113,7 @@ class ReportStage:
                 if o is None:
                     continue
                 o[OPEN] = open_
-                if reason == R_USER and ck >= C_MASS:
+                if ck >= C_MASS:  # a cancel the gateway made: name its real reason
                     reason = R_MASS if ck == C_MASS else R_DISCONNECT
                     if ck == C_MASS:
                         tag.count += 1
