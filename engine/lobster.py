@@ -35,15 +35,6 @@ CLASS_NAMES = {
     lc.X_SHORT: "engine filled less than the size",
     lc.X_PRICE: "fill at another price",
 }
-CLASS_WHY = {
-    lc.X_SEED: "the engine's queue had seeded or re-synced quantity (orders of unknown id) "
-               "ahead of LOBSTER's order",
-    lc.X_OTHER: "another LOBSTER order was ahead in the engine's queue",
-    lc.X_SPLIT: "LOBSTER's order was first in the queue but held less than the executed size",
-    lc.X_SHORT: "the engine's level held less than the executed size",
-    lc.X_PRICE: "the engine's best price differed from the execution price",
-}
-
 # parser status codes
 P_OK, P_BAD_CHAR, P_FEW, P_MANY, P_LONG, P_EMPTY_LINE = range(6)
 NO_TIME = -1
@@ -323,7 +314,7 @@ class LobsterResult:
     check: bool
     stats: np.ndarray
     classes: np.ndarray  # (seen, not seen) x maker class
-    examples: np.ndarray
+    causes: list  # with --check: (cause, explanation, [seen, not seen], example) per mismatch cause
     events: int
     engine: Engine
     parse_s: float
@@ -376,7 +367,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     cmds = empty_commands(1 << 10)
     stats = np.zeros(lc.N_STATS, np.int64)
     classes = np.zeros((2, lc.N_CLASSES), np.int64)
-    examples = np.zeros((2, lc.N_CLASSES, lc.N_EXAMPLE), np.int64)
+    mism = np.zeros((int((messages[:, lc.C_TYPE] == 4).sum()), lc.N_MISMATCH), np.int64)
     seen = seen_added(messages)
     if book is None:
         book = np.zeros((0, 4), np.int64)
@@ -394,7 +385,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     i = k = 0
     while True:
         i, k, status = lc.replay_messages(st, messages, seen, book, levels, check, i, ev, k, keep, cmds,
-                                          stats, classes, examples)
+                                          stats, classes, mism)
         if status == lc.OK:
             break
         if status == lc.FLUSH:
@@ -410,7 +401,8 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
         on_events(ev[:k], seq)
     engine.state = st
     engine.seq = int(stats[lc.S_EVENTS])
-    return LobsterResult(symbol, len(messages), levels, check, stats, classes, examples,
+    causes = lc.explain_mismatches(messages, book, levels, seen, mism[:stats[lc.S_MISMATCHES]]) if check else []
+    return LobsterResult(symbol, len(messages), levels, check, stats, classes, causes,
                          engine.seq, engine, parse_s, replay_s)
 
 
@@ -459,15 +451,20 @@ def summary(r: LobsterResult) -> str:
             pa = f"{_n(a)} ({100.0 * a / n4[0] if n4[0] else 0:.2f}%)"
             out.append(f"  {CLASS_NAMES[c]:<36}{pa:>18}{_n(b):>12}")
         out.append(f"  {'total':<36}{_n(n4[0]):>18}{_n(n4[1]):>12}")
-        for u in (0, 1):
-            for c in range(1, lc.N_CLASSES):
-                if r.classes[u, c]:
-                    line, oid, maker, px, size, live, open_, ahead = r.examples[u, c].tolist()
-                    who = "seeded/re-synced" if maker >= lc.SYNTH_BASE else ("none" if maker < 0 else str(maker))
-                    state = (f"order live with {open_} open, {ahead} orders ahead of it" if live
-                             else "order not live in the engine")
-                    out.append(f"  e.g. line {line} ({'seen' if u == 0 else 'not seen'}): execute {size} of "
-                               f"order {oid} at {px}; engine maker {who}; {state}: {CLASS_WHY[c]}")
+        out.append("  (an order never seen added is part of the seeded/re-synced quantity: a synthetic maker is "
+                   "the right answer for it)")
+    if r.causes:
+        ins = r.engine.instruments[0]
+        out.append(f"mismatches by cause{'':<19}{'seen':>8}{'not seen':>10}")
+        for name, _, (a, b), _ in r.causes:
+            out.append(f"  {name:<36}{_n(a):>8}{_n(b):>10}")
+        for name, why, _, (line, oid, maker, _, px, size, live, open_, ahead) in r.causes:
+            who = "a synthetic order" if maker >= lc.SYNTH_BASE else f"order {maker}"
+            state = (f"LOBSTER's order was live in the engine with {open_} open, {ahead} orders ahead of it"
+                     if live else "LOBSTER's order was not live in the engine")
+            out.append(f"  {name}: {why}.")
+            out.append(f"    e.g. line {line}: {size} of order {oid} at {ins.px.text(px)} executed; "
+                       f"the engine filled {who}; {state}")
     rate = r.messages / r.replay_s if r.replay_s > 0 else float("inf")
     out.append(f"time: parse {r.parse_s:.3f} s, replay {r.replay_s:.3f} s ({_n(rate)} messages/s)")
     return "\n".join(out)

@@ -59,6 +59,7 @@ S_SYNTH_NEXT = 33  # next synthetic oid offset
 S_BROKEN = 34
 S_EXCESS_DELETE = 35  # type 3 whose order held more than the deleted size in the engine
 S_EVENTS = 36  # events the engine printed
+S_MISMATCHES = 37  # rows written to the mismatch list
 N_STATS = 40
 
 # type-4 maker classes (rows of `cls`: 0 = order seen being added in the file, 1 = not seen)
@@ -69,9 +70,9 @@ X_SPLIT = 3  # the first maker is LOBSTER's order, but it held less than the exe
 X_SHORT = 4  # the engine filled less than the executed size
 X_PRICE = 5  # a fill at another price than LOBSTER's
 N_CLASSES = 6
-# example fields: line, lobster oid, engine maker, price, size, order live in engine,
-# its open qty, orders ahead of it in its level
-N_EXAMPLE = 8
+# mismatch list columns: line, LOBSTER's order id, the engine's (first) maker, class, price, size,
+# and before the execution: LOBSTER's order live in the engine, its open qty, orders ahead of it
+N_MISMATCH = 9
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 ACCEPTED, FILL, REJECTED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.REJECTED)
@@ -274,7 +275,7 @@ def _queue_position(h_key, h_val, o_prev, o_qty, oid):
 
 
 @njit(cache=True, _nrt=False)
-def _classify(ev, k0, k, cls, examples, line, seen, oid, px, size, live, open_, ahead):
+def _classify(ev, k0, k, cls, mism, stats, line, seen, oid, px, size, live, open_, ahead):
     """Record which maker the engine chose for a type-4 execution (events ev[k0:k])."""
     filled = 0
     first = -1
@@ -301,18 +302,19 @@ def _classify(ev, k0, k, cls, examples, line, seen, oid, px, size, live, open_, 
         c = X_SEED
     else:
         c = X_OTHER
-    u = 0 if seen else 1
-    if cls[u, c] == 0:
-        x = examples[u, c]
-        x[0] = line
-        x[1] = oid
-        x[2] = first
-        x[3] = px
-        x[4] = size
-        x[5] = live
-        x[6] = open_
-        x[7] = ahead
-    cls[u, c] += 1
+    cls[0 if seen else 1, c] += 1
+    if c != X_MATCH and not (c == X_SEED and not seen) and stats[S_MISMATCHES] < len(mism):
+        r = mism[stats[S_MISMATCHES]]
+        r[0] = line
+        r[1] = oid
+        r[2] = first
+        r[3] = c
+        r[4] = px
+        r[5] = size
+        r[6] = live
+        r[7] = open_
+        r[8] = ahead
+        stats[S_MISMATCHES] += 1
 
 
 @njit(cache=True, _nrt=False)
@@ -341,10 +343,11 @@ def seed(st, row, L, cmds, ev, stats, ts):
 
 
 @njit(cache=True, _nrt=False)
-def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, stats, cls, examples):
+def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, stats, cls, mism):
     """Replay messages from index start; returns (next message, next event index, status).
 
-    book has one row per message (or none: no seeding, no re-sync). keep: events accumulate in ev
+    book has one row per message (or none: no seeding, no re-sync). Type-4 executions whose maker
+    is not LOBSTER's order go to mism (see N_MISMATCH). keep: events accumulate in ev
     (status FLUSH asks Python to take them) instead of being overwritten message by message.
     Any other status names a capacity for Python to grow (the kernel's NEED_* codes, NEED_CMDS)."""
     b_lv, b_n, l_px, l_qty, l_head, l_tail = st.b_lv, st.b_n, st.l_px, st.l_qty, st.l_head, st.l_tail
@@ -410,7 +413,8 @@ def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, st
                 break
             _count(ev, k0, k, stats, t == 1)
             if t == 4:
-                _classify(ev, k0, k, cls, examples, i + 1, seen[i], oid, px, size, x_live, x_open, x_ahead)
+                _classify(ev, k0, k, cls, mism, stats, i + 1, seen[i], oid, px, size,
+                          x_live, x_open, x_ahead)
         if has_book:
             row = book[i]
             best, every = _compare(b_lv, b_n, l_px, l_qty, row, L)
@@ -446,3 +450,79 @@ def scan_only(msgs):
     for i in range(msgs.shape[0]):
         total += msgs[i, C_TYPE] + msgs[i, C_SIZE] + msgs[i, C_PX]
     return total
+
+
+# ---------------------------------------------------------------- why a type-4 maker differed
+
+CAUSES = (
+    ("stale", "the engine's maker sat at a level that had left the file's depth since it was added: "
+              "it was most likely cancelled there, unseen (LOBSTER drops messages beyond the depth)"),
+    ("knock-on", "the engine's maker was already gone in LOBSTER: an earlier execution LOBSTER gave to it "
+                 "had gone to another order in the engine"),
+    ("sweep", "one aggressive order took both at the same timestamp and Nasdaq reported LOBSTER's order "
+              "first, though the engine's maker arrived earlier in the file"),
+    ("older id", "LOBSTER's order has an older order id than the engine's maker, which the engine had "
+                 "ahead of it: Nasdaq kept the older order's time priority (orders re-entered at the open)"),
+    ("seeded ahead", "quantity of unknown orders (seeded, or re-synced from beyond the depth) was ahead of "
+                     "LOBSTER's order in the engine's queue"),
+    ("held too little", "LOBSTER's order held less in the engine than it executed: part of it had gone to an "
+                        "earlier execution that LOBSTER gave to another order"),
+    ("book", "the engine's level at that price held less than the execution, or a better price"),
+    ("other", "the engine's maker was older in the file, live and in view, yet Nasdaq executed LOBSTER's "
+              "order first: its priority was not plain arrival order here, which the files cannot explain"),
+)
+
+
+def explain_mismatches(msgs: np.ndarray, book: np.ndarray, L: int, seen: np.ndarray,
+                       mism: np.ndarray) -> list[tuple[str, str, list[int], list[int]]]:
+    """(cause, explanation, [seen, not seen] counts, its first mismatch row) per cause that occurred."""
+    oids = msgs[:, C_OID]
+    order = np.argsort(oids, kind="stable")
+    sorted_ids = oids[order]
+    # per row, the deepest visible price of each side: a price beyond it is out of the file's view
+    deepest = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if len(book) and L:
+        deepest = (np.where(book[:, 4 * L - 1] > 0, book[:, 4 * L - 2], -EMPTY_ASK),  # bids
+                   np.where(book[:, 4 * L - 3] > 0, book[:, 4 * L - 4], EMPTY_ASK))  # asks
+    counts = {name: [0, 0] for name, _ in CAUSES}
+    first: dict[str, list[int]] = {}
+    for row in mism.tolist():
+        line, oid, maker, c = row[:4]
+        i = line - 1
+        cause = _cause(msgs, deepest, order, sorted_ids, i, oid, maker, c)
+        counts[cause][0 if seen[i] else 1] += 1
+        first.setdefault(cause, row)
+    return [(name, why, counts[name], first[name]) for name, why in CAUSES if name in first]
+
+
+def _cause(msgs, deepest, order, sorted_ids, i, oid, maker, c) -> str:
+    if c == X_SEED:
+        return "seeded ahead"
+    if c == X_SPLIT:
+        return "held too little"
+    if c != X_OTHER:
+        return "book"
+    lo, hi = np.searchsorted(sorted_ids, [maker, maker + 1])
+    refs = order[lo:hi]  # rows that name the engine's maker, in file order
+    adds = refs[msgs[refs, C_TYPE] == 1]
+    if len(adds) == 0:
+        return "other"
+    added = adds[0]
+    before = refs[(refs > added) & (refs < i)]
+    used = msgs[before, C_SIZE][np.isin(msgs[before, C_TYPE], (2, 3, 4))].sum()
+    if used >= msgs[added, C_SIZE]:
+        return "knock-on"
+    after = refs[refs > i]
+    if len(after) and msgs[after[0], C_TYPE] == 4 and msgs[after[0], C_TIME] == msgs[i, C_TIME]:
+        return "sweep"
+    if len(deepest[0]):
+        px = msgs[i, C_PX]
+        if msgs[added, C_DIR] == 1:
+            gone = (deepest[0][added:i] > px).any()
+        else:
+            gone = (deepest[1][added:i] < px).any()
+        if gone:
+            return "stale"
+    if oid < maker:
+        return "older id"
+    return "other"

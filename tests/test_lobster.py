@@ -69,6 +69,19 @@ def test_the_engines_maker_is_lobsters_order_for_nearly_every_execution_of_an_or
     assert float(m.group(1)) >= {"AMZN": 96.5, "GOOG": 99.2}[ticker]
 
 
+def test_every_execution_whose_maker_differs_is_attributed_to_a_cause_mostly_orders_cancelled_beyond_the_depth(
+        level5_day):
+    ticker, run = level5_day
+    table = run.stdout.split("mismatches by cause")[1].split("\n  stale:")[0]
+    causes = {m[1]: (int(m[2].replace(",", "")), int(m[3].replace(",", "")))
+              for m in re.finditer(r"^  ([a-z -]+?)\s+([\d,]+)\s+([\d,]+)$", table, re.M)}
+    seen_total = int(re.search(r"^  total\s+([\d,]+)", run.stdout, re.M)[1].replace(",", ""))
+    seen_matched = int(re.search(r"maker is LOBSTER's order\s+([\d,]+)", run.stdout)[1].replace(",", ""))
+    assert sum(seen for seen, _ in causes.values()) == seen_total - seen_matched
+    assert max(causes, key=lambda c: sum(causes[c])) == "stale"
+    assert causes.get("other", (0, 0))[0] <= 3
+
+
 def test_hidden_executions_are_counted_and_the_engine_rejects_nothing(level5_day):
     ticker, run = level5_day
     hidden = {"AMZN": "2,445", "GOOG": "3,913"}[ticker]
