@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,7 @@ def role_latency(endpoint: str, seconds: float, rate: float, echo: bool, md: str
     poller = zmq.Poller()
     for s in socks:
         poller.register(s, zmq.POLLIN)
+    fds = [s.getsockopt(zmq.FD) for s in socks]
     hist = HdrHistogram(1, 10_000_000, 3)
     n = int(seconds * rate)
     period = 1.0 / rate
@@ -123,14 +125,16 @@ def role_latency(endpoint: str, seconds: float, rate: float, echo: bool, md: str
     for i in range(1, n + 1):
         due = t0 + i * period
         while True:
+            readable = [s for s in socks if s.getsockopt(zmq.EVENTS) & zmq.POLLIN]
+            for s in readable:
+                got += _read_latency(s, sent_at, hist)
             now = time.perf_counter()
             if now >= due:
                 break
-            ready = dict(poller.poll(0))
-            for s in ready:
-                got += _read_latency(s, sent_at, hist)
-            if not ready:
-                time.sleep(min(due - now, 0.0002))  # yield the CPU instead of spinning
+            if not readable:
+                # sleep on the sockets' file descriptors: microsecond timeouts, woken by a reply
+                # (zmq.poll only has millisecond timeouts; sleeping blindly would delay replies)
+                select.select(fds, [], [], due - now)
         side = i % 2
         sent_at[i] = time.perf_counter_ns()
         socks[side].send(msgpack.packb(["new", i, i, SYM, ("buy", "sell")[side], "limit", "250.00", "0.100"]))
@@ -163,6 +167,25 @@ def _read_latency(s: zmq.Socket, sent_at: dict, hist) -> int:
             if t is not None:
                 hist.record_value(max(1, (now - t) // 1000))
                 got += 1
+
+
+def role_pingpong(endpoint: str, count: int) -> dict:
+    """Closed loop against the echo, one message in flight: the round-trip floor of this machine."""
+    from hdrh.histogram import HdrHistogram
+    ctx = zmq.Context()
+    s = _dealer(ctx, endpoint, None)
+    hist = HdrHistogram(1, 10_000_000, 3)
+    msg = msgpack.packb(["new", 1, 1, SYM, "buy", "limit", "250.00", "0.100"])
+    for _ in range(count):
+        t = time.perf_counter_ns()
+        s.send(msg)
+        s.poll(1000)
+        s.recv()
+        hist.record_value(max(1, (time.perf_counter_ns() - t) // 1000))
+        time.sleep(0.0002)
+    s.close()
+    ctx.term()
+    return _percentiles(hist)
 
 
 def role_subscriber(endpoint: str, seconds: float, ready_file: str) -> dict:
@@ -277,6 +300,8 @@ def main() -> int:
             return 0
         if role == "throughput":
             r = role_throughput(rest[0], float(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "echo")
+        elif role == "pingpong":
+            r = role_pingpong(rest[0], int(rest[1]))
         elif role == "latency":
             r = role_latency(rest[0], float(rest[1]), float(rest[2]), rest[3] == "echo", None)
         else:
@@ -295,6 +320,7 @@ def main() -> int:
         base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo"))
         base_tp["cpu_us"] = (cpu_seconds(echo.pid) - cpu0) / base_tp["commands"] * 1e6
         base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo"))
+        floor = _result(_child("pingpong", echo_ep, "2000"))
         stopper = zmq.Context.instance().socket(zmq.DEALER)
         stopper.connect(echo_ep)
         stopper.send(b"stop")
@@ -310,7 +336,9 @@ def main() -> int:
             ready = tmp / "sub.ready"
             sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
             _wait_file(ready)
+            cpu0 = cpu_seconds(venue.pid)
             lat = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue"))
+            lat["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / lat["orders"] * 1e6
             md = _result(sub)
         finally:
             venue.terminate()
@@ -325,6 +353,8 @@ def main() -> int:
         (f"round trip p50 us at {args.rate:.0f} orders/s", lat["p50"], base_lat["p50"], "<= 100"),
         ("round trip p99 us", lat["p99"], base_lat["p99"], "<= 1000"),
         ("round trip p99.9 us", lat["p99.9"], base_lat["p99.9"], ""),
+        ("server CPU per single order (one order per batch), us", lat["cpu_us"], None, ""),
+        ("echo alone, one message in flight: p50 us (floor)", floor["p50"], None, ""),
         ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
         ("market data p99 us", md["p99"], None, ""),
     ]
@@ -337,7 +367,7 @@ def main() -> int:
     print(f"(latency run: {lat['answered']}/{lat['orders']} answered; market data: {md['trades']} trades seen)")
     if args.json:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
-                                               "baseline_latency": base_lat, "market_data": md}, indent=1))
+                                               "baseline_latency": base_lat, "echo_floor": floor, "market_data": md}, indent=1))
     return 0
 
 
