@@ -295,12 +295,12 @@ def seed_row(row0: np.ndarray, msg0: np.ndarray, L: int) -> np.ndarray:
 def seen_added(m: np.ndarray) -> np.ndarray:
     """Per message: its order id was added by an earlier type-1 message of the same file."""
     adds = np.flatnonzero(m[:, lc.C_TYPE] == 1)
+    if len(adds) == 0:
+        return np.zeros(len(m), bool)
     ids = m[adds, lc.C_OID]
     order = np.argsort(ids, kind="stable")
     ids_sorted = ids[order]
-    pos = np.minimum(np.searchsorted(ids_sorted, m[:, lc.C_OID]), max(len(ids) - 1, 0))
-    if len(ids) == 0:
-        return np.zeros(len(m), bool)
+    pos = np.minimum(np.searchsorted(ids_sorted, m[:, lc.C_OID]), len(ids) - 1)
     found = ids_sorted[pos] == m[:, lc.C_OID]
     return found & (adds[order[pos]] < np.arange(len(m)))
 
@@ -357,11 +357,16 @@ def symbol_of(path: str) -> str:
     return m.group(1) if m else "LOBSTER"
 
 
+def lobster_instrument(symbol: str = "LOBSTER") -> Instrument:
+    """The instrument LOBSTER prices and sizes fit: tick 0.0001 (prices are USD x 10000), lot 1 share."""
+    return Instrument(symbol, Decimal(lc.TICK_SIZE), Decimal(lc.LOT_SIZE), Decimal(lc.LOT_SIZE))
+
+
 def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, check: bool,
-                symbol: str = "LOBSTER", on_events=None, parse_s: float = 0.0) -> LobsterResult:
+                instrument: Instrument | None = None, on_events=None, parse_s: float = 0.0) -> LobsterResult:
     """Replay parsed messages (seeded and re-synced from book when given); on_events(events, first_seq)."""
-    ins = Instrument(symbol, Decimal(lc.TICK_SIZE), Decimal(lc.LOT_SIZE), Decimal(lc.LOT_SIZE))
-    engine = Engine([ins])
+    instrument = instrument or lobster_instrument()
+    engine = Engine([instrument])
     st = engine.state
     ev = empty_events(1 << 16)
     cmds = empty_commands(1 << 10)
@@ -402,7 +407,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     engine.state = st
     engine.seq = int(stats[lc.S_EVENTS])
     causes = lc.explain_mismatches(messages, book, levels, seen, mism[:stats[lc.S_MISMATCHES]]) if check else []
-    return LobsterResult(symbol, len(messages), levels, check, stats, classes, causes,
+    return LobsterResult(instrument.symbol, len(messages), levels, check, stats, classes, causes,
                          engine.seq, engine, parse_s, replay_s)
 
 
@@ -429,7 +434,9 @@ def summary(r: LobsterResult) -> str:
                    f"(+{_n(s[lc.S_SYNC_ADD_QTY])} shares in {_n(s[lc.S_SYNC_ADDS])} synthetic orders, "
                    f"-{_n(s[lc.S_SYNC_CUT_QTY])} shares, {_n(s[lc.S_SYNC_DROPS])} stale levels dropped)")
     out.append(f"  type 2/3 on orders not live in engine  {_n(s[lc.S_UNSEEN_CANCEL])}  "
-               f"(taken from the level's synthetic quantity; {_n(s[lc.S_NO_LEVEL])} found no level)")
+               f"(taken off the level, synthetic orders first; {_n(s[lc.S_NO_LEVEL])} found no level)")
+    out.append(f"  type 3 on orders holding more          {_n(s[lc.S_EXCESS_DELETE])}  "
+               "(cut by the deleted size; the rest stays live)")
     out.append(f"  type-1 orders that traded on arrival   {_n(s[lc.S_CROSSED])}")
     out.append(f"  commands the engine rejected           {_n(s[lc.S_REJECTS])}")
     out.append(f"  events                                 {_n(r.events)}")
@@ -470,6 +477,22 @@ def summary(r: LobsterResult) -> str:
     return "\n".join(out)
 
 
+class _EventWriter:
+    """An event sink writing the replay contract's JSON lines to a binary file."""
+
+    def __init__(self, out, encoder) -> None:
+        self.out = out
+        self.encoder = encoder
+
+    def handle(self, events: np.ndarray, first_seq: int) -> None:
+        """Write events numbered from first_seq."""
+        self.out.write(self.encoder.encode_bytes(events, first_seq))
+
+    def close(self) -> None:
+        """Close the file."""
+        self.out.close()
+
+
 def replay_lobster(args: argparse.Namespace) -> int:
     """Run `kabuto replay --format lobster`; prints the summary table, returns the exit status."""
     check = bool(getattr(args, "check", False))
@@ -480,10 +503,9 @@ def replay_lobster(args: argparse.Namespace) -> int:
         raise InputError("--check needs --orderbook")
     if fail_under is not None and not check:
         raise InputError("--fail-under needs --check")
-    if getattr(args, "ledger", None):
-        raise InputError("--ledger is not supported with --format lobster")
     if getattr(args, "instruments", None):
-        raise InputError(f"--instruments is not used with --format lobster (tick {lc.TICK_SIZE}, lot {lc.LOT_SIZE})")
+        raise InputError(f"--instruments is not used with --format lobster (tick {lc.TICK_SIZE}, "
+                         f"lot {lc.LOT_SIZE})")
     t0 = time.perf_counter()
     messages = load_messages(args.orders)
     book = None
@@ -495,31 +517,37 @@ def replay_lobster(args: argparse.Namespace) -> int:
                              f"{_n(len(messages))} lines but the orderbook file {_n(len(book))}; "
                              "they must pair line by line")
     parse_s = time.perf_counter() - t0
+    instrument = lobster_instrument(symbol_of(args.orders))
+    sinks = []
+    from chain.cli import make_batcher
+    batcher = make_batcher(args, [instrument], lambda i: lc.ACCOUNT_NAMES[i])
+    if batcher:
+        sinks.append(batcher)
     out = None
-    on_events = None
     if getattr(args, "events", None):
         from engine.eventlog import Encoder
         from engine.orderlog import Accounts
         accounts = Accounts()
         for name in lc.ACCOUNT_NAMES:
             accounts.id(name)
-        sym = symbol_of(args.orders)
-        encoder = Encoder([Instrument(sym, Decimal(lc.TICK_SIZE), Decimal(lc.LOT_SIZE),
-                                      Decimal(lc.LOT_SIZE))], accounts)
+        encoder = Encoder([instrument], accounts)
         try:
-            out = open(args.events, "w", encoding="utf-8", newline="\n")
+            out = open(args.events, "wb")
         except OSError as e:
             raise InputError(f"cannot write {args.events}: {e.strerror}") from None
+        sinks.append(_EventWriter(out, encoder))
 
-        def on_events(events, first_seq):
-            out.write(encoder.encode(events, first_seq))
+    def on_events(events: np.ndarray, first_seq: int) -> None:
+        for sink in sinks:
+            sink.handle(events, first_seq)
     try:
-        result = run_lobster(messages, book, levels or 0, check, symbol_of(args.orders), on_events, parse_s)
+        result = run_lobster(messages, book, levels or 0, check, instrument, on_events if sinks else None,
+                             parse_s)
     except OSError as e:
         raise InputError(f"cannot write {args.events}: {e.strerror}") from None
     finally:
-        if out is not None:
-            out.close()
+        for sink in sinks:
+            sink.close()
     if getattr(args, "book_out", None):
         from engine.eventlog import book_json
         try:

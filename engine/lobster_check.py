@@ -1,8 +1,10 @@
 """The numba loop that replays LOBSTER messages through the kernel, checks and re-syncs the book.
 
-Each message becomes one or a few engine commands, run by `engine.kernel.run`; after each message the engine's top L levels are compared with the orderbook row (--check)
-and then re-synced to it, so levels from beyond the file's depth enter with the right size.
-Everything here runs inside one @njit call per chunk of messages: no Python per message.
+Each message becomes one or a few engine commands, run by `engine.kernel.run`. After each
+message the engine's top L levels are compared with the orderbook row (--check) and re-synced
+to it, so levels from beyond the file's depth enter with the right size. One @njit call runs a
+whole chunk of messages: no Python per message. `explain_mismatches` (plain Python) then says
+why the engine's maker differed from LOBSTER's order where it did.
 """
 import numpy as np
 from numba import njit
@@ -75,7 +77,7 @@ N_CLASSES = 6
 N_MISMATCH = 9
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
-ACCEPTED, FILL, REJECTED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.REJECTED)
+FILL, REJECTED = int(Ev.FILL), int(Ev.REJECTED)
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT = int(OrdType.LIMIT)
 GTC, IOC = int(Tif.GTC), int(Tif.IOC)
@@ -359,6 +361,8 @@ def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, st
     i = start
     status = OK
     while i < n_msgs:
+        if not keep:
+            k = 0
         # room for the worst case of this message and its re-sync, so the kernel never stops
         live = meta[M_LIVE]
         if len(o_oid) - live < adds:
@@ -377,8 +381,6 @@ def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, st
             status = FLUSH
         if status != OK:
             break
-        if not keep:
-            k = 0
         t = msgs[i, C_TYPE]
         ts = msgs[i, C_TIME]
         oid = msgs[i, C_OID]

@@ -169,6 +169,20 @@ def test_an_execution_of_an_order_seen_added_is_matched_by_the_engine_against_th
     assert [(f["maker"], f["px"], f["qty"], f["taker_side"]) for f in fills] == [(3, "99.5000", "7", "sell")]
 
 
+@needs_data
+def test_the_fills_of_real_order_flow_go_to_a_ledger_that_verifies(tmp_path):
+    msgs, book = files("AMZN", 5)
+    head_m = write(tmp_path / msgs.name, msgs.read_text().splitlines()[:400])
+    head_b = write(tmp_path / book.name, book.read_text().splitlines()[:400])
+    run = kabuto(head_m, "--orderbook", head_b, "--ledger", tmp_path / "chain")
+    assert run.returncode == 0, run.stderr
+    cmd = [str(KABUTO)] if KABUTO.exists() else [sys.executable, "-m", "engine.cli"]
+    verify = subprocess.run([*cmd, "chain", "verify", "--ledger", str(tmp_path / "chain")],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stderr + verify.stdout
+    assert re.search(r"valid: \d+ batch(es)?, [1-9][\d,]* fills", verify.stdout), verify.stdout
+
+
 def test_halts_are_counted_and_leave_the_book_alone(tmp_path):
     msgs = write(tmp_path / "m.csv", [
         "34200.1,7,0,0,-1,-1",  # halt
