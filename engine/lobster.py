@@ -561,3 +561,28 @@ def replay_lobster(args: argparse.Namespace) -> int:
               f"{fail_under:g}", file=sys.stderr)
         return 1
     return 0
+
+
+WARMUP_MESSAGES = b"""34200.1,1,1,5,990000,1
+34200.2,4,77,10,1010000,-1
+34200.3,2,1,2,990000,1
+34200.4,5,0,10,1000000,-1
+34200.5,3,1,3,990000,1
+34200.6,7,0,0,-1,-1
+"""
+WARMUP_BOOK = b"""1010000,10,990000,15,1020000,20,980000,10
+1020000,20,990000,15,1030000,30,980000,10
+1020000,20,990000,13,1030000,30,980000,10
+1020000,20,990000,13,1030000,30,980000,10
+1020000,20,990000,10,1030000,30,980000,10
+1020000,20,990000,10,1030000,30,980000,10
+"""
+
+
+def warmup() -> None:
+    """Compile and cache the LOBSTER parser and replay loop (called by `kabuto warmup`)."""
+    messages = parse_csv(WARMUP_MESSAGES, "warmup", 6, lc.C_TIME, lambda c: MESSAGE_FIELDS[c])
+    book = parse_csv(WARMUP_BOOK, "warmup", 8, NO_TIME, _book_column)
+    _book_fault(book, 2)
+    run_lobster(messages, book, 2, True, on_events=lambda events, first_seq: None)
+    lc.scan_only(messages)
