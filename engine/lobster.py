@@ -369,7 +369,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
     engine = Engine([instrument])
     st = engine.state
     ev = empty_events(1 << 16)
-    cmds = empty_commands(1 << 10)
+    cmds = empty_commands(max(1 << 10, 8 * levels + 16))  # room for the seed's synthetic orders
     stats = np.zeros(lc.N_STATS, np.int64)
     classes = np.zeros((2, lc.N_CLASSES), np.int64)
     mism = np.zeros((int((messages[:, lc.C_TYPE] == 4).sum()), lc.N_MISMATCH), np.int64)
