@@ -57,6 +57,11 @@ def register(subparsers) -> None:
     p.add_argument("--sink", action="append", default=[], metavar="MODULE:FACTORY",
                    help="add an event sink: FACTORY(instruments, data_dir) returns an object with "
                         "handle(events, first_seq) and close(); repeatable")
+    p.add_argument("--ledger", type=Path, metavar="DIR",
+                   help="chain ledger the venue commits its fill batches to (default: DATA_DIR/chain)")
+    p.add_argument("--no-chain", action="store_true", help="do not batch fills to any chain ledger")
+    from chain.cli import add_publisher_options
+    add_publisher_options(p)
     p.set_defaults(func=serve)
 
     k = subparsers.add_parser("keygen", help="create a client key pair for an account and register it",
@@ -100,6 +105,12 @@ def serve(args: argparse.Namespace) -> int:
     instruments = load_instruments(str(config.instruments) if config.instruments else None)
     sinks = [load_sink(spec, instruments, config.data_dir) for spec in args.sink]
     server = Server(config, instruments, sinks=sinks)
+    if not args.no_chain:  # the embedded default: fills batched to a local ledger, or also to an EVM node
+        from chain.cli import make_batcher
+        args.ledger = args.ledger or config.data_dir / "chain"
+        accounts = server.entry.accounts.by_id
+        server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name))
+        _say(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
     try:
         ep = server.bind()
         mode = "plain text (--insecure)" if config.insecure else "CurveZMQ"
