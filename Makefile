@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/kabuto warmup
+	$(BIN)/kabuto warmup --clean
 	touch $(STAMP)
 
 test: install

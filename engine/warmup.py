@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
+import os
 import time
 
 SAMPLE = b"""{"op":"new","oid":1,"acct":"a","sym":"TSLAx-USD","side":"sell","type":"limit","px":"250.00","qty":"1"}
@@ -18,13 +20,29 @@ OPTIONAL = ("engine.lobster", "chain.keccak", "gateway.decoder")
 def register(sub) -> None:
     """Add the warmup subcommand."""
     p = sub.add_parser("warmup", help="compile and cache every numba kernel (the first run's cost)")
+    p.add_argument("--clean", action="store_true",
+                   help="drop every cached kernel first (numba does not notice when a function's callee "
+                        "in another module changed)")
     p.set_defaults(func=run)
+
+
+def clean_caches() -> int:
+    """Remove numba's cache files of the project's packages; returns how many."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    n = 0
+    for package in ("engine", "chain", "gateway", "bench"):
+        for path in glob.glob(os.path.join(root, package, "__pycache__", "*.nb[ic]")):
+            os.remove(path)
+            n += 1
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
     """Compile every kernel once; print how long it took."""
     from engine.instruments import load_instruments
     from engine.replay import replay_text
+    if args.clean:
+        clean_caches()
     t = time.perf_counter()
     replay_text(SAMPLE, load_instruments())
     for name in OPTIONAL:
