@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import glob
 import importlib
+import io
 import os
+import tempfile
 import time
 
 SAMPLE = b"""{"op":"new","oid":1,"acct":"a","sym":"TSLAx-USD","side":"sell","type":"limit","px":"250.00","qty":"1"}
@@ -14,7 +16,7 @@ SAMPLE = b"""{"op":"new","oid":1,"acct":"a","sym":"TSLAx-USD","side":"sell","typ
 {"op":"cancel","oid":1}
 """
 # other packages' kernels, compiled by importing them and calling their own warmup() when they have one
-OPTIONAL = ("engine.lobster", "chain.keccak", "gateway.decoder")
+OPTIONAL = ("engine.lobster", "gateway.server")
 
 
 def register(sub) -> None:
@@ -40,11 +42,16 @@ def clean_caches() -> int:
 def run(args: argparse.Namespace) -> int:
     """Compile every kernel once; print how long it took."""
     from engine.instruments import load_instruments
-    from engine.replay import replay_text
+    from engine.replay import replay
     if args.clean:
         clean_caches()
     t = time.perf_counter()
-    replay_text(SAMPLE, load_instruments())
+    instruments = load_instruments()
+    with tempfile.TemporaryDirectory() as d:  # the chain batcher's kernels compile on a real fill
+        from chain.batcher import FillBatcher
+        from chain.ledger import LedgerPublisher
+        batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")))
+        replay(io.BytesIO(SAMPLE), io.BytesIO(), instruments, sinks=[batcher])
     for name in OPTIONAL:
         try:
             mod = importlib.import_module(name)
