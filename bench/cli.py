@@ -9,7 +9,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("kernel", "depth", "replay", "lobster", "chain", "gateway")
+SECTIONS = ("kernel", "depth", "replay", "lobster", "chain", "gateway", "journal")
 
 
 def register(sub) -> None:
@@ -52,7 +52,10 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
         from bench import chain_bench
         return chain_bench.main(quick)
     # the gateway benchmark runs servers and load generators in processes of its own
-    p = subprocess.run([sys.executable, "-m", "bench.gateway_bench"] + (["--quick"] if quick else []),
+    if name == "journal":
+        from bench import journal_bench
+        return journal_bench.main(quick)
+    p = subprocess.run([sys.executable, "-m", "bench.gateway_bench"] + (["--seconds", "1.5"] if quick else []),
                        capture_output=True, text=True, cwd=os.path.dirname(HERE))
     if p.returncode:
         return [f"gateway benchmark failed (exit {p.returncode}):", "```", p.stderr[-2000:], "```"]
