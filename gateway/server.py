@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 import time
 from typing import Iterable, Sequence
 
@@ -35,6 +36,7 @@ from gateway.sequencer import Sequencer
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096
 HWM = 100_000
+SWITCH_INTERVAL = 0.0002   # seconds a thread may keep the GIL while another one waits
 SNDMORE = zmq.SNDMORE | zmq.NOBLOCK
 NOBLOCK = zmq.NOBLOCK
 R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
@@ -156,6 +158,9 @@ class Server:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
+        # A sink's background thread (the chain batcher hashes fills) holds the GIL up to the
+        # switch interval at a time; 5 ms by default would be 5 ms added to an order's round trip.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         next_tick = time.monotonic()
         next_hb = next_tick + self.config.md_heartbeat
         while not self._stop:

@@ -1,0 +1,107 @@
+"""Snapshots: the whole engine state and the gateway's order ownership in one self-contained file.
+
+File: magic, msgpack document, u32 CRC32 of the document. The document holds every array of
+`engine.state.State` (row buffers saved column by column and rebuilt with the same layout), the
+engine's event count, the journal sequence number the snapshot covers, the running event hash
+and the gateway state (account names, next engine order id, client order id and cancel-on-
+disconnect wish of every live order). Written to a temporary file, fsynced, renamed, and the
+directory fsynced: a crash leaves either the old set of snapshots or the new one.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State
+from gateway.journal import JournalError, fsync_dir
+
+MAGIC = b"KABUTO-SNAPSHOT-1\n"
+SUFFIX = ".snap"
+ROW_GROUPS = (ORDER_FIELDS, LEVEL_FIELDS, HASH_FIELDS)
+
+
+@dataclass
+class Snapshot:
+    """A loaded snapshot."""
+    journal_seq: int      # the last journal record it includes
+    seq: int              # engine events so far
+    event_hash: bytes     # running hash of the event stream up to seq
+    symbols: list
+    state: State
+    gateway: dict         # {"accounts": [names], "next_oid": int, "orders": [[oid, cl, cod], ...]}
+    path: Path | None = None
+
+
+def snapshot_name(journal_seq: int) -> str:
+    """The file name of the snapshot covering journal records 1..journal_seq."""
+    return f"{journal_seq:020d}{SUFFIX}"
+
+
+def _pack_array(a: np.ndarray) -> list:
+    a = np.ascontiguousarray(a)
+    return [a.dtype.str, list(a.shape), a.tobytes()]
+
+
+def _unpack_array(v: list) -> np.ndarray:
+    dtype, shape, raw = v
+    return np.frombuffer(raw, np.dtype(dtype)).reshape(shape).copy()
+
+
+def encode(snap: Snapshot) -> bytes:
+    """The bytes of a snapshot file."""
+    arrays = {name: _pack_array(getattr(snap.state, name)) for name in State._fields}
+    doc = msgpack.packb({"journal_seq": snap.journal_seq, "seq": snap.seq, "event_hash": snap.event_hash,
+                         "symbols": snap.symbols, "gateway": snap.gateway, "arrays": arrays}, use_bin_type=True)
+    return MAGIC + doc + struct.pack("<I", zlib.crc32(doc))
+
+
+def decode(data: bytes, path: Path | None = None) -> Snapshot:
+    """A snapshot from its file bytes; JournalError when it is damaged."""
+    name = path.name if path else "snapshot"
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise JournalError(f"{name}: not a Kabuto snapshot")
+    doc = memoryview(data)[len(MAGIC):-4]
+    if zlib.crc32(doc) != struct.unpack("<I", data[-4:])[0]:
+        raise JournalError(f"{name}: checksum mismatch")
+    d = msgpack.unpackb(doc, raw=False, strict_map_key=False)
+    arrays = {k: _unpack_array(v) for k, v in d["arrays"].items()}
+    for group in ROW_GROUPS:  # one int64 row per record, fields as column views (engine/state.py)
+        buf = np.empty((len(arrays[group[0]]), len(group)), np.int64)
+        for i, f in enumerate(group):
+            buf[:, i] = arrays[f]
+            arrays[f] = buf[:, i]
+    return Snapshot(d["journal_seq"], d["seq"], d["event_hash"], d["symbols"], State(**arrays), d["gateway"], path)
+
+
+def write_snapshot(directory: Path, snap: Snapshot) -> Path:
+    """Write a snapshot atomically (temp file, fsync, rename, fsync directory); returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / snapshot_name(snap.journal_seq)
+    tmp = path.with_suffix(".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(encode(snap))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(directory)
+    except OSError as e:
+        raise JournalError(f"cannot write snapshot {path}: {e.strerror}") from None
+    return path
+
+
+def load_newest(directory: Path, warn=lambda text: None) -> Snapshot | None:
+    """The newest snapshot that reads back whole; damaged ones are reported through warn and skipped."""
+    paths = sorted(p for p in directory.glob("*" + SUFFIX) if p.stem.isdigit()) if directory.is_dir() else []
+    for path in reversed(paths):
+        try:
+            return decode(path.read_bytes(), path)
+        except (JournalError, OSError, ValueError, KeyError, TypeError, msgpack.ExtraData) as e:
+            warn(f"skipping snapshot {path.name}: {e}")
+    return None
