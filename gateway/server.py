@@ -243,7 +243,7 @@ class Server:
         cmds = batch.cmds
         first = self.engine.seq + 1
         if len(cmds):
-            self.journal.append(cmds)
+            self.journal.append(cmds, batch.meta)
             events = self.engine.process(cmds)
             rows = event_rows(events)
             frames = self.reports.apply(rows, first, batch)

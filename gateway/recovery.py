@@ -1,0 +1,330 @@
+"""Durability of a venue: journal every batch, hash the event stream, snapshot, and recover on start.
+
+Layout under the data directory:
+
+    journal/journal.json           instruments the journal was written with
+    journal/<first seq>.wal        segments (gateway/journal.py)
+    snapshots/<journal seq>.snap   snapshots (gateway/snapshot.py)
+
+A journal record holds one engine batch as msgpack
+`[first event seq, event hash before it, COMMAND_DTYPE bytes, first new account id, new account
+names, client order id of each NEW command, cancel-on-disconnect flag of each NEW (bytes)]`: the
+commands rebuild the books, the rest rebuilds the gateway's own state, so that after recovery a
+client still cancels its order by its client order id. The event hash is
+blake2b-128(previous hash || raw event records of the batch): replay checks it at every record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import msgpack
+import numpy as np
+
+from engine.codes import Op, Reason
+from engine.engine import Engine
+from engine.instruments import Instrument, load_instruments, parse_instruments
+from engine.records import COMMAND_DTYPE
+from gateway.decoder import C_COD
+from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir
+from gateway.snapshot import Snapshot, load_newest, write_snapshot
+from gateway.state import CL, SESSION
+
+NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
+R_DISCONNECT = int(Reason.DISCONNECT)
+ZERO_HASH = bytes(16)
+META = "journal.json"
+KEEP_SNAPSHOTS = 3
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def chain_hash(prev: bytes, events: np.ndarray) -> bytes:
+    """The running event hash after one batch of event records."""
+    h = hashlib.blake2b(prev, digest_size=16)
+    h.update(np.ascontiguousarray(events).view(np.uint8))
+    return h.digest()
+
+
+def instrument_specs(instruments: Sequence[Instrument]) -> list:
+    """What must not change between the run that wrote a journal and the one reading it."""
+    return [[i.symbol, str(i.tick_size), str(i.lot_size), str(i.min_qty),
+             None if i.band_pct is None else str(i.band_pct),
+             None if i.reference_price is None else str(i.reference_price)] for i in instruments]
+
+
+def journal_dir(path: Path) -> Path:
+    """The journal directory of a data directory (or the journal directory itself)."""
+    path = Path(path)
+    return path / "journal" if (path / "journal").is_dir() else path
+
+
+def read_meta(jdir: Path) -> dict:
+    """The journal's journal.json."""
+    try:
+        return json.loads((jdir / META).read_text())
+    except FileNotFoundError:
+        raise JournalError(f"{jdir} is not a Kabuto journal (no {META})") from None
+    except (OSError, ValueError) as e:
+        raise JournalError(f"cannot read {jdir / META}: {e}") from None
+
+
+def meta_instruments(meta: dict) -> list[Instrument]:
+    """The instruments a journal was written with."""
+    text = meta.get("instruments_toml")
+    return load_instruments(None) if text is None else parse_instruments(tomllib.loads(text))
+
+
+def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, names: list, owners: dict | None,
+                  event_hash: bytes, on_events: Callable | None = None) -> tuple[bytes, int, int]:
+    """Run journal records through the engine, checking event numbers and the event hash.
+
+    Extends names (gateway account names by id) and owners (engine oid -> (client oid, cod));
+    returns (event hash, records, commands)."""
+    unpack = msgpack.unpackb
+    h = event_hash
+    count = ncmds = 0
+    for seq, body in records:
+        ev_first, prev, raw, first_acct, new_names, cls, cod = unpack(body)
+        if ev_first != engine.seq + 1:
+            raise JournalError(f"journal record {seq} starts at event {ev_first}, but the engine is at event "
+                               f"{engine.seq}: the journal does not continue this state")
+        if prev != h:
+            raise JournalError(f"journal record {seq}: event hash mismatch: replay diverged from the run that "
+                               f"wrote the journal (or the snapshot does not belong to it)")
+        if new_names:
+            for i, name in enumerate(new_names, first_acct):
+                if i == len(names):
+                    names.append(name)
+                elif i > len(names) or names[i] != name:
+                    raise JournalError(f"journal record {seq}: account {i} is {name!r}, expected "
+                                       f"{names[i] if i < len(names) else 'nothing'}")
+        cmds = np.frombuffer(raw, COMMAND_DTYPE)
+        if owners is not None and cls:
+            oids = cmds["oid"][cmds["op"] == NEW].tolist()
+            owners.update(zip(oids, zip(cls, cod)))
+        events = engine.process(cmds)
+        h = chain_hash(h, events)
+        if on_events is not None:
+            on_events(events, ev_first, names)
+        count += 1
+        ncmds += len(cmds)
+    return h, count, ncmds
+
+
+def live_orders(engine: Engine) -> list[tuple[int, int, int, int, int, int]]:
+    """Every resting order: (oid, acct, sym, side, px ticks, open lots)."""
+    out = []
+    for sym in range(len(engine.instruments)):
+        for side in (0, 1):
+            out.extend((oid, acct, sym, side, px, q) for oid, acct, px, q in engine.orders(sym, side))
+    return out
+
+
+class Durability:
+    """The venue's journal (server.journal) and event sink (hash, snapshots); recover() runs first."""
+
+    def __init__(self, data_dir: Path, instruments: Sequence[Instrument], instruments_toml: str | None = None,
+                 fsync: str = "always", batch_ms: float = 0.0, snapshot_every: int = 1_000_000,
+                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print):
+        self.jdir = Path(data_dir) / "journal"
+        self.sdir = Path(data_dir) / "snapshots"
+        self.instruments = list(instruments)
+        self.instruments_toml = instruments_toml
+        self.fsync, self.batch_ms, self.segment_bytes = fsync, batch_ms, segment_bytes
+        self.snapshot_every = snapshot_every
+        self.say = say
+        self.writer: JournalWriter | None = None
+        self.server = None
+        self.event_hash = ZERO_HASH
+        self.accounts_logged = 0
+        self.since_snapshot = 0
+        self.last_seq = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ start
+
+    def _check_meta(self) -> None:
+        specs = instrument_specs(self.instruments)
+        if (self.jdir / META).exists():
+            meta = read_meta(self.jdir)
+            if meta.get("instruments") != specs:
+                raise JournalError(f"the journal in {self.jdir} was written with other instruments; "
+                                   f"start with the same instruments file or another --data-dir")
+            return
+        try:
+            self.jdir.mkdir(parents=True, exist_ok=True)
+            tmp = self.jdir / (META + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump({"version": 1, "instruments": specs, "instruments_toml": self.instruments_toml}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.jdir / META)
+            fsync_dir(self.jdir)
+        except OSError as e:
+            raise JournalError(f"cannot create journal in {self.jdir}: {e.strerror}") from None
+
+    def recover(self, server) -> str:
+        """Load the newest snapshot and the journal after it into server; open the journal; one line summary."""
+        self.server = server
+        self._check_meta()
+        engine = server.engine
+        snap = load_newest(self.sdir, self.say)
+        names: list[str] = []
+        owners: dict = {}
+        next_oid, after = 1, 0
+        if snap is not None:
+            if snap.symbols != [i.symbol for i in self.instruments]:
+                raise JournalError(f"snapshot {snap.path} was taken with other instruments")
+            engine.state, engine.seq, self.event_hash = snap.state, snap.seq, snap.event_hash
+            gw = snap.gateway
+            names = list(gw["accounts"])
+            next_oid = gw["next_oid"]
+            owners = {oid: (cl, cod) for oid, cl, cod in gw["orders"]}
+            after = snap.journal_seq
+        reader = JournalReader(self.jdir)
+        self.event_hash, records, ncmds = apply_records(reader.scan(after), engine, names, owners, self.event_hash)
+        if reader.torn is not None:
+            self.say(f"journal: {reader.torn}")
+            reader.cut()
+        self.last_seq = max(reader.last_seq, after)
+        restored = self._restore_gateway(server, names, owners, next_oid)
+        self.writer = JournalWriter(self.jdir, self.last_seq + 1, self.fsync, self.batch_ms, self.segment_bytes)
+        summary = (f"recovered {'snapshot ' + snap.path.name + ' + ' if snap else ''}{records} journal records "
+                   f"({ncmds} commands), {engine.seq} events, {len(restored)} live orders, "
+                   f"journal at record {self.last_seq}")
+        cod = [rec for rec, c in restored if c]
+        if cod:
+            self._cancel(server, cod)
+            summary += f"; canceled {len(cod)} orders of cancel-on-disconnect sessions"
+        return summary
+
+    def _restore_gateway(self, server, names: list, owners: dict, next_oid: int) -> list:
+        entry, orders = server.entry, server.reports.orders
+        for name in names:
+            entry.accounts.get(name)
+        self.accounts_logged = len(names)
+        by_id = entry.accounts.by_id
+        restored = []
+        for oid, acct, sym, side, px, q in live_orders(server.engine):
+            own = owners.get(oid)
+            if own is None:
+                raise JournalError(f"order {oid} rests on the book but no journal record entered it")
+            account = by_id[acct]
+            rec = [oid, own[0], account, None, sym, side, px, q]  # gateway/state.py layout
+            orders[oid] = rec
+            account.live[own[0]] = rec
+            restored.append((rec, bool(own[1])))
+            next_oid = max(next_oid, oid + 1)
+        entry.next_oid = max(entry.next_oid, next_oid)
+        return restored
+
+    def _cancel(self, server, recs: list) -> None:
+        # the sessions that asked for cancel-on-disconnect are gone with the old process
+        add = server.sequencer.add
+        for rec in recs:
+            oid, _, account, _, sym, side = rec[:6]
+            add(CANCEL, side, 0, 0, 0, R_DISCONNECT, 0, 0, 0, sym, oid, account.id, 0, 0, (None, None, C_COD, rec, None))
+        server.run_batch()
+
+    # ------------------------------------------------------------------ running
+
+    def append(self, cmds: np.ndarray, meta: list | None = None) -> None:
+        """Journal one batch before the engine runs it (durable on return with fsync always)."""
+        by_id = self.server.entry.accounts.by_id
+        first = self.accounts_logged
+        new_names = [a.name for a in by_id[first:]] if len(by_id) > first else None
+        cls, cod = None, b""
+        if meta is not None:
+            idx = np.flatnonzero(cmds["op"] == NEW).tolist()
+            if idx:
+                ms = [meta[i] for i in idx]
+                cls = [m[4] for m in ms]
+                cod = bytes([m[0].cod for m in ms])
+        body = _pack([self.server.engine.seq + 1, self.event_hash, cmds.tobytes(), first, new_names, cls, cod])
+        self.last_seq = self.writer.append(body)
+        self.accounts_logged = len(by_id)
+        self.since_snapshot += len(cmds)
+
+    def handle(self, events: np.ndarray, first_seq: int) -> None:
+        """Event sink: extend the running hash; snapshot when due (between batches, state consistent)."""
+        self.event_hash = chain_hash(self.event_hash, events)
+        if self.snapshot_every and self.since_snapshot >= self.snapshot_every:
+            self.snapshot()
+
+    def snapshot(self) -> Path:
+        """Write a snapshot of the state after the last journal record."""
+        server = self.server
+        orders = [[oid, rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
+                  for oid, rec in server.reports.orders.items()]
+        gw = {"accounts": [a.name for a in server.entry.accounts.by_id[:self.accounts_logged]],
+              "next_oid": server.entry.next_oid, "orders": orders}
+        snap = Snapshot(self.last_seq, server.engine.seq, self.event_hash,
+                        [i.symbol for i in self.instruments], server.engine.state, gw)
+        path = write_snapshot(self.sdir, snap)
+        self.since_snapshot = 0
+        old = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
+        for p in old[:-KEEP_SNAPSHOTS]:
+            p.unlink(missing_ok=True)
+        return path
+
+    def close(self) -> None:
+        """Snapshot (when anything was journaled since the last one) and close the journal; idempotent."""
+        if self._closed or self.writer is None:
+            return
+        self._closed = True
+        try:
+            if self.since_snapshot and self.snapshot_every:
+                self.snapshot()
+        finally:
+            self.writer.close()
+
+
+# ---------------------------------------------------------------------- kabuto replay DIR
+
+def replay_journal(args) -> int:
+    """`kabuto replay DIR`: a journal directory (or data directory) through the engine, events out.
+
+    Prints the events the venue produced, byte for byte, checking the running event hash of every
+    record; `args` is the replay Namespace (orders, events, book_out, instruments)."""
+    from engine.accounts import Accounts
+    from engine.eventlog import Encoder, book_json
+    jdir = journal_dir(Path(args.orders))
+    meta = read_meta(jdir)
+    instruments = load_instruments(args.instruments) if args.instruments else meta_instruments(meta)
+    if instrument_specs(instruments) != meta.get("instruments"):
+        raise JournalError(f"the journal in {jdir} was written with other instruments")
+    engine = Engine(instruments)
+    accounts = Accounts()
+    encoder = Encoder(instruments, accounts)
+    try:
+        out = open(args.events, "wb") if args.events else sys.stdout.buffer
+    except OSError as e:
+        raise JournalError(f"cannot write {args.events}: {e.strerror}") from None
+
+    def write(events: np.ndarray, first: int, names: list) -> None:
+        while len(accounts.names) < len(names):
+            accounts.id(names[len(accounts.names)])
+        out.write(encoder.encode_bytes(events, first))
+
+    reader = JournalReader(jdir)
+    try:
+        apply_records(reader.scan(), engine, [], None, ZERO_HASH, write)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    if reader.torn is not None:
+        print(f"kabuto replay: journal: {reader.torn} (ignored)", file=sys.stderr)
+    if args.book_out:
+        try:
+            with open(args.book_out, "w", encoding="utf-8") as f:
+                f.write(book_json(engine, instruments) + "\n")
+        except OSError as e:
+            raise JournalError(f"cannot write {args.book_out}: {e.strerror}") from None
+    return 0
