@@ -62,6 +62,15 @@ def register(subparsers) -> None:
     p.add_argument("--no-chain", action="store_true", help="do not batch fills to any chain ledger")
     from chain.cli import add_publisher_options
     add_publisher_options(p)
+    p.add_argument("--fsync", nargs="+", default=["always"], metavar="POLICY",
+                   help="journal durability: 'always' (default: nothing is acknowledged before it is on disk), "
+                        "'batch-ms N' (sync every N ms: a power loss can lose the last N ms), "
+                        "'off' (the OS decides: a power loss can lose much more)")
+    p.add_argument("--snapshot-every", type=int, default=1_000_000, metavar="N",
+                   help="write a snapshot after every N journaled commands, and at shutdown; 0 = never "
+                        "(default: %(default)s)")
+    p.add_argument("--no-journal", action="store_true",
+                   help="no journal, no recovery: every order is lost when the process stops (benchmarks only)")
     p.set_defaults(func=serve)
 
     k = subparsers.add_parser("keygen", help="create a client key pair for an account and register it",
@@ -104,15 +113,20 @@ def serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     instruments = load_instruments(str(config.instruments) if config.instruments else None)
     sinks = [load_sink(spec, instruments, config.data_dir) for spec in args.sink]
-    server = Server(config, instruments, sinks=sinks)
+    journal = None if args.no_journal else durability(args, instruments)
+    server = Server(config, instruments, journal=journal, sinks=sinks)
     if not args.no_chain:  # the embedded default: fills batched to a local ledger, or also to an EVM node
         from chain.cli import make_batcher
         args.ledger = args.ledger or config.data_dir / "chain"
         accounts = server.entry.accounts.by_id
         server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name))
         _say(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
+    if journal is not None:
+        server.sinks.append(journal)  # the running event hash and snapshots follow every batch
     try:
-        ep = server.bind()
+        ep = server.bind()  # recovery may publish (cancel-on-disconnect); no frame is read before run()
+        if journal is not None:
+            _say(f"journal     {journal.jdir} (fsync {' '.join(args.fsync)}): {journal.recover(server)}")
         mode = "plain text (--insecure)" if config.insecure else "CurveZMQ"
         _say(f"orders      {ep['orders']} ({mode})")
         _say(f"market data {ep['market_data']}")
@@ -130,6 +144,27 @@ def serve(args: argparse.Namespace) -> int:
         server.close()
     _say(f"stopped after {server.engine.seq} events")
     return 0
+
+
+def durability(args: argparse.Namespace, instruments):
+    """The journal and snapshots of a serve command line (gateway/recovery.py)."""
+    from gateway.recovery import Durability
+    f = args.fsync
+    if f == ["always"] or f == ["off"]:
+        policy, ms = f[0], 0.0
+    elif len(f) == 2 and f[0] == "batch-ms" and f[1].replace(".", "", 1).isdigit() and float(f[1]) > 0:
+        policy, ms = "batch", float(f[1])
+    else:
+        raise ConfigError(f"--fsync {' '.join(f)}: use always, off or batch-ms N (N > 0)")
+    if args.snapshot_every < 0:
+        raise ConfigError("--snapshot-every must be 0 (never) or positive")
+    text = None
+    if args.instruments is not None:
+        try:
+            text = Path(args.instruments).read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
+    return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, say=_say)
 
 
 def keygen(args: argparse.Namespace) -> int:

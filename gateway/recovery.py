@@ -21,6 +21,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import msgpack
@@ -125,6 +126,54 @@ def live_orders(engine: Engine) -> list[tuple[int, int, int, int, int, int]]:
     return out
 
 
+@dataclass
+class Recovered:
+    """The state rebuilt from a data directory."""
+    engine: Engine
+    names: list           # gateway account names by engine account id
+    owners: dict          # engine oid -> (client order id, cancel-on-disconnect) of orders entered
+    next_oid: int
+    event_hash: bytes
+    last_seq: int         # the last journal record the state includes
+    records: int          # journal records replayed
+    commands: int
+    snapshot: Path | None
+    reader: JournalReader
+    torn: object          # gateway.journal.Torn or None
+
+    def digest(self) -> str:
+        """A hash of the whole engine state and event count: equal states, equal digests."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(self.engine.seq).encode())
+        for a in self.engine.state:
+            h.update(np.ascontiguousarray(a).view(np.uint8))
+        return h.hexdigest()
+
+
+def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
+                  engine: Engine | None = None, say: Callable[[str], None] = lambda text: None) -> Recovered:
+    """Newest valid snapshot (unless use_snapshot is False) plus the journal after it, through the kernel."""
+    data_dir = Path(data_dir)
+    engine = engine if engine is not None else Engine(instruments)
+    snap = load_newest(data_dir / "snapshots", say) if use_snapshot else None
+    names: list[str] = []
+    owners: dict = {}
+    next_oid, after, event_hash = 1, 0, ZERO_HASH
+    if snap is not None:
+        if snap.symbols != [i.symbol for i in instruments]:
+            raise JournalError(f"snapshot {snap.path} was taken with other instruments")
+        engine.state, engine.seq, event_hash = snap.state, snap.seq, snap.event_hash
+        gw = snap.gateway
+        names = list(gw["accounts"])
+        next_oid = gw["next_oid"]
+        owners = {oid: (cl, cod) for oid, cl, cod in gw["orders"]}
+        after = snap.journal_seq
+    reader = JournalReader(data_dir / "journal")
+    event_hash, records, ncmds = apply_records(reader.scan(after), engine, names, owners, event_hash)
+    return Recovered(engine, names, owners, next_oid, event_hash, max(reader.last_seq, after), records, ncmds,
+                     snap.path if snap else None, reader, reader.torn)
+
+
 class Durability:
     """The venue's journal (server.journal) and event sink (hash, snapshots); recover() runs first."""
 
@@ -172,30 +221,15 @@ class Durability:
         """Load the newest snapshot and the journal after it into server; open the journal; one line summary."""
         self.server = server
         self._check_meta()
-        engine = server.engine
-        snap = load_newest(self.sdir, self.say)
-        names: list[str] = []
-        owners: dict = {}
-        next_oid, after = 1, 0
-        if snap is not None:
-            if snap.symbols != [i.symbol for i in self.instruments]:
-                raise JournalError(f"snapshot {snap.path} was taken with other instruments")
-            engine.state, engine.seq, self.event_hash = snap.state, snap.seq, snap.event_hash
-            gw = snap.gateway
-            names = list(gw["accounts"])
-            next_oid = gw["next_oid"]
-            owners = {oid: (cl, cod) for oid, cl, cod in gw["orders"]}
-            after = snap.journal_seq
-        reader = JournalReader(self.jdir)
-        self.event_hash, records, ncmds = apply_records(reader.scan(after), engine, names, owners, self.event_hash)
-        if reader.torn is not None:
-            self.say(f"journal: {reader.torn}")
-            reader.cut()
-        self.last_seq = max(reader.last_seq, after)
-        restored = self._restore_gateway(server, names, owners, next_oid)
+        r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say)
+        if r.torn is not None:
+            self.say(f"journal: {r.torn}")
+            r.reader.cut()
+        self.event_hash, self.last_seq = r.event_hash, r.last_seq
+        restored = self._restore_gateway(server, r.names, r.owners, r.next_oid)
         self.writer = JournalWriter(self.jdir, self.last_seq + 1, self.fsync, self.batch_ms, self.segment_bytes)
-        summary = (f"recovered {'snapshot ' + snap.path.name + ' + ' if snap else ''}{records} journal records "
-                   f"({ncmds} commands), {engine.seq} events, {len(restored)} live orders, "
+        summary = (f"recovered {'snapshot ' + r.snapshot.name + ' + ' if r.snapshot else ''}{r.records} journal "
+                   f"records ({r.commands} commands), {server.engine.seq} events, {len(restored)} live orders, "
                    f"journal at record {self.last_seq}")
         cod = [rec for rec, c in restored if c]
         if cod:
