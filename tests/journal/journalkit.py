@@ -1,0 +1,88 @@
+"""Helpers for the journal tests: a `kabuto serve` subprocess with a journal, and trading client threads."""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gateway.client import Client
+
+KABUTO = str(Path(sys.executable).with_name("kabuto"))
+
+
+class Serve:
+    """`kabuto serve --insecure` on free ports in data_dir, its output collected."""
+
+    def __init__(self, data_dir: Path, extra: list[str] = ()):
+        args = [KABUTO, "serve", "--data-dir", str(data_dir), "--insecure", "--no-chain",
+                "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
+                "--snapshots", "tcp://127.0.0.1:0", "--rate-limit", "0", *extra]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 120
+        while not any("ready" in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("kabuto serve did not start:\n" + self.text())
+            time.sleep(0.05)
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        """Everything it printed so far."""
+        return "".join(self.lines)
+
+    def kill9(self) -> None:
+        """SIGKILL: no handler, no flush, no snapshot."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        """SIGTERM and the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return rc
+
+
+class Trader(threading.Thread):
+    """One account trading TSLAx-USD around 100 until stopped; keeps every report it received."""
+
+    def __init__(self, data_dir: Path, account: str, seed: int, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.client = Client.from_data_dir(data_dir, account, heartbeat=0.3)
+        self.rng = random.Random(seed)
+        self.stop_event = stop
+        self.received: list = []
+
+    def run(self) -> None:
+        c, rng = self.client, self.rng
+        acked: list = []
+        while not self.stop_event.is_set():
+            for _ in range(rng.randint(1, 8)):
+                if acked and rng.random() < 0.2:
+                    c.cancel(acked.pop(rng.randrange(len(acked))))
+                else:
+                    px = f"{rng.randint(9990, 10010) / 100:.2f}"
+                    c.new("TSLAx-USD", rng.choice(("buy", "sell")), str(rng.randint(1, 5)), px)
+            c.poll(0.005)
+            while c.reports:
+                r = c.reports.popleft()
+                self.received.append(r)
+                if r.ev == "accepted" and r.req is not None:
+                    acked.append(r.cl_oid)
+
+
+def events(path: Path) -> list[dict]:
+    """The JSON lines of an events file."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
