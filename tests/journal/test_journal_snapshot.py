@@ -1,0 +1,105 @@
+"""Snapshots and deterministic replay over the journal of a venue killed while trading."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from argparse import Namespace
+
+import pytest
+
+from engine.eventlog import book_json
+from engine.instruments import load_instruments
+from gateway.journal import JournalError
+from gateway.recovery import recover_state, replay_journal
+from gateway.snapshot import decode, encode, load_newest
+from journalkit import Serve, Trader, events
+
+INSTRUMENTS = load_instruments(None)
+
+
+@pytest.fixture(scope="module")
+def venue_dir(tmp_path_factory):
+    """The data directory of a venue that took several snapshots and was then killed with -9."""
+    data = tmp_path_factory.mktemp("snap") / "venue"
+    serve = Serve(data, ["--snapshot-every", "200"])
+    stop = threading.Event()
+    traders = [Trader(data, name, i, stop) for i, name in enumerate(("alice", "bob"))]
+    for t in traders:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(list((data / "snapshots").glob("*.snap"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    serve.kill9()
+    stop.set()
+    for t in traders:
+        t.join(timeout=10)
+        t.client.close(logout=False)
+    return data
+
+
+def copy(venue_dir, tmp_path):
+    dst = tmp_path / "venue"
+    shutil.copytree(venue_dir, dst)
+    return dst
+
+
+def test_snapshot_plus_journal_tail_gives_the_state_of_a_full_replay(venue_dir):
+    fast = recover_state(venue_dir, INSTRUMENTS)
+    full = recover_state(venue_dir, INSTRUMENTS, use_snapshot=False)
+    assert fast.snapshot is not None and 0 < fast.records < full.records
+    assert fast.digest() == full.digest()
+    assert fast.event_hash == full.event_hash
+    assert fast.names == full.names
+
+
+def test_a_snapshot_loads_without_the_journal_before_it(venue_dir, tmp_path):
+    d = copy(venue_dir, tmp_path)
+    snap = load_newest(d / "snapshots")
+    shutil.rmtree(d / "journal")
+    again = decode(encode(snap))
+    assert again.journal_seq == snap.journal_seq and again.seq == snap.seq
+    assert all((a == b).all() for a, b in zip(again.state, snap.state))
+
+
+def test_a_damaged_newest_snapshot_is_skipped_for_an_older_one(venue_dir, tmp_path):
+    d = copy(venue_dir, tmp_path)
+    newest = sorted((d / "snapshots").glob("*.snap"))[-1]
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    warnings = []
+    r = recover_state(d, INSTRUMENTS, say=warnings.append)
+    assert r.snapshot is not None and r.snapshot != newest
+    assert "checksum" in warnings[0]
+    assert r.digest() == recover_state(d, INSTRUMENTS, use_snapshot=False).digest()
+
+
+def test_a_snapshot_whose_event_hash_differs_from_the_journal_is_refused(venue_dir, tmp_path):
+    d = copy(venue_dir, tmp_path)
+    newest = sorted((d / "snapshots").glob("*.snap"))[-1]
+    snap = decode(newest.read_bytes())
+    snap.event_hash = bytes(16)
+    newest.write_bytes(encode(snap))
+    with pytest.raises(JournalError, match="event hash mismatch"):
+        recover_state(d, INSTRUMENTS)
+
+
+def test_replay_of_the_journal_prints_every_event_and_the_recovered_book(venue_dir, tmp_path):
+    out, book = tmp_path / "events.jsonl", tmp_path / "book.json"
+    assert replay_journal(Namespace(orders=str(venue_dir), events=str(out), book_out=str(book),
+                                    instruments=None)) == 0
+    full = recover_state(venue_dir, INSTRUMENTS, use_snapshot=False)
+    evs = events(out)
+    assert [e["seq"] for e in evs] == list(range(1, full.engine.seq + 1))
+    assert book.read_text() == book_json(full.engine, INSTRUMENTS) + "\n"
+
+
+def test_replay_twice_is_byte_for_byte_the_same(venue_dir, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        replay_journal(Namespace(orders=str(venue_dir / "journal"), events=str(out), book_out=None, instruments=None))
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0]
