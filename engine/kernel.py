@@ -571,7 +571,8 @@ def run(st, cmds, start, ev, k):
             else:
                 o = st.h_val[h]
                 b = st.o_book[o]
-                k = _emit(ev, k, CANCELED, R_USER, b & 1, fl, b >> 1, c.oid, 0, st.o_qty[o], 0, 0, 0, 0, c.ts, 0)
+                why = c.reason if c.reason != R_NONE else R_USER  # the gateway's mass cancel, disconnect
+                k = _emit(ev, k, CANCELED, why, b & 1, fl, b >> 1, c.oid, 0, st.o_qty[o], 0, 0, 0, 0, c.ts, 0)
                 _remove_order(st, o)
         elif op == AMEND:
             k = _amend(st, c, ev, k)

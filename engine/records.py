@@ -5,7 +5,8 @@ import numpy as np
 # NEW and AMEND carry price and quantity as exact decimals: value = px * 10**pexp (likewise
 # qty, qexp); the kernel turns them into ticks and lots of the order's own instrument.
 # REF carries the band edges in ticks: px = lowest allowed price, qty = highest (Flag.BAND_ON
-# set when the instrument has a band). REJECT carries the reason found before the kernel.
+# set when the instrument has a band). REJECT carries the reason found before the kernel; CANCEL may
+# carry one (mass_cancel, disconnect) to print instead of user.
 COMMAND_DTYPE = np.dtype([
     ("op", np.int8),
     ("side", np.int8),

@@ -199,7 +199,8 @@ class ReferenceEngine:
         o = self.live.get(int(c["oid"]))
         if o is None:
             return self._reject(Reason.UNKNOWN_ORDER, c, fl)
-        self._emit(Ev.CANCELED, Reason.USER, o.side, fl, o.sym, o.oid, qty=o.qty, ts=int(c["ts"]))
+        why = int(c["reason"]) or Reason.USER  # the gateway names mass cancel and disconnect
+        self._emit(Ev.CANCELED, why, o.side, fl, o.sym, o.oid, qty=o.qty, ts=int(c["ts"]))
         self._remove(o)
 
     def _amend(self, c) -> None:

@@ -52,3 +52,15 @@ def test_out_of_range_codes_are_rejected_not_crashes():
     assert events["kind"].tolist() == [Ev.REJECTED] * 5
     assert events["reason"].tolist() == [2, 2, 1, 4, 5]  # unknown_symbol x2, malformed, bad_tif, bad_stp
     assert engine.live_orders == 0
+
+
+def test_a_cancel_prints_the_reason_its_driver_gives():
+    engine = Engine(bench_instruments(1))
+    c = resting_orders(2)
+    engine.process(c)
+    cancels = empty_commands(2)
+    cancels["op"] = Op.CANCEL
+    cancels["oid"] = [1, 2]
+    cancels["reason"] = [0, 20]  # none given: user; mass_cancel
+    events = engine.process(cancels)
+    assert events["reason"].tolist() == [11, 20]
