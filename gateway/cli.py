@@ -82,6 +82,9 @@ def register(subparsers) -> None:
     k.add_argument("--keys", type=Path, metavar="FILE", help="client key file (default: DATA_DIR/clients.toml)")
     k.set_defaults(func=keygen)
 
+    from gateway import journal_cli
+    journal_cli.register(subparsers)
+
 
 def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
     """The frozen gateway configuration of parsed serve options."""
