@@ -86,3 +86,30 @@ class Trader(threading.Thread):
 def events(path: Path) -> list[dict]:
     """The JSON lines of an events file."""
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def write_journal(data_dir: Path, batches: list[list[dict]], names: list[str], segment_bytes: int = 64 << 20) -> None:
+    """A journal as `kabuto serve` writes it, of hand-made command batches (fields of COMMAND_DTYPE)."""
+    import msgpack
+    from engine.codes import Flag, Op
+    from engine.engine import Engine
+    from engine.instruments import load_instruments
+    from engine.records import empty_commands
+    from gateway.journal import JournalWriter
+    from gateway.recovery import ZERO_HASH, Durability, chain_hash
+    instruments = load_instruments(None)
+    Durability(data_dir, instruments)._check_meta()
+    writer = JournalWriter(data_dir / "journal", fsync="off", segment_bytes=segment_bytes)
+    engine, h = Engine(instruments), ZERO_HASH
+    for i, batch in enumerate(batches):
+        cmds = empty_commands(len(batch))
+        for row, fields in zip(cmds, batch):
+            for k, v in fields.items():
+                row[k] = v
+            row["flags"] |= int(Flag.HAS_TS)
+        new = cmds["op"] == int(Op.NEW)
+        cls = [f"c{oid}" for oid in cmds["oid"][new].tolist()]
+        writer.append(msgpack.packb([engine.seq + 1, h, cmds.tobytes(), 0, names if i == 0 else None, cls,
+                                     bytes(len(cls))]))
+        h = chain_hash(h, engine.process(cmds))
+    writer.close()

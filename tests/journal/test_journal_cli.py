@@ -1,0 +1,73 @@
+"""`kabuto journal inspect|export` and `kabuto replay`'s journal function, through the real command."""
+from __future__ import annotations
+
+import subprocess
+from argparse import Namespace
+
+import pytest
+
+from engine.codes import Op
+from gateway.recovery import replay_journal
+from journalkit import KABUTO, write_journal
+
+NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
+# TSLAx-USD: tick 0.01 (px in hundredths with pexp -2), lot 0.001 (qexp -3)
+BUY = dict(op=NEW, side=0, sym=0, acct=0, px=10000, pexp=-2, qty=2000, qexp=-3)
+SELL = dict(op=NEW, side=1, sym=0, acct=1, px=10000, pexp=-2, qty=500, qexp=-3)
+BATCHES = [
+    [dict(BUY, oid=1, ts=10), dict(BUY, oid=2, px=9990, ts=11)],
+    [dict(SELL, oid=3, ts=20)],
+    [dict(op=AMEND, oid=2, sym=0, px=9980, pexp=-2, flags=2, ts=30), dict(op=CANCEL, oid=1, sym=0, ts=31)],
+]
+
+
+def kabuto(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([KABUTO, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def venue(tmp_path):
+    write_journal(tmp_path, BATCHES, ["alice", "bob"], segment_bytes=100)
+    return tmp_path
+
+
+def test_inspect_reports_records_ranges_and_commands(venue):
+    p = kabuto("journal", "inspect", venue)
+    assert p.returncode == 0, p.stderr
+    assert "records     3 (sequence 1..3, no gaps)" in p.stdout
+    assert "commands    new 3, cancel 1, amend 1" in p.stdout
+    assert "torn tail   none" in p.stdout
+
+
+def test_inspect_reports_a_torn_tail_and_exits_0(venue):
+    last = sorted((venue / "journal").glob("*.wal"))[-1]
+    last.write_bytes(last.read_bytes()[:-5])
+    p = kabuto("journal", "inspect", venue)
+    assert p.returncode == 0
+    assert "records     2" in p.stdout and "incomplete body" in p.stdout
+
+
+def test_inspect_exits_1_on_corruption_in_the_middle(venue):
+    first = sorted((venue / "journal").glob("*.wal"))[0]
+    data = bytearray(first.read_bytes())
+    data[30] ^= 0xFF
+    first.write_bytes(bytes(data))
+    p = kabuto("journal", "inspect", venue)
+    assert p.returncode == 1 and "ERROR" in p.stdout and "middle of the journal" in p.stdout
+
+
+def test_export_replays_to_the_same_events_as_the_journal(venue, tmp_path):
+    log = tmp_path / "orders.jsonl"
+    p = kabuto("journal", "export", venue, "-o", log)
+    assert p.returncode == 0, p.stderr
+    replayed = kabuto("replay", log)
+    assert replayed.returncode == 0, replayed.stderr
+    direct = tmp_path / "direct.jsonl"
+    replay_journal(Namespace(orders=str(venue), events=str(direct), book_out=None, instruments=None))
+    assert replayed.stdout == direct.read_text()
+    assert '"ev":"fill"' in replayed.stdout and '"ev":"amended"' in replayed.stdout
+
+
+def test_a_directory_without_a_journal_is_a_clear_error(tmp_path):
+    p = kabuto("journal", "inspect", tmp_path)
+    assert p.returncode == 2 and "not a Kabuto journal" in p.stderr
