@@ -11,7 +11,7 @@ A journal record holds one engine batch as msgpack
 names, client order id of each NEW command, cancel-on-disconnect flag of each NEW (bytes)]`: the
 commands rebuild the books, the rest rebuilds the gateway's own state, so that after recovery a
 client still cancels its order by its client order id. The event hash is
-blake2b-128(previous hash || raw event records of the batch): replay checks it at every record.
+SHA-256(previous hash || raw event records of the batch), first 16 bytes: replay checks it at every record.
 """
 from __future__ import annotations
 
@@ -45,10 +45,38 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 
 
 def chain_hash(prev: bytes, events: np.ndarray) -> bytes:
-    """The running event hash after one batch of event records."""
-    h = hashlib.blake2b(prev, digest_size=16)
+    """The running event hash after one batch of event records (SHA-256: hardware-accelerated here)."""
+    h = hashlib.sha256(prev)
     h.update(np.ascontiguousarray(events).view(np.uint8))
-    return h.digest()
+    return h.digest()[:16]
+
+
+class Owners:
+    """Client order id and cancel-on-disconnect wish behind each engine oid entered.
+
+    Appended per batch as arrays (cheap), resolved only for the orders still live at the end."""
+
+    def __init__(self, known: dict | None = None):
+        self.known = dict(known or {})  # from a snapshot: oid -> (cl, cod)
+        self._oids: list[np.ndarray] = []
+        self._cls: list = []
+        self._cod = bytearray()
+
+    def add(self, oids: np.ndarray, cls: list, cod: bytes) -> None:
+        """The NEW commands of one batch, in order."""
+        self._oids.append(oids)
+        self._cls.extend(cls)
+        self._cod += cod
+
+    def resolve(self, live: list[int]) -> dict:
+        """oid -> (cl, cod) of the given oids (the latest NEW wins when an oid was reused)."""
+        out = {oid: self.known[oid] for oid in live if oid in self.known}
+        if self._oids:
+            every = np.concatenate(self._oids)
+            idx = np.flatnonzero(np.isin(every, np.array(live, np.int64)))
+            for i, oid in zip(idx.tolist(), every[idx].tolist()):
+                out[oid] = (self._cls[i], bool(self._cod[i]))
+        return out
 
 
 def instrument_specs(instruments: Sequence[Instrument]) -> list:
@@ -80,11 +108,11 @@ def meta_instruments(meta: dict) -> list[Instrument]:
     return load_instruments(None) if text is None else parse_instruments(tomllib.loads(text))
 
 
-def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, names: list, owners: dict | None,
+def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, names: list, owners: Owners | None,
                   event_hash: bytes, on_events: Callable | None = None) -> tuple[bytes, int, int]:
     """Run journal records through the engine, checking event numbers and the event hash.
 
-    Extends names (gateway account names by id) and owners (engine oid -> (client oid, cod));
+    Extends names (gateway account names by id) and owners (client order ids of NEW commands);
     returns (event hash, records, commands)."""
     unpack = msgpack.unpackb
     h = event_hash
@@ -106,8 +134,7 @@ def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, nam
                                        f"{names[i] if i < len(names) else 'nothing'}")
         cmds = np.frombuffer(raw, COMMAND_DTYPE)
         if owners is not None and cls:
-            oids = cmds["oid"][cmds["op"] == NEW].tolist()
-            owners.update(zip(oids, zip(cls, cod)))
+            owners.add(cmds["oid"][cmds["op"] == NEW], cls, cod)
         events = engine.process(cmds)
         h = chain_hash(h, events)
         if on_events is not None:
@@ -131,7 +158,7 @@ class Recovered:
     """The state rebuilt from a data directory."""
     engine: Engine
     names: list           # gateway account names by engine account id
-    owners: dict          # engine oid -> (client order id, cancel-on-disconnect) of orders entered
+    owners: Owners        # client order id and cancel-on-disconnect of the orders entered
     next_oid: int
     event_hash: bytes
     last_seq: int         # the last journal record the state includes
@@ -157,7 +184,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
     engine = engine if engine is not None else Engine(instruments)
     snap = load_newest(data_dir / "snapshots", say) if use_snapshot else None
     names: list[str] = []
-    owners: dict = {}
+    owners = Owners()
     next_oid, after, event_hash = 1, 0, ZERO_HASH
     if snap is not None:
         if snap.symbols != [i.symbol for i in instruments]:
@@ -166,7 +193,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
         gw = snap.gateway
         names = list(gw["accounts"])
         next_oid = gw["next_oid"]
-        owners = {oid: (cl, cod) for oid, cl, cod in gw["orders"]}
+        owners = Owners({oid: (cl, cod) for oid, cl, cod in gw["orders"]})
         after = snap.journal_seq
     reader = JournalReader(data_dir / "journal")
     event_hash, records, ncmds = apply_records(reader.scan(after), engine, names, owners, event_hash)
@@ -237,15 +264,17 @@ class Durability:
             summary += f"; canceled {len(cod)} orders of cancel-on-disconnect sessions"
         return summary
 
-    def _restore_gateway(self, server, names: list, owners: dict, next_oid: int) -> list:
+    def _restore_gateway(self, server, names: list, owners: Owners, next_oid: int) -> list:
         entry, orders = server.entry, server.reports.orders
         for name in names:
             entry.accounts.get(name)
         self.accounts_logged = len(names)
         by_id = entry.accounts.by_id
         restored = []
-        for oid, acct, sym, side, px, q in live_orders(server.engine):
-            own = owners.get(oid)
+        live = live_orders(server.engine)
+        owner = owners.resolve([o[0] for o in live])
+        for oid, acct, sym, side, px, q in live:
+            own = owner.get(oid)
             if own is None:
                 raise JournalError(f"order {oid} rests on the book but no journal record entered it")
             account = by_id[acct]

@@ -1,0 +1,128 @@
+"""Journal benchmark: gateway throughput under each fsync policy, fsync cost per batch, recovery speed.
+
+    .venv/bin/python bench/journal_bench.py [--quick]
+
+Throughput runs `kabuto serve --insecure` with `--fsync always`, `batch-ms 5`, `off` and
+`--no-journal` (the baseline, same run) and drives it with the gateway benchmark's throughput
+load (two sessions sending batch frames of crossing orders). The fsync cost is fdatasync after
+appending one record of the mean batch size of the `always` run. Recovery replays the `always`
+run's journal from an empty book (read, CRC, unpack, match, event hash); its baseline is the
+engine alone running the same command batches from memory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+HERE = Path(__file__).resolve()
+GATEWAY_BENCH = HERE.with_name("gateway_bench.py")
+POLICIES = (("always", ["--fsync", "always"]), ("batch-ms 5", ["--fsync", "batch-ms", "5"]),
+            ("off", ["--fsync", "off"]), ("no journal (baseline)", ["--no-journal"]))
+
+
+def _serve(data: Path, extra: list[str]) -> tuple[subprocess.Popen, dict]:
+    kabuto = Path(sys.executable).with_name("kabuto")
+    cmd = [str(kabuto), "serve", "--insecure", "--no-chain", "--data-dir", str(data), "--rate-limit", "0",
+           "--max-live-orders", "1000000", "--snapshot-every", "0", "--orders", "tcp://127.0.0.1:0",
+           "--market-data", "tcp://127.0.0.1:0", "--snapshots", "tcp://127.0.0.1:0", *extra]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in p.stdout:
+        if "ready" in line:
+            break
+    else:
+        raise SystemExit("kabuto serve did not start")
+    return p, json.loads((data / "endpoints.json").read_text())
+
+
+def throughput(data: Path, extra: list[str], seconds: float) -> float:
+    """Orders answered per second by a venue started with extra options."""
+    p, ep = _serve(data, extra)
+    try:
+        child = subprocess.run([sys.executable, str(GATEWAY_BENCH), "--role", "throughput", ep["orders"],
+                                str(seconds), "200", "8", "venue"], capture_output=True, text=True, timeout=300)
+        return json.loads(child.stdout.strip().splitlines()[-1])["per_s"]
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+
+
+def journal_batches(data: Path) -> list[bytes]:
+    """The command bytes of every record of a venue's journal."""
+    from gateway.journal import JournalReader
+    return [msgpack.unpackb(body)[2] for _, body in JournalReader(data / "journal").scan()]
+
+
+def fsync_cost(directory: Path, record_bytes: int, n: int) -> tuple[float, float]:
+    """(mean, p99) microseconds of append + fdatasync of one record of record_bytes."""
+    from gateway.journal import JournalWriter
+    w = JournalWriter(directory, fsync="always")
+    body = os.urandom(record_bytes)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        w.append(body)
+        times.append(time.perf_counter() - t)
+    w.close()
+    times.sort()
+    return 1e6 * sum(times) / n, 1e6 * times[int(n * 0.99) - 1]
+
+
+def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
+    """(seconds to recover from the journal alone, seconds for the engine alone, records, commands)."""
+    from engine.engine import Engine
+    from engine.instruments import load_instruments
+    from engine.records import COMMAND_DTYPE
+    from gateway.recovery import recover_state
+    from engine.records import empty_commands
+    instruments = load_instruments(None)
+    Engine(instruments).process(empty_commands(0))  # load the compiled kernel outside the timing
+    t = time.perf_counter()
+    r = recover_state(data, instruments, use_snapshot=False)
+    t_rec = time.perf_counter() - t
+    arrays = [np.frombuffer(b, COMMAND_DTYPE) for b in batches]
+    e = Engine(instruments)
+    t = time.perf_counter()
+    for a in arrays:
+        e.process(a)
+    t_eng = time.perf_counter() - t
+    assert e.seq == r.engine.seq
+    return t_rec, t_eng, r.records, r.commands
+
+
+def main(quick: bool = False) -> list[str]:
+    """Run every measurement; markdown table lines."""
+    seconds = 1.5 if quick else 3.0
+    lines = ["| measurement | value | baseline | ratio |", "|---|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rates = {}
+        for name, extra in POLICIES:
+            rates[name] = throughput(tmp / name.split()[0], extra, seconds)
+        base = rates["no journal (baseline)"]
+        for name, _ in POLICIES[:-1]:
+            lines.append(f"| gateway orders/s, --fsync {name} | {rates[name]:,.0f} | {base:,.0f} | "
+                         f"{rates[name] / base:.2f} |")
+        always = tmp / "always"
+        batches = journal_batches(always)
+        commands = sum(len(b) for b in batches) // 64
+        per_batch = commands / max(len(batches), 1)
+        lines.append(f"| group commit: commands per journal record (fsync always) | {per_batch:,.0f} | | |")
+        mean, p99 = fsync_cost(tmp / "fsync", int(per_batch * 64) + 64, 100 if quick else 300)
+        lines.append(f"| append + fdatasync per batch, mean / p99 us | {mean:,.0f} / {p99:,.0f} | | |")
+        t_rec, t_eng, records, cmds = recovery(always, batches)
+        lines.append(f"| recovery: journal commands replayed/s ({records:,} records, {cmds:,} commands) | "
+                     f"{cmds / t_rec:,.0f} | {cmds / t_eng:,.0f} | {t_eng / t_rec:.2f} |")
+        lines.append(f"| recovery: journal records (batches) replayed/s | {records / t_rec:,.0f} | | |")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(main("--quick" in sys.argv)))
