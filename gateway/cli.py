@@ -67,8 +67,8 @@ def register(subparsers) -> None:
                         "'batch-ms N' (sync every N ms: a power loss can lose the last N ms), "
                         "'off' (the OS decides: a power loss can lose much more)")
     p.add_argument("--snapshot-every", type=int, default=1_000_000, metavar="N",
-                   help="write a snapshot after every N journaled commands, and at shutdown; 0 = never "
-                        "(default: %(default)s)")
+                   help="write a snapshot after every N journaled commands and at shutdown (0: only on SIGUSR1, "
+                        "which asks for one after the next batch) (default: %(default)s)")
     p.add_argument("--no-journal", action="store_true",
                    help="no journal, no recovery: every order is lost when the process stops (benchmarks only)")
     p.set_defaults(func=serve)
@@ -141,6 +141,8 @@ def serve(args: argparse.Namespace) -> int:
         _say(f"endpoints   {config.data_dir / 'endpoints.json'}")
         signal.signal(signal.SIGINT, lambda *_: server.stop())
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        if journal is not None:
+            signal.signal(signal.SIGUSR1, lambda *_: journal.request_snapshot())
         _say(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
         server.run()
     finally:

@@ -220,6 +220,7 @@ class Durability:
         self.accounts_logged = 0
         self.since_snapshot = 0
         self.last_seq = 0
+        self._snapshot_due = False
         self._closed = False
 
     # ------------------------------------------------------------------ start
@@ -248,6 +249,8 @@ class Durability:
         """Load the newest snapshot and the journal after it into server; open the journal; one line summary."""
         self.server = server
         self._check_meta()
+        for tmp in self.sdir.glob("*.tmp"):  # a snapshot a crash interrupted before its rename
+            tmp.unlink(missing_ok=True)
         r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say)
         if r.torn is not None:
             self.say(f"journal: {r.torn}")
@@ -316,8 +319,12 @@ class Durability:
     def handle(self, events: np.ndarray, first_seq: int) -> None:
         """Event sink: extend the running hash; snapshot when due (between batches, state consistent)."""
         self.event_hash = chain_hash(self.event_hash, events)
-        if self.snapshot_every and self.since_snapshot >= self.snapshot_every:
+        if self._snapshot_due or (self.snapshot_every and self.since_snapshot >= self.snapshot_every):
             self.snapshot()
+
+    def request_snapshot(self) -> None:
+        """Snapshot after the next batch (safe from a signal handler: only sets a flag)."""
+        self._snapshot_due = True
 
     def snapshot(self) -> Path:
         """Write a snapshot of the state after the last journal record."""
@@ -330,6 +337,7 @@ class Durability:
                         [i.symbol for i in self.instruments], server.engine.state, gw)
         path = write_snapshot(self.sdir, snap)
         self.since_snapshot = 0
+        self._snapshot_due = False
         old = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
         for p in old[:-KEEP_SNAPSHOTS]:
             p.unlink(missing_ok=True)
@@ -341,7 +349,7 @@ class Durability:
             return
         self._closed = True
         try:
-            if self.since_snapshot and self.snapshot_every:
+            if self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:
             self.writer.close()

@@ -71,3 +71,8 @@ def test_export_replays_to_the_same_events_as_the_journal(venue, tmp_path):
 def test_a_directory_without_a_journal_is_a_clear_error(tmp_path):
     p = kabuto("journal", "inspect", tmp_path)
     assert p.returncode == 2 and "not a Kabuto journal" in p.stderr
+
+
+def test_serve_refuses_an_unknown_fsync_policy(tmp_path):
+    p = kabuto("serve", "--data-dir", tmp_path, "--insecure", "--fsync", "sometimes")
+    assert p.returncode == 2 and "--fsync sometimes: use always, off or batch-ms N" in p.stderr

@@ -10,7 +10,8 @@ import pytest
 
 from engine.eventlog import book_json
 from engine.instruments import load_instruments
-from gateway.journal import JournalError
+from gateway.client import Client
+from gateway.journal import JournalError, JournalReader
 from gateway.recovery import recover_state, replay_journal
 from gateway.snapshot import decode, encode, load_newest
 from journalkit import Serve, Trader, events
@@ -30,13 +31,27 @@ def venue_dir(tmp_path_factory):
     deadline = time.monotonic() + 20
     while len(list((data / "snapshots").glob("*.snap"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)
-    serve.kill9()
     stop.set()
     for t in traders:
         t.join(timeout=10)
         t.client.close(logout=False)
+    with Client.from_data_dir(data, "carol") as c:  # make sure the journal goes on after the newest snapshot
+        for i in range(300):
+            c.new("ETH-USD", "buy", "1", "10.00", cl_oid=f"tail{i}")
+            c.wait_report(lambda r: r.ev == "accepted")
+            time.sleep(0.05)
+            newest = sorted((data / "snapshots").glob("*.snap"))[-1]
+            if int(newest.stem) < last_record(data):
+                break
+    serve.kill9()
     return data
+
+
+def last_record(data) -> int:
+    r = JournalReader(data / "journal")
+    for _ in r.scan():
+        pass
+    return r.last_seq
 
 
 def copy(venue_dir, tmp_path):
@@ -103,3 +118,19 @@ def test_replay_twice_is_byte_for_byte_the_same(venue_dir, tmp_path):
         replay_journal(Namespace(orders=str(venue_dir / "journal"), events=str(out), book_out=None, instruments=None))
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] and outs[0]
+
+
+def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
+    data = tmp_path / "venue"
+    serve = Serve(data)
+    with Client.from_data_dir(data, "alice") as c:
+        c.new("BTC-USD", "sell", "0.5", "60000.00", cl_oid="ask")
+        c.wait_report(lambda r: r.ev == "accepted")
+    assert serve.stop() == 0
+    restarted = Serve(data)
+    try:
+        assert "+ 0 journal records" in restarted.text() and "1 live orders" in restarted.text()
+        with Client.from_data_dir(data, "alice") as c:
+            assert [o[0] for o in c.orders()] == ["ask"]
+    finally:
+        assert restarted.stop() == 0
