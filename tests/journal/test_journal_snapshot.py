@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import threading
 import time
 from argparse import Namespace
@@ -21,30 +22,35 @@ INSTRUMENTS = load_instruments(None)
 
 @pytest.fixture(scope="module")
 def venue_dir(tmp_path_factory):
-    """The data directory of a venue that took several snapshots and was then killed with -9."""
+    """The data directory of a venue killed with -9 while trading, after two snapshots (asked for with SIGUSR1)."""
     data = tmp_path_factory.mktemp("snap") / "venue"
-    serve = Serve(data, ["--snapshot-every", "200"])
+    serve = Serve(data, ["--snapshot-every", "0"])
     stop = threading.Event()
     traders = [Trader(data, name, i, stop) for i, name in enumerate(("alice", "bob"))]
     for t in traders:
         t.start()
-    deadline = time.monotonic() + 20
-    while len(list((data / "snapshots").glob("*.snap"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    for t in traders:
-        t.join(timeout=10)
-        t.client.close(logout=False)
-    with Client.from_data_dir(data, "carol") as c:  # make sure the journal goes on after the newest snapshot
-        for i in range(300):
-            c.new("ETH-USD", "buy", "1", "10.00", cl_oid=f"tail{i}")
-            c.wait_report(lambda r: r.ev == "accepted")
-            time.sleep(0.05)
-            newest = sorted((data / "snapshots").glob("*.snap"))[-1]
-            if int(newest.stem) < last_record(data):
-                break
-    serve.kill9()
+    try:
+        for n in (1, 2):
+            wait(lambda: last_record(data) > 50 * n)
+            serve.proc.send_signal(signal.SIGUSR1)
+            wait(lambda: len(list((data / "snapshots").glob("*.snap"))) == n)
+        newest = int(sorted((data / "snapshots").glob("*.snap"))[-1].stem)
+        wait(lambda: last_record(data) > newest + 5)  # a journal tail after the newest snapshot
+        serve.kill9()
+    finally:
+        stop.set()
+        for t in traders:
+            t.join(timeout=10)
+            t.client.close(logout=False)
+        serve.proc.kill()
     return data
+
+
+def wait(pred, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def last_record(data) -> int:
