@@ -42,4 +42,4 @@ def main(quick: bool = False, plots: str | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main("--quick" in sys.argv, os.path.dirname(os.path.abspath(__file__)))))
+    print("\n".join(main("--quick" in sys.argv)))

@@ -223,4 +223,4 @@ def main(quick: bool = False, plots: str | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main("--quick" in sys.argv, HERE)))
+    print("\n".join(main("--quick" in sys.argv)))
