@@ -16,7 +16,8 @@ def register(sub) -> None:
     p = sub.add_parser("replay", help="replay an order log through the engine",
                        description="Replay an order log (JSON Lines per the order-log spec, or LOBSTER "
                                    "message files) and print the events.")
-    p.add_argument("orders", help="order log: JSON Lines file, or LOBSTER message CSV with --format lobster")
+    p.add_argument("orders", help="order log: JSON Lines file, a `kabuto serve` journal directory, "
+                                   "or a LOBSTER message CSV with --format lobster")
     p.add_argument("--instruments", help="instruments TOML file (default: the built-in set)")
     p.add_argument("--events", help="write events here (default: standard output)")
     p.add_argument("--book-out", help="write the final book here as JSON")
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "lobster":
         from engine.lobster import replay_lobster
         return replay_lobster(args)
+    if os.path.isdir(args.orders):  # a venue's journal (or data) directory: its events, byte for byte
+        from gateway.recovery import replay_journal
+        return replay_journal(args)
     from engine.replay import replay, stderr_progress
     instruments = load_instruments(args.instruments)
     try:
