@@ -287,6 +287,11 @@ class Durability:
             restored.append((rec, bool(own[1])))
             next_oid = max(next_oid, oid + 1)
         entry.next_oid = max(entry.next_oid, next_oid)
+        # a symbol's market data seq never exceeds the venue's event count: starting every symbol
+        # above it is a forward jump, which subscribers see as a gap and resync from a snapshot
+        if server.engine.seq:
+            md = server.market_data.seq
+            md[:] = [max(x, server.engine.seq + 1) for x in md]
         return restored
 
     def _cancel(self, server, recs: list) -> None:

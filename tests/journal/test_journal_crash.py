@@ -117,3 +117,25 @@ def test_orders_of_a_cancel_on_disconnect_session_are_canceled_after_a_crash(tmp
             assert c.orders() == []
     finally:
         assert restarted.stop() == 0, restarted.text()
+
+
+def test_market_data_sequences_jump_forward_after_a_restart(tmp_path):
+    from gateway.client import MarketDataClient
+    data = tmp_path / "venue"
+    serve = Serve(data)
+    with Client.from_data_dir(data, "alice") as c:
+        for px in ("99.00", "98.00"):
+            c.new("TSLAx-USD", "buy", "1", px)
+            c.wait_report(lambda r: r.ev == "accepted")
+        with MarketDataClient.from_data_dir(data, None, ["TSLAx-USD"]) as md:
+            md.wait_synced()
+            before = md.seq("TSLAx-USD")
+        serve.kill9()
+    restarted = Serve(data)
+    try:
+        with MarketDataClient.from_data_dir(data, None, ["TSLAx-USD"]) as md:
+            md.wait_synced()
+            assert md.seq("TSLAx-USD") > before  # an old subscriber sees a gap, never an old number
+            assert md.book("TSLAx-USD")[0] == [["99.00", "1.000"], ["98.00", "1.000"]]
+    finally:
+        assert restarted.stop() == 0, restarted.text()
