@@ -109,14 +109,14 @@ def meta_instruments(meta: dict) -> list[Instrument]:
 
 
 def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, names: list, owners: Owners | None,
-                  event_hash: bytes, on_events: Callable | None = None) -> tuple[bytes, int, int]:
+                  event_hash: bytes, on_events: Callable | None = None) -> tuple[bytes, int, int, int]:
     """Run journal records through the engine, checking event numbers and the event hash.
 
     Extends names (gateway account names by id) and owners (client order ids of NEW commands);
-    returns (event hash, records, commands)."""
+    returns (event hash, records, commands, ts of the last command)."""
     unpack = msgpack.unpackb
     h = event_hash
-    count = ncmds = 0
+    count = ncmds = last_ts = 0
     for seq, body in records:
         ev_first, prev, raw, first_acct, new_names, cls, cod = unpack(body)
         if ev_first != engine.seq + 1:
@@ -141,7 +141,9 @@ def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, nam
             on_events(events, ev_first, names)
         count += 1
         ncmds += len(cmds)
-    return h, count, ncmds
+        if len(cmds):
+            last_ts = int(cmds["ts"][-1])
+    return h, count, ncmds, last_ts
 
 
 def live_orders(engine: Engine) -> list[tuple[int, int, int, int, int, int]]:
@@ -160,6 +162,7 @@ class Recovered:
     names: list           # gateway account names by engine account id
     owners: Owners        # client order id and cancel-on-disconnect of the orders entered
     next_oid: int
+    last_ts: int          # the newest command timestamp (the sequencer goes on above it)
     event_hash: bytes
     last_seq: int         # the last journal record the state includes
     records: int          # journal records replayed
@@ -185,7 +188,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
     snap = load_newest(data_dir / "snapshots", say) if use_snapshot else None
     names: list[str] = []
     owners = Owners()
-    next_oid, after, event_hash = 1, 0, ZERO_HASH
+    next_oid, after, event_hash, last_ts = 1, 0, ZERO_HASH, 0
     if snap is not None:
         if snap.symbols != [i.symbol for i in instruments]:
             raise JournalError(f"snapshot {snap.path} was taken with other instruments")
@@ -193,11 +196,12 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
         gw = snap.gateway
         names = list(gw["accounts"])
         next_oid = gw["next_oid"]
+        last_ts = gw.get("last_ts", 0)
         owners = Owners({oid: (cl, cod) for oid, cl, cod in gw["orders"]})
         after = snap.journal_seq
     reader = JournalReader(data_dir / "journal")
-    event_hash, records, ncmds = apply_records(reader.scan(after), engine, names, owners, event_hash)
-    return Recovered(engine, names, owners, next_oid, event_hash, max(reader.last_seq, after), records, ncmds,
+    event_hash, records, ncmds, tail_ts = apply_records(reader.scan(after), engine, names, owners, event_hash)
+    return Recovered(engine, names, owners, next_oid, max(last_ts, tail_ts), event_hash, max(reader.last_seq, after), records, ncmds,
                      snap.path if snap else None, reader, reader.torn)
 
 
@@ -220,6 +224,7 @@ class Durability:
         self.accounts_logged = 0
         self.since_snapshot = 0
         self.last_seq = 0
+        self.last_ts = 0
         self._snapshot_due = False
         self._closed = False
 
@@ -257,6 +262,9 @@ class Durability:
             r.reader.cut()
         self.event_hash, self.last_seq = r.event_hash, r.last_seq
         restored = self._restore_gateway(server, r.names, r.owners, r.next_oid)
+        self.last_ts = r.last_ts
+        # command timestamps stay strictly increasing across the restart, whatever the wall clock did
+        server.sequencer._last_ts = max(server.sequencer._last_ts, r.last_ts)
         self.writer = JournalWriter(self.jdir, self.last_seq + 1, self.fsync, self.batch_ms, self.segment_bytes)
         summary = (f"recovered {'snapshot ' + r.snapshot.name + ' + ' if r.snapshot else ''}{r.records} journal "
                    f"records ({r.commands} commands), {server.engine.seq} events, {len(restored)} live orders, "
@@ -320,6 +328,7 @@ class Durability:
         self.last_seq = self.writer.append(body)
         self.accounts_logged = len(by_id)
         self.since_snapshot += len(cmds)
+        self.last_ts = int(cmds["ts"][-1])
 
     def handle(self, events: np.ndarray, first_seq: int) -> None:
         """Event sink: extend the running hash; snapshot when due (between batches, state consistent)."""
@@ -337,7 +346,7 @@ class Durability:
         orders = [[oid, rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
                   for oid, rec in server.reports.orders.items()]
         gw = {"accounts": [a.name for a in server.entry.accounts.by_id[:self.accounts_logged]],
-              "next_oid": server.entry.next_oid, "orders": orders}
+              "next_oid": server.entry.next_oid, "last_ts": self.last_ts, "orders": orders}
         snap = Snapshot(self.last_seq, server.engine.seq, self.event_hash,
                         [i.symbol for i in self.instruments], server.engine.state, gw)
         path = write_snapshot(self.sdir, snap)

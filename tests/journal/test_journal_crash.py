@@ -91,7 +91,8 @@ def test_an_order_acknowledged_before_the_crash_is_canceled_by_its_client_order_
     serve = Serve(data)
     with Client.from_data_dir(data, "alice") as c:
         cl = c.new("TSLAx-USD", "buy", "2", "99.00", cl_oid="keep-me")
-        assert c.wait_report(lambda r: r.ev == "accepted").cl_oid == cl
+        accepted = c.wait_report(lambda r: r.ev == "accepted")
+        assert accepted.cl_oid == cl
         serve.kill9()
     restarted = Serve(data)
     try:
@@ -99,6 +100,7 @@ def test_an_order_acknowledged_before_the_crash_is_canceled_by_its_client_order_
             c.cancel("keep-me")
             r = c.wait_report(lambda r: r.ev == "canceled")
             assert (r.cl_oid, r.open) == ("keep-me", "0.000")
+            assert r.seq == accepted.seq + 1 and r.ts > accepted.ts  # event seq and command ts go on
     finally:
         assert restarted.stop() == 0, restarted.text()
 
