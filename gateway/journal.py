@@ -238,7 +238,7 @@ class JournalReader:
                     else:
                         tail_only = True  # cut short
                     if not (last_segment and tail_only):
-                        raise JournalError(f"{path.name} byte {pos}: corrupt record ({why}) in the middle of the "
+                        raise JournalError(f"{path} byte {pos}: corrupt record ({why}) in the middle of the "
                                            f"journal; refusing to skip it (restore this file or cut it by hand)")
                     self.torn = Torn(path, pos, n, why)
                     break
