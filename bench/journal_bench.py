@@ -83,10 +83,12 @@ def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
     from gateway.recovery import recover_state
     from engine.records import empty_commands
     instruments = load_instruments(None)
-    Engine(instruments).process(empty_commands(0))  # load the compiled kernel outside the timing
-    t = time.perf_counter()
-    r = recover_state(data, instruments, use_snapshot=False)
-    t_rec = time.perf_counter() - t
+    Engine(instruments).process(empty_commands(0))
+    t_rec = float("inf")
+    for _ in range(2):  # the first run also loads (or compiles) the kernel's growth helpers
+        t = time.perf_counter()
+        r = recover_state(data, instruments, use_snapshot=False)
+        t_rec = min(t_rec, time.perf_counter() - t)
     arrays = [np.frombuffer(b, COMMAND_DTYPE) for b in batches]
     e = Engine(instruments)
     t = time.perf_counter()
@@ -116,7 +118,11 @@ def main(quick: bool = False) -> list[str]:
         per_batch = commands / max(len(batches), 1)
         lines.append(f"| group commit: commands per journal record (fsync always) | {per_batch:,.0f} | | |")
         mean, p99 = fsync_cost(tmp / "fsync", int(per_batch * 64) + 64, 100 if quick else 300)
-        lines.append(f"| append + fdatasync per batch, mean / p99 us | {mean:,.0f} / {p99:,.0f} | | |")
+        lines.append(f"| append + fdatasync per batch of {per_batch:,.0f} commands, mean / p99 us | "
+                     f"{mean:,.0f} / {p99:,.0f} | | |")
+        mean, p99 = fsync_cost(tmp / "fsync1", 200, 100 if quick else 300)
+        lines.append(f"| append + fdatasync per batch of 1 command (a lone order's added latency), mean / p99 us | "
+                     f"{mean:,.0f} / {p99:,.0f} | | |")
         t_rec, t_eng, records, cmds = recovery(always, batches)
         lines.append(f"| recovery: journal commands replayed/s ({records:,} records, {cmds:,} commands) | "
                      f"{cmds / t_rec:,.0f} | {cmds / t_eng:,.0f} | {t_eng / t_rec:.2f} |")
