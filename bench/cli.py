@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     sections = args.only or SECTIONS
     plots = os.path.dirname(os.path.abspath(args.report))
-    out = ["# Kabuto benchmark report", "",
-           f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-           f"{' (--quick)' if args.quick else ''}. Every figure has its baseline measured in the same run.", ""]
+    header = ["# Kabuto benchmark report", "",
+              f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+              f"{' (--quick)' if args.quick else ''}. Every figure has its baseline measured in the same run.", ""]
+    body = _old_sections(args.report) if args.only else {}
     bar = tqdm(sections, desc="bench", file=sys.stderr, disable=not sys.stderr.isatty())
     for name in bar:
         bar.set_postfix_str(name)
@@ -78,9 +79,29 @@ def run(args: argparse.Namespace) -> int:
             lines = _section(name, args.quick, plots)
         except ModuleNotFoundError as e:
             lines = [f"(skipped: {e})"]
-        out += [f"## {name}", ""] + lines + ["", f"_{time.perf_counter() - t:.0f} s_", ""]
+        body[name] = [f"## {name}", ""] + lines + ["", f"_{time.perf_counter() - t:.0f} s, "
+                                                        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}_", ""]
         print(f"\n## {name}\n" + "\n".join(lines), flush=True)
+    out = header + [line for name in SECTIONS if name in body for line in body[name]]
     with open(args.report, "w") as f:
         f.write("\n".join(out) + "\n")
     print(f"\nwrote {args.report}")
     return 0
+
+
+def _old_sections(path: str) -> dict[str, list[str]]:
+    """The sections of an existing report by name (--only replaces just the ones it runs)."""
+    try:
+        with open(path) as f:
+            text = f.read().splitlines()
+    except OSError:
+        return {}
+    out: dict[str, list[str]] = {}
+    name = None
+    for line in text:
+        if line.startswith("## "):
+            name = line[3:].strip()
+            out[name] = []
+        if name:
+            out[name].append(line)
+    return out
