@@ -76,3 +76,13 @@ def test_a_directory_without_a_journal_is_a_clear_error(tmp_path):
 def test_serve_refuses_an_unknown_fsync_policy(tmp_path):
     p = kabuto("serve", "--data-dir", tmp_path, "--insecure", "--fsync", "sometimes")
     assert p.returncode == 2 and "--fsync sometimes: use always, off or batch-ms N" in p.stderr
+
+
+def test_kabuto_replay_of_a_journal_directory_prints_its_events_and_book(venue, tmp_path):
+    book = tmp_path / "book.json"
+    p = kabuto("replay", venue, "--book-out", book)
+    assert p.returncode == 0, p.stderr
+    direct = tmp_path / "direct.jsonl"
+    replay_journal(Namespace(orders=str(venue / "journal"), events=str(direct), book_out=None, instruments=None))
+    assert p.stdout == direct.read_text()
+    assert '"TSLAx-USD": {"bids": [["99.80", "2.000"]], "asks": []}' in book.read_text()
