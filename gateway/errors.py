@@ -18,6 +18,10 @@ class ProtocolError(GatewayError):
         self.req = req
 
 
+class JournalError(GatewayError):
+    """The journal cannot be written, or is corrupt where it cannot be a torn last write."""
+
+
 class ClientError(GatewayError):
     """The client SDK got an error answer or no answer in time."""
 

@@ -26,17 +26,13 @@ from typing import Iterator
 
 import numpy as np
 
-from gateway.errors import GatewayError
+from gateway.errors import JournalError
 
 HEADER = struct.Struct("<IQII")
 HEAD = HEADER.size  # 20
 MAX_BODY = 1 << 30
 SUFFIX = ".wal"
 POLICIES = ("always", "batch", "off")
-
-
-class JournalError(GatewayError):
-    """The journal cannot be written, or is corrupt where it cannot be a torn last write."""
 
 
 class NullJournal:
