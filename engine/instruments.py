@@ -168,6 +168,17 @@ def _decimal(entry: dict, key: str, where: str) -> Decimal:
     return d
 
 
+def _step(entry: dict, key: str, where: str) -> Decimal:
+    """A tick or lot size: positive, at most five significant digits, not finer than 1e-30.
+
+    The kernel divides by the step's digits in int64: a wider step could overflow it."""
+    d = _decimal(entry, key, where)
+    _, digits, exp = d.normalize().as_tuple()
+    if int("".join(map(str, digits))) > 100_000 or exp < -30:
+        raise ConfigError(f"{where}: {key} = {entry[key]!r} needs at most five significant digits, not finer than 1e-30")
+    return d
+
+
 def parse_instruments(doc: dict) -> list[Instrument]:
     """Instruments from a parsed TOML document; unknown keys and bad values are errors."""
     entries = doc.get("instrument")
@@ -192,8 +203,8 @@ def parse_instruments(doc: dict) -> list[Instrument]:
         if sym in seen:
             raise ConfigError(f"{where}: duplicate symbol {sym}")
         seen.add(sym)
-        tick = _decimal(entry, "tick_size", where)
-        lot = _decimal(entry, "lot_size", where)
+        tick = _step(entry, "tick_size", where)
+        lot = _step(entry, "lot_size", where)
         min_qty = _decimal(entry, "min_qty", where) if "min_qty" in entry else lot
         band = _decimal(entry, "band_pct", where) if "band_pct" in entry else None
         ref = _decimal(entry, "reference_price", where) if "reference_price" in entry else None
