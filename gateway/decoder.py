@@ -128,9 +128,9 @@ class Decoder:
             items = msg[2]
             if not items or len(items) > self.max_batch:
                 raise ProtocolError(R_MALFORMED, f"a batch holds 1 to {self.max_batch} commands", req)
-            new, command = self._new, self.command
-            return COMMANDS, req, [new(c, c[1]) if type(c) is list and len(c) > 1 and c[0] == P.NEW
-                                   and type(c[1]) is int and 0 <= c[1] <= P.MAX_U63 else command(c) for c in items]
+            new, command, new_kind, top = self._new, self.command, P.NEW, P.MAX_U63
+            return COMMANDS, req, [new(c, c[1]) if type(c) is list and len(c) > 1 and c[0] == new_kind
+                                   and type(c[1]) is int and 0 <= c[1] <= top else command(c) for c in items]
         if kind == P.LOGON:
             opts = msg[2] if len(msg) == 3 else {} if len(msg) == 2 else None
             if type(opts) is not dict:
@@ -197,9 +197,17 @@ class Decoder:
                 reason = reason or R_BAD_STP
         if reason:
             return (C_NEW, req, cl, s, side, otype, 0, 0, 0, 0, 0, 0, 0, reason)
-        parts = self.decimals.parts
-        pm, pe = parts(c[6]) if otype == LIMIT else (0, 0)
-        qm, qe = parts(c[7])
+        # the decimal cache read inline: a method call per field costs as much as the lookup
+        dec = self.decimals
+        cache = dec._cache
+        px, qty = c[6], c[7]
+        if otype == LIMIT:
+            r = cache.get(px) if type(px) is str else None
+            pm, pe = r if r is not None else dec.parts(px)
+        else:
+            pm = pe = 0
+        r = cache.get(qty) if type(qty) is str else None
+        qm, qe = r if r is not None else dec.parts(qty)
         return (C_NEW, req, cl, s, side, otype, tif, stp, pm, pe, qm, qe, 0, 0)
 
     def _amend(self, c: list, req: int) -> Command:

@@ -52,27 +52,41 @@ class MarketData:
         touched: dict[int, set] = {}
         trades: dict[int, list] = {}
         seq = first_seq - 1
-        for kind, _, side, flags, sym, oid, px, qty, _, maker, _, _, ts, _ in rows:
+        get = orders.get
+        for kind, _, side, flags, sym, oid, px, qty, _, maker, ts in rows:
             seq += 1
             if kind == FILL:
-                for key in (maker, oid):
-                    o = orders.get(key)
-                    if o is None:
-                        continue
-                    o[3] -= qty
-                    if o[2] is not None:
+                tch = touched.get(sym)
+                if tch is None:
+                    tch = touched[sym] = set()
+                o = get(maker)
+                if o is not None:
+                    left = o[3] = o[3] - qty
+                    p = o[2]
+                    if p is not None:
                         b = levels[2 * sym + o[1]]
-                        v = b.get(o[2], 0) - qty
+                        v = b.get(p, 0) - qty
                         if v:
-                            b[o[2]] = v
+                            b[p] = v
                         else:
-                            del b[o[2]]
-                        t = touched.get(sym)
-                        if t is None:
-                            t = touched[sym] = set()
-                        t.add((o[1], o[2]))
-                    if o[3] <= 0:
-                        del orders[key]
+                            del b[p]
+                        tch.add((o[1], p))
+                    if left <= 0:
+                        del orders[maker]
+                o = get(oid)
+                if o is not None:
+                    left = o[3] = o[3] - qty
+                    p = o[2]
+                    if p is not None:
+                        b = levels[2 * sym + o[1]]
+                        v = b.get(p, 0) - qty
+                        if v:
+                            b[p] = v
+                        else:
+                            del b[p]
+                        tch.add((o[1], p))
+                    if left <= 0:
+                        del orders[oid]
                 t = trades.get(sym)
                 if t is None:
                     t = trades[sym] = []
@@ -83,14 +97,14 @@ class MarketData:
                     orders[oid] = [sym, side, px, qty]
                     b = levels[2 * sym + side]
                     b[px] = b.get(px, 0) + qty
-                    t = touched.get(sym)
-                    if t is None:
-                        t = touched[sym] = set()
-                    t.add((side, px))
+                    tch = touched.get(sym)
+                    if tch is None:
+                        tch = touched[sym] = set()
+                    tch.add((side, px))
                 else:
                     orders[oid] = [sym, side, None, qty]
             elif kind == CANCELED:
-                o = orders.get(oid)
+                o = get(oid)
                 if o is not None:
                     o[3] -= qty
                     if o[2] is not None:
@@ -98,7 +112,7 @@ class MarketData:
                     if o[3] <= 0:
                         del orders[oid]
             elif kind == AMENDED:
-                o = orders.get(oid)
+                o = get(oid)
                 if o is not None:
                     self._level(o[0], o[1], o[2], -o[3], touched)
                     o[2], o[3] = px, qty
