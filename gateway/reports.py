@@ -24,6 +24,7 @@ HAS_PX = int(Flag.HAS_PX)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 REASONS = P.REASON_TEXT
 SIDES = P.SIDE_TEXT
+R_REQ = P.R_REQ
 
 SMALL_BATCH = 64
 
@@ -42,7 +43,7 @@ def event_rows(events: np.ndarray) -> list[tuple]:
 
 
 def _without_req(r: tuple) -> tuple:
-    return r[:P.R_REQ] + (None,) + r[P.R_REQ + 1:]
+    return r[:R_REQ] + (None,) + r[R_REQ + 1:]
 
 
 class ReportStage:
@@ -168,5 +169,5 @@ class ReportStage:
             entries = account.out
             account.out = []
             for s in account.sessions:
-                frames[s] = [r if o is s or r[P.R_REQ] is None else _without_req(r) for o, r in entries]
+                frames[s] = [r if o is s or r[R_REQ] is None else _without_req(r) for o, r in entries]
         return frames
