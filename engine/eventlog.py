@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from engine import fastencode
+from engine.errors import InputError
 from engine.codes import REASON_NAMES, Ev, Flag, Reason
 from engine.instruments import Instrument
 from engine.accounts import Accounts
@@ -100,3 +101,12 @@ def book_json(engine, instruments: Sequence[Instrument]) -> str:
             "asks": [[ins.px.text(p), ins.qty.text(q)] for p, q in asks],
         }
     return json.dumps(doc)
+
+
+def write_book(path: str, engine, instruments: Sequence[Instrument]) -> None:
+    """Write the final book JSON to path; a file that cannot be written is a one-line InputError."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(book_json(engine, instruments) + "\n")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from None

@@ -549,12 +549,8 @@ def replay_lobster(args: argparse.Namespace) -> int:
         for sink in sinks:
             sink.close()
     if getattr(args, "book_out", None):
-        from engine.eventlog import book_json
-        try:
-            with open(args.book_out, "w", encoding="utf-8") as f:
-                f.write(book_json(result.engine, result.engine.instruments) + "\n")
-        except OSError as e:
-            raise InputError(f"cannot write {args.book_out}: {e.strerror}") from None
+        from engine.eventlog import write_book
+        write_book(args.book_out, result.engine, result.engine.instruments)
     print(summary(result))
     if fail_under is not None and result.bbo_pct < fail_under:
         print(f"kabuto: best bid/ask matched on {result.bbo_pct:.2f} % of rows, below --fail-under "

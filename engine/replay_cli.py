@@ -7,7 +7,7 @@ import sys
 
 from engine.accounts import Accounts
 from engine.errors import InputError
-from engine.eventlog import book_json
+from engine.eventlog import write_book
 from engine.instruments import load_instruments
 
 
@@ -70,9 +70,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             out.flush()
     if args.book_out:
-        try:
-            with open(args.book_out, "w", encoding="utf-8") as f:
-                f.write(book_json(engine, instruments) + "\n")
-        except OSError as e:
-            raise InputError(f"cannot write {args.book_out}: {e.strerror}") from None
+        write_book(args.book_out, engine, instruments)
     return 0

@@ -377,7 +377,7 @@ def replay_journal(args) -> int:
     Prints the events the venue produced, byte for byte, checking the running event hash of every
     record; `args` is the replay Namespace (orders, events, book_out, instruments)."""
     from engine.accounts import Accounts
-    from engine.eventlog import Encoder, book_json
+    from engine.eventlog import Encoder, write_book
     jdir = journal_dir(Path(args.orders))
     meta = read_meta(jdir)
     instruments = load_instruments(args.instruments) if args.instruments else meta_instruments(meta)
@@ -407,9 +407,5 @@ def replay_journal(args) -> int:
     if reader.torn is not None:
         print(f"kabuto replay: journal: {reader.torn} (ignored)", file=sys.stderr)
     if args.book_out:
-        try:
-            with open(args.book_out, "w", encoding="utf-8") as f:
-                f.write(book_json(engine, instruments) + "\n")
-        except OSError as e:
-            raise JournalError(f"cannot write {args.book_out}: {e.strerror}") from None
+        write_book(args.book_out, engine, instruments)
     return 0
