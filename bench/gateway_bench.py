@@ -268,12 +268,12 @@ def _wait_file(path: Path, timeout: float = 120) -> str:
     raise SystemExit(f"timed out waiting for {path}")
 
 
-def start_venue(tmp: Path, chain: bool) -> tuple[subprocess.Popen, dict]:
+def start_venue(tmp: Path, chain: bool, durability: list[str] = ()) -> tuple[subprocess.Popen, dict]:
     """kabuto serve --insecure on free ports, without throttles; returns (process, endpoints)."""
     kabuto = Path(sys.executable).with_name("kabuto")
     cmd = [str(kabuto), "serve", "--insecure", "--data-dir", str(tmp / "venue"), "--rate-limit", "0",
            "--max-live-orders", "1000000", "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
-           "--snapshots", "tcp://127.0.0.1:0"] + ([] if chain else ["--no-chain"])
+           "--snapshots", "tcp://127.0.0.1:0"] + ([] if chain else ["--no-chain"]) + list(durability)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in p.stdout:
         if "ready" in line:
@@ -292,6 +292,9 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=8, help="batch frames in flight in the throughput run")
     ap.add_argument("--with-chain", action="store_true",
                     help="keep serve's default chain fill batcher on (off: the gateway alone is measured)")
+    ap.add_argument("--journal", default="always", choices=("always", "batch", "off", "none"),
+                    help="the venue's journal: fsync always (serve's default), fsync every 2 ms, "
+                         "no fsync, or no journal at all")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--role", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -329,7 +332,9 @@ def main() -> int:
         echo.wait(timeout=10)
         stopper.close(linger=0)
 
-        venue, ep = start_venue(tmp, args.with_chain)
+        durability = {"always": [], "batch": ["--fsync", "batch-ms", "2"], "off": ["--fsync", "off"],
+                      "none": ["--no-journal"]}[args.journal]
+        venue, ep = start_venue(tmp, args.with_chain, durability)
         try:
             cpu0 = cpu_seconds(venue.pid)
             tp = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch), str(args.window),
@@ -362,7 +367,7 @@ def main() -> int:
     ]
     print(f"{'measure':58} {'venue':>12} {'echo baseline':>14} {'ratio':>7}  target")
     print(f"(load average before the run: {load0:.2f} on {os.cpu_count()} cores; "
-          f"chain fill batcher {'on' if args.with_chain else 'off'})")
+          f"chain fill batcher {'on' if args.with_chain else 'off'}; journal {args.journal})")
     for name, v, b, target in rows:
         ratio = f"{v / b:7.2f}" if b else "      -"
         bs = f"{b:14.1f}" if b is not None else f"{'-':>14}"

@@ -17,7 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW
 from gateway.errors import ProtocolError
 from gateway.sequencer import MassCancel, Sequencer
-from gateway.state import CL, OID, OPEN, PX, SESSION, SIDE, SYM, Accounts, Session, new_order
+from gateway.state import CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from gateway.units import TextCache
 
 NEW, CANCEL, AMEND, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT)
@@ -30,13 +30,14 @@ R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
 LOGON_OPTIONS = {"account", "cod", "version"}
 
 Reply = Callable[[bytes, list], None]
+PxOpen = Callable[[int], tuple]
 
 
 class OrderEntry:
     """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
 
     def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
-                 reply: Reply, first_oid: int = 1):
+                 reply: Reply, first_oid: int = 1, routes: Callable | None = None):
         self.config = config
         self.symbols = [i.symbol for i in instruments]
         self.specs = {i.symbol: {"tick_size": str(i.tick_size), "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
@@ -45,6 +46,8 @@ class OrderEntry:
         self.reply = reply
         self.accounts = Accounts()
         self.sessions: dict[bytes, Session] = {}
+        self.routes = routes  # told every session of every account whenever sessions change
+        self.next_slot = 0
         self.next_oid = first_oid
         self.rate = float(config.rate_limit)
         self.burst = float(config.rate_limit) if config.rate_limit else 0.0
@@ -78,9 +81,11 @@ class OrderEntry:
         if old is not None:  # the same connection logs on again; a different account means the old peer is gone
             self.drop(old, cancel=old.account.name != name)
         account = self.accounts.get(name)
-        s = Session(rid, account, cod, now, self.burst)
+        s = Session(rid, self.next_slot, account, cod, now, self.burst)
+        self.next_slot += 1
         self.sessions[rid] = s
         account.sessions.append(s)
+        self._routes_changed()
         self.reply(rid, [P.LOGON, req, {
             "account": name, "version": P.VERSION, "cod": cod, "timeout": self.config.cod_timeout,
             "rate_limit": self.config.rate_limit, "max_live_orders": self.config.max_live_orders,
@@ -95,14 +100,16 @@ class OrderEntry:
         self.drop(s, cancel=True)
         self.reply(s.rid, [P.LOGOUT, req])
 
-    def list_orders(self, s: Session, req: int, sym: str | None, px: TextCache, qty: TextCache) -> None:
+    def list_orders(self, s: Session, req: int, sym: str | None, px_open: PxOpen, px: TextCache,
+                    qty: TextCache) -> None:
         """Answer with the account's live orders: [cl_oid, oid, sym, side, px, open]."""
         out = []
         for o in s.account.live.values():
             k = o[SYM]
-            if o[OPEN] and (sym is None or self.symbols[k] == sym):
+            if o[SLOT] is not None and (sym is None or self.symbols[k] == sym):
+                p, q = px_open(o[SLOT])
                 out.append([o[CL], o[OID], self.symbols[k], P.SIDE_TEXT[o[SIDE]],
-                            px.text(k, o[PX]) if o[PX] is not None else None, qty.text(k, o[OPEN])])
+                            px.text(k, p) if p is not None else None, qty.text(k, q)])
         self.reply(s.rid, [P.ORDERS, req, out])
 
     def drop(self, s: Session, cancel: bool) -> None:
@@ -112,11 +119,17 @@ class OrderEntry:
         account = s.account
         if s in account.sessions:
             account.sessions.remove(s)
+            self._routes_changed()
         if cancel and s.cod:
             for o in list(account.live.values()):
                 if o[SESSION] is s:
                     self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                                 (None, None, C_COD, o, None))
+                                 None, None, C_COD, o, o[CL])
+
+    def _routes_changed(self) -> None:
+        if self.routes is not None:
+            self.routes([[s.slot for s in a.sessions] for a in self.accounts.by_id],
+                        {s.slot: s.account.id for s in self.sessions.values()})
 
     def expire(self, now: float) -> int:
         """Drop every session silent for longer than the timeout; returns how many."""
@@ -154,38 +167,40 @@ class OrderEntry:
                         continue
                     oid = self.next_oid
                     self.next_oid = oid + 1
-                    rec = live[cl] = [oid, cl, account, s, sym, side, None, 0]  # see state.new_order
+                    rec = live[cl] = [oid, cl, account, s, sym, side, None]  # see state.new_order
                 else:
                     oid = old[OID]
-                    rec = [oid, cl, account, s, sym, side, None, 0]
-                add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, oid, acct, pm, qm, (s, req, C_NEW, rec, cl))
+                    rec = [oid, cl, account, s, sym, side, None]
+                add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, oid, acct, pm, qm, s, req, C_NEW, rec, cl)
             elif kind == C_CANCEL:
                 rec = live.get(cl)
                 if rec is None:
                     self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
                 else:
-                    add(CANCEL, rec[SIDE], 0, 0, 0, 0, 0, 0, 0, rec[SYM], rec[OID], acct, 0, 0,
-                        (s, req, C_CANCEL, rec, cl))
+                    add(CANCEL, rec[SIDE], 0, 0, 0, 0, 0, 0, 0, rec[SYM], rec[OID], acct, 0, 0, s, req, C_CANCEL,
+                        rec, cl)
             elif kind == C_AMEND:
                 rec = live.get(cl)
                 if rec is None:
                     self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
                 else:
-                    add(AMEND, rec[SIDE], 0, 0, 0, 0, pe, qe, flags, rec[SYM], rec[OID], acct, pm, qm,
-                        (s, req, C_AMEND, rec, cl))
+                    add(AMEND, rec[SIDE], 0, 0, 0, 0, pe, qe, flags, rec[SYM], rec[OID], acct, pm, qm, s, req,
+                        C_AMEND, rec, cl)
             else:
                 self._mass_cancel(s, req, sym, side)
 
     def _mass_cancel(self, s: Session, req: int, sym: int, side: int) -> None:
         account = s.account
         mass = MassCancel(s, req)
+        mass.first = self.seq.count
         for o in list(account.live.values()):
             if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
                 self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_MASS_CANCEL, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                             (s, req, C_MASS, o, mass))
+                             s, req, C_MASS, o, o[CL])
+        mass.last = self.seq.count
         self.seq.ack(mass)
 
     def _reject(self, s: Session, kind: int, req, cl, sym: int, side: int, reason: int) -> None:
         rec = new_order(0, cl, s.account, s, sym, side) if kind == C_NEW else None
-        self.seq.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, s.account.id, 0, 0,
-                     (s, req, kind, rec, None if kind == C_MASS else cl))
+        self.seq.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, s.account.id, 0, 0, s, req, kind, rec,
+                     None if kind == C_MASS else cl)

@@ -34,7 +34,7 @@ from engine.records import COMMAND_DTYPE
 from gateway.decoder import C_COD
 from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir
 from gateway.snapshot import Snapshot, load_newest, write_snapshot
-from gateway.state import CL, SESSION
+from gateway.state import CL, OID, SESSION
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 R_DISCONNECT = int(Reason.DISCONNECT)
@@ -276,7 +276,7 @@ class Durability:
         return summary
 
     def _restore_gateway(self, server, names: list, owners: Owners, next_oid: int) -> list:
-        entry, orders = server.entry, server.reports.orders
+        entry, fan = server.entry, server.fanout
         for name in names:
             entry.accounts.get(name)
         self.accounts_logged = len(names)
@@ -289,8 +289,9 @@ class Durability:
             if own is None:
                 raise JournalError(f"order {oid} rests on the book but no journal record entered it")
             account = by_id[acct]
-            rec = [oid, own[0], account, None, sym, side, px, q]  # gateway/state.py layout
-            orders[oid] = rec
+            slot = fan.restore(oid, acct, sym, side, px, q, own[0])
+            rec = [oid, own[0], account, None, sym, side, slot]  # gateway/state.py layout
+            fan.recs[slot] = rec
             account.live[own[0]] = rec
             restored.append((rec, bool(own[1])))
             next_oid = max(next_oid, oid + 1)
@@ -299,7 +300,7 @@ class Durability:
         # above it is a forward jump, which subscribers see as a gap and resync from a snapshot
         if server.engine.seq:
             md = server.market_data.seq
-            md[:] = [max(x, server.engine.seq + 1) for x in md]
+            np.maximum(md, server.engine.seq + 1, out=md)
         return restored
 
     def _cancel(self, server, recs: list) -> None:
@@ -307,7 +308,8 @@ class Durability:
         add = server.sequencer.add
         for rec in recs:
             oid, _, account, _, sym, side = rec[:6]
-            add(CANCEL, side, 0, 0, 0, R_DISCONNECT, 0, 0, 0, sym, oid, account.id, 0, 0, (None, None, C_COD, rec, None))
+            add(CANCEL, side, 0, 0, 0, R_DISCONNECT, 0, 0, 0, sym, oid, account.id, 0, 0, None, None, C_COD, rec,
+                rec[CL])
         server.run_batch()
 
     # ------------------------------------------------------------------ running
@@ -343,8 +345,8 @@ class Durability:
     def snapshot(self) -> Path:
         """Write a snapshot of the state after the last journal record."""
         server = self.server
-        orders = [[oid, rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
-                  for oid, rec in server.reports.orders.items()]
+        orders = [[rec[OID], rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
+                  for rec in server.fanout.recs if rec is not None]
         gw = {"accounts": [a.name for a in server.entry.accounts.by_id[:self.accounts_logged]],
               "next_oid": server.entry.next_oid, "last_ts": self.last_ts, "orders": orders}
         snap = Snapshot(self.last_seq, server.engine.seq, self.event_hash,

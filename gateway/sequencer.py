@@ -1,5 +1,8 @@
 """Sequencer stage: packs commands straight into one command array per engine batch.
 
+Beside each command record it packs a META_DTYPE record: what the fan-out stage needs to report
+on the command's events (session slot, request id, client order id, ...).
+
 Each command's `ts` is a strictly increasing nanosecond timestamp: t0 + its index in the batch,
 where t0, taken when the batch's first command arrives, is >= the wall clock and > every earlier
 timestamp. The engine copies `ts` into every event a command causes, so `event.ts - t0` finds the
@@ -36,22 +39,33 @@ def row_struct(dtype: np.dtype) -> struct.Struct:
 
 _ROW = row_struct(COMMAND_DTYPE)
 
+CL_TEXT = 36  # bytes of a client order id text (protocol.MAX_CL_OID_LEN)
+# per command, for the fan-out stage; session -1 / req -1 / sym -1 mean none
+META_DTYPE = np.dtype([("sess", np.int64), ("req", np.int64), ("ck", np.int64), ("clkind", np.int64),
+                       ("clint", np.int64), ("cllen", np.int64), ("sym", np.int64), ("side", np.int64),
+                       ("count", np.int64), ("cl", np.uint8, (CL_TEXT,)), ("pad", np.uint8, (4,))])
+_META = struct.Struct("<9q%ds4x" % CL_TEXT)
+assert _META.size == META_DTYPE.itemsize
+
 
 class MassCancel:
     """A mass cancel request in a batch: how many orders it canceled, for its acknowledgement."""
 
-    __slots__ = ("session", "req", "count")
+    __slots__ = ("session", "req", "count", "first", "last")
 
     def __init__(self, session, req: int):
         self.session = session
         self.req = req
         self.count = 0
+        self.first = self.last = 0  # its cancel commands' indexes in the batch: first..last-1
 
 
 @dataclass
 class Batch:
-    """One engine batch: the command records and, per command, (session, req, kind, order, tag)."""
+    """One engine batch: the command records, their META_DTYPE records and, per command,
+    (session, req, kind, order record, client order id)."""
     cmds: np.ndarray
+    cm: np.ndarray
     meta: list
     t0: int
     acks: list = field(default_factory=list)
@@ -62,6 +76,7 @@ class Sequencer:
 
     def __init__(self, capacity: int = 4096):
         self._buf = bytearray(capacity * COMMAND_DTYPE.itemsize)
+        self._mbuf = bytearray(capacity * META_DTYPE.itemsize)
         self._cap = capacity
         self.count = 0
         self._meta: list = []
@@ -70,8 +85,10 @@ class Sequencer:
         self._t0 = 0
 
     def add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
-            flags: int, sym: int, oid: int, acct: int, px: int, qty: int, meta: tuple) -> None:
-        """Append one command; meta is (session, req, kind, order, tag) for the report stage."""
+            flags: int, sym: int, oid: int, acct: int, px: int, qty: int, sess, req: int | None, ck: int,
+            rec: list | None, cl) -> None:
+        """Append one command of session sess (or None) with request id req, gateway kind ck, the
+        order record it acts on (or None) and the client order id its reports name."""
         n = self.count
         if n == 0:
             self._t0 = max(time.time_ns(), self._last_ts + 1)
@@ -79,7 +96,19 @@ class Sequencer:
             self._grow()
         _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
                        flags | HAS_TS, 0, sym, oid, acct, px, qty, self._t0 + n, 0)
-        self._meta.append(meta)
+        if cl is None:
+            k, v, text = 0, 0, b""
+        elif type(cl) is int:
+            k, v, text = 1, cl, b""
+        else:
+            k, v, text = 2, 0, cl.encode()
+        if rec is None:
+            rs, rd = -1, 0
+        else:
+            rs, rd = rec[4], rec[5]  # gateway/state.py SYM, SIDE
+        _META.pack_into(self._mbuf, n * _META.size, sess.slot if sess is not None else -1,
+                        -1 if req is None else req, ck, k, v, len(text), rs, rd, 0, text)
+        self._meta.append((sess, req, ck, rec, cl))
         self.count = n + 1
 
     def ack(self, mass: MassCancel) -> None:
@@ -90,9 +119,10 @@ class Sequencer:
         """The collected batch (its array is valid until the next add); the sequencer starts empty."""
         n = self.count
         cmds = np.frombuffer(self._buf, COMMAND_DTYPE, n)
+        cm = np.frombuffer(self._mbuf, META_DTYPE, n)
         if n:
             self._last_ts = self._t0 + n - 1
-        batch = Batch(cmds, self._meta, self._t0, self._acks)
+        batch = Batch(cmds, cm, self._meta, self._t0, self._acks)
         self.count = 0
         self._meta = []
         self._acks = []
@@ -107,4 +137,7 @@ class Sequencer:
         buf = bytearray(len(self._buf) * 2)
         buf[:len(self._buf)] = self._buf
         self._buf = buf  # the old buffer stays alive as long as a view of it does
+        buf = bytearray(len(self._mbuf) * 2)
+        buf[:len(self._mbuf)] = self._mbuf
+        self._mbuf = buf
         self._cap *= 2

@@ -1,7 +1,8 @@
 """The venue process: sockets and the stage pipeline, run by one thread that owns every book.
 
     ROUTER frames -> Decoder -> OrderEntry (sessions, throttles) -> Sequencer -> journal.append
-        -> Engine.process -> ReportStage (execution reports) -> MarketData (PUB) -> event sinks
+        -> Engine.process -> Fanout (execution reports and market data, one numba pass) -> sockets
+        -> event sinks
 
 One thread, because CPython threads would only take turns on the GIL: the stages are plain
 objects called in order, and a batch of commands crosses into the numba kernel once.
@@ -27,11 +28,13 @@ from gateway.config import GatewayConfig
 from gateway.decoder import COMMANDS, Decoder
 from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
+from gateway.fanout import FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, Fanout
 from gateway.journal import NullJournal
 from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from gateway.marketdata import MarketData
-from gateway.reports import ReportStage, event_rows
 from gateway.sequencer import Sequencer
+from gateway.state import ACCOUNT, CL, SLOT
+from gateway.units import price_cache, qty_cache
 
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096
@@ -63,9 +66,12 @@ class Server:
         self.engine.process(empty_commands(0))  # load the compiled kernel now, not on the first order
         self.sequencer = Sequencer(config.batch_target + config.max_batch)
         self.decoder = Decoder(self.instruments, config.max_batch)
-        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply)
-        self.reports = ReportStage(self.instruments)
-        self.market_data = MarketData(self.instruments, self._publish)
+        self.fanout = Fanout(self.instruments)
+        self.fanout.warm(self.engine.state)
+        self._rids: dict[int, bytes] = {}  # session slot -> routing id
+        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes)
+        self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq)
+        self._px, self._qty = price_cache(self.instruments), qty_cache(self.instruments)
         self.journal = journal if journal is not None else NullJournal()
         self.sinks = list(sinks)
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
@@ -135,6 +141,10 @@ class Server:
         send = self.orders.send
         send(rid, SNDMORE)
         send(_pack(msg), NOBLOCK)
+
+    def _routes(self, by_account: list[list[int]], session_accounts: dict[int, int]) -> None:
+        self._rids = {s.slot: s.rid for s in self.entry.sessions.values()}
+        self.fanout.set_routes(by_account, session_accounts)
 
     def _publish(self, topic: bytes, body: bytes) -> None:
         send = self.pub.send
@@ -228,7 +238,7 @@ class Server:
             elif kind == P.LOGOUT:
                 entry.logout(s, req)
             else:
-                entry.list_orders(s, req, body, self.reports.px, self.reports.qty)
+                entry.list_orders(s, req, body, self.fanout.px_open, self._px, self._qty)
         except ProtocolError as e:
             self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
 
@@ -241,20 +251,57 @@ class Server:
         """Journal, match and fan out everything the sequencer holds."""
         batch = self.sequencer.take()
         cmds = batch.cmds
-        first = self.engine.seq + 1
-        if len(cmds):
+        n = len(cmds)
+        if n:
+            fan = self.fanout
+            fan.reserve(n)
             self.journal.append(cmds, batch.meta)
+            first = self.engine.seq + 1
             events = self.engine.process(cmds)
-            rows = event_rows(events)
-            frames = self.reports.apply(rows, first, batch)
-            for s, reports in frames.items():
-                self._reply(s.rid, [P.REPORTS, reports])
+            frames, todo, out = fan.run(events, first, cmds, batch.cm, batch.t0, time.time_ns(), self.engine.state)
+            if len(todo):
+                self._file(todo.tolist(), batch.meta)
+            frames = frames.tolist()
+            view = memoryview(out)
+            send = self.orders.send
+            rids = self._rids
+            for kind, slot, a, b in frames:
+                if kind == FRAME_REPORTS:
+                    send(rids[slot], SNDMORE)
+                    send(view[a:b], NOBLOCK)
         for m in batch.acks:
+            if n and m.last > m.first:
+                m.count = int(batch.cm["count"][m.first:m.last].sum())
             self._reply(m.session.rid, [P.MASS_CANCEL, m.req, m.count])
-        if len(cmds):
-            self.market_data.apply_rows(rows, first)
+        if n:
+            send = self.pub.send
+            topics = self.market_data.topics
+            for kind, sym, a, b in frames:
+                if kind != FRAME_REPORTS:
+                    send(topics[sym], SNDMORE)
+                    send(view[a:b], NOBLOCK)
+            view.release()
             for sink in self.sinks:
                 sink.handle(events, first)
+
+    def _file(self, todo: list, meta: list) -> None:
+        """Keep the accounts' live order tables in step with what the fan-out pass saw happen."""
+        recs = self.fanout.recs
+        for code, a, b in todo:
+            if code == TODO_ACCEPTED:  # a: command index, b: slot
+                rec = meta[a][3]
+                rec[SLOT] = b
+                recs[b] = rec
+                rec[ACCOUNT].live[rec[CL]] = rec
+                continue
+            if code == TODO_FINISHED:  # a: slot
+                rec = recs[a]
+                recs[a] = None
+            else:  # a new order rejected: release its client order id's reservation
+                rec = meta[a][3]
+            live = rec[ACCOUNT].live
+            if live.get(rec[CL]) is rec:
+                del live[rec[CL]]
 
     def _serve_snapshots(self) -> None:
         for _ in range(MAX_FRAMES_PER_ROUND):
@@ -290,3 +337,12 @@ class Server:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+
+
+def warmup() -> None:
+    """Compile the gateway's kernels (`kabuto warmup`): the fan-out pass and its table upkeep."""
+    instruments = load_instruments()
+    fan = Fanout(instruments, slots=16)
+    fan.warm(Engine(instruments).state)
+    fan.reserve(64)  # grows the table and rehashes it
+    fan.restore(1, 0, 0, 0, 100, 1, "cl")

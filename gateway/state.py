@@ -5,42 +5,41 @@ every order entered, and a list literal costs a sixth of a slotted object's cons
 """
 from __future__ import annotations
 
-# order record layout: [oid, cl, account, session, sym, side, px, open]
+# order record layout: [oid, cl, account, session, sym, side, slot]
 OID = 0      # venue-wide engine order id, allocated by the gateway
 CL = 1       # the client's order id, unique among the account's live orders
 ACCOUNT = 2  # the owning Account
 SESSION = 3  # the Session that entered it (for cancel-on-disconnect)
 SYM = 4      # instrument index
 SIDE = 5     # 0 buy, 1 sell
-PX = 6       # ticks once accepted (None before, and for a market order)
-OPEN = 7     # open lots once accepted (0 before)
+SLOT = 6     # its row in the fan-out stage's order table once accepted (None before): price, open lots
 
 
 def new_order(oid: int, cl, account: "Account", session: "Session | None", sym: int, side: int) -> list:
     """A fresh order record (the hot path writes the same list literal inline)."""
-    return [oid, cl, account, session, sym, side, None, 0]
+    return [oid, cl, account, session, sym, side, None]
 
 
 class Account:
     """A trading account: its sessions and its live (or just reserved) orders by client order id."""
 
-    __slots__ = ("name", "id", "sessions", "live", "out")
+    __slots__ = ("name", "id", "sessions", "live")
 
     def __init__(self, name: str, id_: int):
         self.name = name
         self.id = id_
         self.sessions: list[Session] = []
         self.live: dict[object, list] = {}
-        self.out: list = []  # (origin session, report) pairs of the batch being reported
 
 
 class Session:
     """One logged-on DEALER connection of an account."""
 
-    __slots__ = ("rid", "account", "cod", "last_seen", "tokens", "refilled")
+    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled")
 
-    def __init__(self, rid: bytes, account: Account, cod: bool, now: float, burst: float):
+    def __init__(self, rid: bytes, slot: int, account: Account, cod: bool, now: float, burst: float):
         self.rid = rid          # the ROUTER routing id of the connection
+        self.slot = slot        # its number in the fan-out stage's routing tables (never reused)
         self.account = account
         self.cod = cod          # cancel this session's orders when it goes silent or logs out
         self.last_seen = now

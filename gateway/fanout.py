@@ -1,0 +1,759 @@
+"""Fan-out stage: one numba pass turns a batch's events into execution reports and market data, as msgpack bytes.
+
+The pass keeps the live order state the reports need (client order id, side, price, open lots) in
+arrays indexed by a slot, found from the engine order id through an open-addressing hash. It writes
+every report once, then copies each account's reports into one `reports` frame per session of that
+account (the request id only for the session that sent the command, nil for the others). Market
+data is one `md` message per touched symbol: its trades, and the level quantities it touched, read
+from the engine's own book after the batch. Python is left with one send per frame and a short list
+of order records to file or forget (accepted, finished, rejected) in the account tables.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import msgpack
+import numpy as np
+from numba import njit
+
+from engine.codes import Ev, Flag, Op, Reason
+from engine.fastencode import _dec
+from engine.instruments import Instrument
+from engine.kernel import _hash_del, _hash_put, hash_find
+from engine.records import EVENT_DTYPE
+from gateway import protocol as P
+from gateway.decoder import C_MASS, C_NEW
+from gateway.sequencer import META_DTYPE
+
+ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
+HAS_PX = int(Flag.HAS_PX)
+OP_CANCEL = int(Op.CANCEL)
+R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
+
+# order table columns
+G_OID, G_ACCT, G_SYM, G_SIDE, G_PX, G_HASPX, G_OPEN, G_CLKIND, G_CLINT, G_CLLEN = range(10)
+G_COLS = 10
+CL_BYTES = P.MAX_CL_OID_LEN
+CL_NONE, CL_INT, CL_STR = 0, 1, 2
+
+# counters: the first three persist, the rest count what one batch wrote
+M_NFREE, M_LIVE, M_GEN, M_FRAMES, M_TODO, M_REPS, M_ACCTS, M_SYMS, M_LVS, M_TRADES = range(10)
+
+# string table entries (msgpack-encoded), then the symbols, then the reasons
+S_REPORTS, S_ACCEPTED, S_FILL, S_CANCELED, S_AMENDED, S_REJECTED, S_BUY, S_SELL, S_TAKER, S_MAKER, S_MD = range(11)
+FIXED_STRINGS = (P.REPORTS, P.EV_ACCEPTED, P.EV_FILL, P.EV_CANCELED, P.EV_AMENDED, P.EV_REJECTED, "buy", "sell",
+                 "taker", "maker", P.MD_UPDATE)
+
+# what the pass leaves for Python, in event order
+TODO_ACCEPTED, TODO_FINISHED, TODO_REJECTED_NEW = 1, 2, 3
+# frames: (kind, session slot or symbol, start, end) in the output buffer
+FRAME_REPORTS, FRAME_MD = 0, 1
+
+REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
+MD_PER_EVENT = 200  # bytes of market data one event can add, at most
+NIL = 0xC0
+EMPTY = -1
+
+
+class Tables(NamedTuple):
+    """Everything the pass reads and keeps between batches (numba takes the tuple whole)."""
+    g: np.ndarray          # (slots, G_COLS) live order state
+    gcl: np.ndarray        # (slots, CL_BYTES) client order id text
+    hk: np.ndarray         # oid -> slot hash: keys
+    hv: np.ndarray         # oid -> slot hash: values
+    free: np.ndarray       # stack of free slots
+    m: np.ndarray          # counters (M_*)
+    s_acct: np.ndarray     # session slot -> account id (-1: gone)
+    a_first: np.ndarray    # account id -> first index of its sessions in a_list
+    a_n: np.ndarray        # account id -> number of sessions
+    a_list: np.ndarray     # session slots grouped by account
+    units: np.ndarray      # (symbols, 4): price step units, price places, qty step units, qty places
+    strs: np.ndarray       # msgpack-encoded strings, concatenated
+    str_off: np.ndarray    # offsets into strs (entry i is strs[str_off[i]:str_off[i+1]])
+    md_seq: np.ndarray     # per symbol: the sequence number of its last market data message
+
+
+class Scratch(NamedTuple):
+    """Per-batch work space, sized by the caller for the batch (see Fanout._fit)."""
+    rep: np.ndarray        # (reports, 6): account, origin session, start, end, req offset, req length
+    rep_next: np.ndarray   # next report of the same account
+    acct: np.ndarray       # (accounts, 4): generation, head, tail, count
+    acct_list: np.ndarray  # accounts touched, in first-touch order
+    trades: np.ndarray     # (trades, 6): seq, px, qty, side, ts, next
+    lv: np.ndarray         # (levels, 3): book, px, next
+    sym: np.ndarray        # (symbols, 5): generation, trade head, trade tail, level head, level tail
+    sym_list: np.ndarray   # symbols touched
+    lset: np.ndarray       # (set slots, 3): generation, book, px  -- the touched-level set
+    todo: np.ndarray       # (n, 3): code, command index or slot, slot
+    frames: np.ndarray     # (n, 4): kind, session slot or symbol, start, end
+    out: np.ndarray        # uint8 output buffer
+
+
+# ---------------------------------------------------------------------- msgpack writers
+
+@njit(cache=True, _nrt=False)
+def _uint(out, p, v):
+    """msgpack of a non-negative integer, in its shortest form (as msgpack-python writes it)."""
+    if v < 128:
+        out[p] = v
+        return p + 1
+    if v < 256:
+        out[p] = 0xCC
+        out[p + 1] = v
+        return p + 2
+    if v < 65536:
+        out[p] = 0xCD
+        n = 2
+    elif v < 4294967296:
+        out[p] = 0xCE
+        n = 4
+    else:
+        out[p] = 0xCF
+        n = 8
+    for i in range(n, 0, -1):
+        out[p + i] = v & 0xFF
+        v >>= 8
+    return p + n + 1
+
+
+@njit(cache=True, _nrt=False)
+def _array_header(out, p, n):
+    if n < 16:
+        out[p] = 0x90 | n
+        return p + 1
+    if n < 65536:
+        out[p] = 0xDC
+        out[p + 1] = n >> 8
+        out[p + 2] = n & 0xFF
+        return p + 3
+    out[p] = 0xDD
+    out[p + 1] = (n >> 24) & 0xFF
+    out[p + 2] = (n >> 16) & 0xFF
+    out[p + 3] = (n >> 8) & 0xFF
+    out[p + 4] = n & 0xFF
+    return p + 5
+
+
+@njit(cache=True, _nrt=False)
+def _str(out, p, strs, off, i):
+    for j in range(off[i], off[i + 1]):
+        out[p] = strs[j]
+        p += 1
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _decstr(out, p, steps, units, places):
+    """A decimal as a msgpack fixstr (a decimal of int64 steps is at most 21 characters)."""
+    q = _dec(out, p + 1, steps, units, places)
+    out[p] = 0xA0 | (q - p - 1)
+    return q
+
+
+@njit(cache=True, _nrt=False)
+def _cl(out, p, kind, v, n, text):
+    if kind == CL_INT:
+        return _uint(out, p, v)
+    if kind == CL_NONE:
+        out[p] = NIL
+        return p + 1
+    if n < 32:
+        out[p] = 0xA0 | n
+        p += 1
+    else:
+        out[p] = 0xD9
+        out[p + 1] = n
+        p += 2
+    for j in range(n):
+        out[p + j] = text[j]
+    return p + n
+
+
+@njit(cache=True, _nrt=False)
+def _copy(out, p, src, a, b):
+    for j in range(a, b):
+        out[p] = src[j]
+        p += 1
+    return p
+
+
+# ---------------------------------------------------------------------- the pass
+
+@njit(cache=True, _nrt=False)
+def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, cltext, oid, sym, side,
+            px, has_px, qty, has_qty, open_, has_open, reason, role):
+    """Write one report at p and chain it to its account; returns the new end."""
+    n = x.rep_next.shape[0]
+    r = t.m[M_REPS]  # reports written so far in this batch
+    if r >= n:
+        return p
+    strs, off = t.strs, t.str_off
+    nsym = t.units.shape[0]
+    start = p
+    out[p] = 0x9D  # array of 13
+    p = _str(out, p + 1, strs, off, ev_str)
+    p = _uint(out, p, seq)
+    p = _uint(out, p, ts)
+    req_at = p
+    if req >= 0:
+        p = _uint(out, p, req)
+    else:
+        out[p] = NIL
+        p += 1
+    req_len = p - req_at
+    p = _cl(out, p, clk, clv, cln, cltext)
+    if oid >= 0:
+        p = _uint(out, p, oid)
+    else:
+        out[p] = NIL
+        p += 1
+    if sym >= 0:
+        p = _str(out, p, strs, off, 11 + sym)
+        p = _str(out, p, strs, off, S_BUY + side)
+    else:
+        out[p] = NIL
+        out[p + 1] = NIL
+        p += 2
+    u = t.units
+    if has_px:
+        p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
+    else:
+        out[p] = NIL
+        p += 1
+    if has_qty:
+        p = _decstr(out, p, qty, u[sym, 2], u[sym, 3])
+    else:
+        out[p] = NIL
+        p += 1
+    if has_open:
+        p = _decstr(out, p, open_, u[sym, 2], u[sym, 3])
+    else:
+        out[p] = NIL
+        p += 1
+    if reason >= 0:
+        p = _str(out, p, strs, off, 11 + nsym + reason)
+    else:
+        out[p] = NIL
+        p += 1
+    if role >= 0:
+        p = _str(out, p, strs, off, role)
+    else:
+        out[p] = NIL
+        p += 1
+    rep = x.rep
+    rep[r, 0] = acct
+    rep[r, 1] = origin
+    rep[r, 2] = start
+    rep[r, 3] = p
+    rep[r, 4] = req_at
+    rep[r, 5] = req_len
+    x.rep_next[r] = EMPTY
+    a = x.acct
+    gen = t.m[M_GEN]
+    if a[acct, 0] != gen:
+        a[acct, 0] = gen
+        a[acct, 1] = r
+        a[acct, 3] = 0
+        x.acct_list[t.m[M_ACCTS]] = acct
+        t.m[M_ACCTS] += 1
+    else:
+        x.rep_next[a[acct, 2]] = r
+    a[acct, 2] = r
+    a[acct, 3] += 1
+    t.m[M_REPS] = r + 1
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _todo(t, x, code, v, w):
+    k = t.m[M_TODO]
+    x.todo[k, 0] = code
+    x.todo[k, 1] = v
+    x.todo[k, 2] = w
+    t.m[M_TODO] = k + 1
+
+
+@njit(cache=True, _nrt=False)
+def _sym_touch(t, x, sym):
+    s = x.sym
+    gen = t.m[M_GEN]
+    if s[sym, 0] != gen:
+        s[sym, 0] = gen
+        s[sym, 1] = EMPTY
+        s[sym, 2] = EMPTY
+        s[sym, 3] = EMPTY
+        s[sym, 4] = EMPTY
+        x.sym_list[t.m[M_SYMS]] = sym
+        t.m[M_SYMS] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _level_touch(t, x, sym, side, px):
+    """Remember that level (sym, side, px) changed (once per batch)."""
+    b = 2 * sym + side
+    ls = x.lset
+    mask = ls.shape[0] - 1
+    gen = t.m[M_GEN]
+    i = ((px * 0x9E3779B1) ^ (b * 0x85EBCA77)) & mask
+    while ls[i, 0] == gen:
+        if ls[i, 1] == b and ls[i, 2] == px:
+            return
+        i = (i + 1) & mask
+    ls[i, 0] = gen
+    ls[i, 1] = b
+    ls[i, 2] = px
+    _sym_touch(t, x, sym)
+    k = t.m[M_LVS]
+    x.lv[k, 0] = b
+    x.lv[k, 1] = px
+    x.lv[k, 2] = EMPTY
+    s = x.sym
+    if s[sym, 3] == EMPTY:
+        s[sym, 3] = k
+    else:
+        x.lv[s[sym, 4], 2] = k
+    s[sym, 4] = k
+    t.m[M_LVS] = k + 1
+
+
+@njit(cache=True, _nrt=False)
+def _trade(t, x, sym, seq, px, qty, side, ts):
+    _sym_touch(t, x, sym)
+    k = t.m[M_TRADES]
+    tr = x.trades
+    tr[k, 0] = seq
+    tr[k, 1] = px
+    tr[k, 2] = qty
+    tr[k, 3] = side
+    tr[k, 4] = ts
+    tr[k, 5] = EMPTY
+    s = x.sym
+    if s[sym, 1] == EMPTY:
+        s[sym, 1] = k
+    else:
+        tr[s[sym, 2], 5] = k
+    s[sym, 2] = k
+    t.m[M_TRADES] = k + 1
+
+
+@njit(cache=True, _nrt=False)
+def _forget(t, x, oid, h):
+    """The order of hash entry h has finished: free its slot and tell Python."""
+    slot = t.hv[h]
+    _hash_del(t.hk, t.hv, h)
+    t.free[t.m[M_NFREE]] = slot
+    t.m[M_NFREE] += 1
+    t.m[M_LIVE] -= 1
+    _todo(t, x, TODO_FINISHED, slot, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _level_qty(b_lv, b_n, l_px, l_qty, b, side, px):
+    lo = 0
+    n = b_n[b]
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        q = l_px[b_lv[b, mid]]
+        if (px > q) if side == 0 else (px < q):
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < n and l_px[b_lv[b, lo]] == px:
+        return l_qty[b_lv[b, lo]]
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty):
+    """Reports and market data of one batch into x.out; frames in x.frames, Python's work in x.todo."""
+    m = t.m
+    m[M_GEN] += 1
+    for j in range(M_FRAMES, M_TRADES + 1):
+        m[j] = 0
+    g, gcl, hk, hv = t.g, t.gcl, t.hk, t.hv
+    out = x.out
+    p = 0
+    seq = first_seq - 1
+    for i in range(n_ev):
+        e = ev[i]
+        seq += 1
+        kind = e.kind
+        ci = e.ts - t0
+        c = cm[ci]
+        sess = c.sess
+        if kind == FILL:
+            ht = hash_find(hk, e.oid)
+            hm = hash_find(hk, e.maker)
+            if ht < 0 or hm < 0:
+                continue
+            ts_, ms = hv[ht], hv[hm]
+            sym = e.sym
+            q = e.qty
+            to = g[ts_, G_OPEN] - q
+            mo = g[ms, G_OPEN] - q
+            g[ts_, G_OPEN] = to
+            g[ms, G_OPEN] = mo
+            p = _report(t, x, out, p, g[ts_, G_ACCT], sess, S_FILL, seq, e.ts, c.req, g[ts_, G_CLKIND],
+                        g[ts_, G_CLINT], g[ts_, G_CLLEN], gcl[ts_], e.oid, sym, e.side, e.px, True, q, True,
+                        to, True, -1, S_TAKER)
+            p = _report(t, x, out, p, g[ms, G_ACCT], -1, S_FILL, seq, e.ts, -1, g[ms, G_CLKIND],
+                        g[ms, G_CLINT], g[ms, G_CLLEN], gcl[ms], e.maker, sym, 1 - e.side, e.px, True, q, True,
+                        mo, True, -1, S_MAKER)
+            _trade(t, x, sym, seq, e.px, q, e.side, e.ts)
+            if g[ms, G_HASPX]:
+                _level_touch(t, x, sym, g[ms, G_SIDE], g[ms, G_PX])
+            if to == 0:
+                _forget(t, x, e.oid, ht)
+                if mo == 0:
+                    _forget(t, x, e.maker, hash_find(hk, e.maker))  # the first delete may move it
+            elif mo == 0:
+                _forget(t, x, e.maker, hm)
+        elif kind == ACCEPTED:
+            k = m[M_NFREE] - 1
+            slot = t.free[k]
+            m[M_NFREE] = k
+            m[M_LIVE] += 1
+            _hash_put(hk, hv, e.oid, slot)
+            sym = e.sym
+            has_px = (e.flags & HAS_PX) != 0
+            g[slot, G_OID] = e.oid
+            g[slot, G_ACCT] = e.acct
+            g[slot, G_SYM] = sym
+            g[slot, G_SIDE] = e.side
+            g[slot, G_PX] = e.px
+            g[slot, G_HASPX] = has_px
+            g[slot, G_OPEN] = e.qty
+            g[slot, G_CLKIND] = c.clkind
+            g[slot, G_CLINT] = c.clint
+            g[slot, G_CLLEN] = c.cllen
+            for j in range(c.cllen):
+                gcl[slot, j] = c.cl[j]
+            _todo(t, x, TODO_ACCEPTED, ci, slot)
+            p = _report(t, x, out, p, e.acct, sess, S_ACCEPTED, seq, e.ts, c.req, c.clkind, c.clint, c.cllen,
+                        c.cl, e.oid, sym, e.side, e.px, has_px, e.qty, True, e.qty, True, -1, -1)
+            if has_px:
+                _level_touch(t, x, sym, e.side, e.px)
+        elif kind == CANCELED:
+            h = hash_find(hk, e.oid)
+            if h < 0:
+                continue
+            slot = hv[h]
+            reason = e.reason
+            if cmds[ci].op == OP_CANCEL and c.ck >= C_MASS:  # a cancel the gateway made: its real reason
+                if c.ck == C_MASS:
+                    reason = R_MASS
+                    c.count = 1
+                else:
+                    reason = R_DISCONNECT
+            acct = g[slot, G_ACCT]
+            origin = sess if sess >= 0 and t.s_acct[sess] == acct else -1
+            sym = g[slot, G_SYM]
+            g[slot, G_OPEN] = e.open
+            p = _report(t, x, out, p, acct, origin, S_CANCELED, seq, e.ts, c.req if origin >= 0 else -1,
+                        g[slot, G_CLKIND], g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side,
+                        0, False, e.qty, True, e.open, True, reason, -1)
+            if g[slot, G_HASPX]:
+                _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
+            if e.open == 0:
+                _forget(t, x, e.oid, h)
+        elif kind == AMENDED:
+            h = hash_find(hk, e.oid)
+            if h < 0:
+                continue
+            slot = hv[h]
+            sym = g[slot, G_SYM]
+            if g[slot, G_HASPX]:
+                _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
+            g[slot, G_PX] = e.px
+            g[slot, G_HASPX] = 1
+            g[slot, G_OPEN] = e.qty
+            _level_touch(t, x, sym, g[slot, G_SIDE], e.px)
+            p = _report(t, x, out, p, g[slot, G_ACCT], sess, S_AMENDED, seq, e.ts, c.req, g[slot, G_CLKIND],
+                        g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side, e.px, True, e.qty,
+                        True, e.qty, True, -1, -1)
+        else:  # REJECTED
+            if c.ck == C_NEW:
+                _todo(t, x, TODO_REJECTED_NEW, ci, 0)
+            if sess < 0 or (cmds[ci].op == OP_CANCEL and c.ck >= C_MASS):
+                continue  # an internal cancel of an order that finished first: nothing to tell
+            p = _report(t, x, out, p, t.s_acct[sess], sess, S_REJECTED, seq, e.ts, c.req, c.clkind, c.clint,
+                        c.cllen, c.cl, -1, c.sym, c.side, 0, False, 0, False, 0, False, e.reason, -1)
+    p = _frames(t, x, out, p)
+    return _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty)
+
+
+@njit(cache=True, _nrt=False)
+def _frames(t, x, out, p):
+    """Copy each touched account's reports into one frame per session of the account."""
+    nf = 0
+    for k in range(t.m[M_ACCTS]):
+        acct = x.acct_list[k]
+        first, ns = t.a_first[acct], t.a_n[acct]
+        count = x.acct[acct, 3]
+        for j in range(first, first + ns):
+            s = t.a_list[j]
+            start = p
+            out[p] = 0x92
+            p = _str(out, p + 1, t.strs, t.str_off, S_REPORTS)
+            p = _array_header(out, p, count)
+            r = x.acct[acct, 1]
+            while r != EMPTY:
+                rr = x.rep[r]
+                if rr[1] == s or out[rr[4]] == NIL:
+                    p = _copy(out, p, out, rr[2], rr[3])
+                else:  # another session of the account: the same report without the request id
+                    p = _copy(out, p, out, rr[2], rr[4])
+                    out[p] = NIL
+                    p = _copy(out, p + 1, out, rr[4] + rr[5], rr[3])
+                r = x.rep_next[r]
+            f = x.frames[nf]
+            f[0] = FRAME_REPORTS
+            f[1] = s
+            f[2] = start
+            f[3] = p
+            nf += 1
+    t.m[M_FRAMES] = nf
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
+    """One md message per touched symbol, in symbol order: its trades, then its level changes."""
+    n = t.m[M_SYMS]
+    syms = x.sym_list
+    for a in range(1, n):  # insertion sort: a batch touches few symbols
+        v = syms[a]
+        b = a - 1
+        while b >= 0 and syms[b] > v:
+            syms[b + 1] = syms[b]
+            b -= 1
+        syms[b + 1] = v
+    strs, off, u = t.strs, t.str_off, t.units
+    nf = t.m[M_FRAMES]
+    for a in range(n):
+        sym = syms[a]
+        t.md_seq[sym] += 1
+        start = p
+        out[p] = 0x96
+        p = _str(out, p + 1, strs, off, S_MD)
+        p = _str(out, p, strs, off, 11 + sym)
+        p = _uint(out, p, t.md_seq[sym])
+        p = _uint(out, p, now)
+        count = 0
+        k = x.sym[sym, 1]
+        while k != EMPTY:
+            count += 1
+            k = x.trades[k, 5]
+        p = _array_header(out, p, count)
+        k = x.sym[sym, 1]
+        while k != EMPTY:
+            tr = x.trades[k]
+            out[p] = 0x95
+            p = _uint(out, p + 1, tr[0])
+            p = _decstr(out, p, tr[1], u[sym, 0], u[sym, 1])
+            p = _decstr(out, p, tr[2], u[sym, 2], u[sym, 3])
+            p = _str(out, p, strs, off, S_BUY + tr[3])
+            p = _uint(out, p, tr[4])
+            k = tr[5]
+        count = 0
+        k = x.sym[sym, 3]
+        while k != EMPTY:
+            count += 1
+            k = x.lv[k, 2]
+        p = _array_header(out, p, count)
+        k = x.sym[sym, 3]
+        while k != EMPTY:
+            bk, px = x.lv[k, 0], x.lv[k, 1]
+            side = bk - 2 * sym
+            out[p] = 0x93
+            p = _str(out, p + 1, strs, off, S_BUY + side)
+            p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
+            p = _decstr(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
+            k = x.lv[k, 2]
+        f = x.frames[nf]
+        f[0] = FRAME_MD
+        f[1] = sym
+        f[2] = start
+        f[3] = p
+        nf += 1
+    t.m[M_FRAMES] = nf
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _rehash(hk_old, hk, hv_old, hv):
+    for i in range(len(hk_old)):
+        if hk_old[i] != EMPTY:
+            _hash_put(hk, hv, hk_old[i], hv_old[i])
+
+
+# ---------------------------------------------------------------------- Python side
+
+def _string_table(instruments: Sequence[Instrument]) -> tuple[np.ndarray, np.ndarray]:
+    reasons = [P.reason_text(c) for c in range(max(P.REASON_TEXT) + 1)]
+    items = [msgpack.packb(s) for s in (*FIXED_STRINGS, *(i.symbol for i in instruments), *reasons)]
+    off = np.zeros(len(items) + 1, np.int64)
+    off[1:] = np.cumsum([len(b) for b in items])
+    return np.frombuffer(b"".join(items), np.uint8).copy(), off
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, (n - 1).bit_length())
+
+
+class Fanout:
+    """The fan-out stage's state and its call into the numba pass."""
+
+    def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14):
+        n = len(instruments)
+        strs, off = _string_table(instruments)
+        units = np.array([[i.px.step_units, i.px.places, i.qty.step_units, i.qty.places] for i in instruments],
+                         np.int64).reshape(n, 4)
+        self.t = Tables(np.zeros((slots, G_COLS), np.int64), np.zeros((slots, CL_BYTES), np.uint8),
+                        np.full(_pow2(2 * slots), EMPTY, np.int64), np.zeros(_pow2(2 * slots), np.int64),
+                        np.arange(slots - 1, -1, -1, dtype=np.int64), np.zeros(16, np.int64),
+                        np.full(1, -1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                        np.zeros(1, np.int64), units, strs, off, np.zeros(n, np.int64))
+        self.t.m[M_NFREE] = slots
+        self.n_symbols = n
+        self.report_max = REPORT_BASE + 2 * int(np.diff(off).max())
+        self.recs: list = [None] * slots  # slot -> the gateway's order record (gateway/state.py)
+        self.n_accounts = self.n_sessions = 0
+        self.max_sessions = 1
+        self.x: Scratch | None = None
+        self._entry = None
+        self._state = None
+        self._cap_ev = 64  # events of one batch the scratch space holds
+        self._fit(64)
+
+    # ------------------------------------------------------------ sizing
+
+    def _out_bytes(self, n_ev: int) -> int:
+        # every event writes at most two reports, each copied into a frame per session of its account
+        return n_ev * (2 * self.report_max * (1 + self.max_sessions) + MD_PER_EVENT) + 4096 + 256 * self.n_symbols
+
+    def _fit(self, n_ev: int) -> None:
+        """New scratch space big enough for n_ev events and the current sessions."""
+        n_ev = max(n_ev, self._cap_ev)
+        self._cap_ev = n_ev
+        n_acc = max(self.n_accounts, 1)
+        ns = self.n_symbols
+        self.x = Scratch(np.zeros((2 * n_ev, 6), np.int64), np.zeros(2 * n_ev, np.int64),
+                         np.zeros((n_acc, 4), np.int64), np.zeros(n_acc, np.int64),
+                         np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 3), np.int64),
+                         np.zeros((ns, 5), np.int64), np.zeros(ns, np.int64),
+                         np.zeros((_pow2(4 * n_ev), 3), np.int64), np.zeros((3 * n_ev, 3), np.int64),
+                         np.zeros((self.n_sessions + ns + 1, 4), np.int64),
+                         np.zeros(self._out_bytes(n_ev), np.uint8))
+        self.t.m[M_GEN] += 1  # fresh zeroed marks must not look like this generation's
+        self._entry = None
+
+    def reserve(self, n_new: int) -> None:
+        """Room for n_new more live orders (every command of a batch might add one)."""
+        t = self.t
+        live = int(t.m[M_LIVE])
+        if t.m[M_NFREE] < n_new:
+            old = len(t.g)
+            size = max(2 * old, old + n_new)
+            g = np.zeros((size, G_COLS), np.int64)
+            g[:old] = t.g
+            gcl = np.zeros((size, CL_BYTES), np.uint8)
+            gcl[:old] = t.gcl
+            nfree = int(t.m[M_NFREE])
+            free = np.zeros(size, np.int64)
+            free[:nfree] = t.free[:nfree]
+            extra = np.arange(size - 1, old - 1, -1, dtype=np.int64)
+            free[nfree:nfree + len(extra)] = extra
+            t.m[M_NFREE] = nfree + len(extra)
+            self.recs.extend([None] * (size - old))
+            self.t = t = t._replace(g=g, gcl=gcl, free=free)
+            self._entry = None
+        if 2 * (live + n_new) > len(t.hk):
+            size = _pow2(4 * (live + n_new))
+            hk, hv = np.full(size, EMPTY, np.int64), np.zeros(size, np.int64)
+            _rehash(t.hk, hk, t.hv, hv)
+            self.t = t._replace(hk=hk, hv=hv)
+            self._entry = None
+
+    def set_routes(self, sessions_by_account: list[list[int]], session_accounts: dict[int, int]) -> None:
+        """Which session slots belong to which account (rebuilt at every logon and drop)."""
+        n = len(sessions_by_account)
+        a_first, a_n = np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.int64)
+        flat: list[int] = []
+        for a, slots in enumerate(sessions_by_account):
+            a_first[a], a_n[a] = len(flat), len(slots)
+            flat.extend(slots)
+        top = max(session_accounts, default=-1) + 1
+        s_acct = np.full(max(top, 1), -1, np.int64)
+        for s, a in session_accounts.items():
+            s_acct[s] = a
+        self.t = self.t._replace(s_acct=s_acct, a_first=a_first, a_n=a_n,
+                                 a_list=np.array(flat or [0], np.int64))
+        self.max_sessions = max([len(s) for s in sessions_by_account] + [1])
+        self.n_accounts = n
+        self.n_sessions = len(flat)
+        self._fit(self._cap_ev)
+
+    # ------------------------------------------------------------ orders outside the event stream
+
+    def restore(self, oid: int, acct: int, sym: int, side: int, px: int | None, open_: int, cl) -> int:
+        """File a live order found at recovery; returns its slot."""
+        self.reserve(1)
+        t = self.t
+        k = int(t.m[M_NFREE]) - 1
+        slot = int(t.free[k])
+        t.m[M_NFREE] = k
+        t.m[M_LIVE] += 1
+        _hash_put(t.hk, t.hv, oid, slot)
+        kind, v, text = encode_cl(cl)
+        t.g[slot] = (oid, acct, sym, side, px or 0, px is not None, open_, kind, v, len(text))
+        t.gcl[slot, :len(text)] = np.frombuffer(text, np.uint8)
+        return slot
+
+    def px_open(self, slot: int) -> tuple[int | None, int]:
+        """(price ticks or None, open lots) of a live order."""
+        row = self.t.g[slot]
+        return (int(row[G_PX]) if row[G_HASPX] else None), int(row[G_OPEN])
+
+    # ------------------------------------------------------------ the batch
+
+    def warm(self, engine_state) -> None:
+        """Load (or compile) the pass now rather than on the first order: run it over no events."""
+        from gateway.sequencer import Sequencer
+        from engine.records import empty_commands, empty_events
+        batch = Sequencer(1).take()
+        self.run(empty_events(0), 1, empty_commands(0), batch.cm, 0, 0, engine_state)
+
+    def run(self, events: np.ndarray, first_seq: int, cmds: np.ndarray, cm: np.ndarray, t0: int, now: int,
+            engine_state) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the pass over one batch; (frames, todo, out) views valid until the next run."""
+        n_ev = len(events)
+        if n_ev > self._cap_ev:
+            self._fit(n_ev)
+        x = self.x
+        st = engine_state
+        args = (self.t, x, events, n_ev, cmds, cm, t0, first_seq, now, st.b_lv, st.b_n, st.l_px, st.l_qty)
+        fast = self._entry
+        if fast is not None and self._state is st and events.flags.c_contiguous:
+            fast(*args)
+        else:
+            fan_out(*args)
+            if events.flags.c_contiguous and cm.flags.c_contiguous and cmds.flags.c_contiguous:
+                sig = tuple(fan_out.typeof_pyval(a) for a in args)
+                self._entry = fan_out.overloads[sig].entry_point
+                self._state = st
+        m = self.t.m
+        return x.frames[:m[M_FRAMES]], x.todo[:m[M_TODO]], x.out
+
+
+def encode_cl(cl) -> tuple[int, int, bytes]:
+    """(kind, integer value, text bytes) of a client order id for the order table."""
+    if cl is None:
+        return CL_NONE, 0, b""
+    if type(cl) is int:
+        return CL_INT, cl, b""
+    return CL_STR, 0, cl.encode()
+
+
+assert EVENT_DTYPE.names[0] == "kind"
