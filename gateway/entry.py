@@ -10,12 +10,15 @@ from __future__ import annotations
 import time
 from typing import Callable, Sequence
 
+import numpy as np
+
 from engine.codes import Op, Reason
 from engine.instruments import Instrument
 from gateway import protocol as P
 from gateway.config import GatewayConfig
 from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW
 from gateway.errors import ProtocolError
+from gateway.fastentry import F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, N_FIELDS, commit, parse, word_table
 from gateway.sequencer import MassCancel, Sequencer
 from gateway.state import CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from gateway.units import TextCache
@@ -51,6 +54,8 @@ class OrderEntry:
         self.next_oid = first_oid
         self.rate = float(config.rate_limit)
         self.burst = float(config.rate_limit) if config.rate_limit else 0.0
+        self.words, self.word_off = word_table(instruments)
+        self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)  # the fast path's parsed orders
 
     # ------------------------------------------------------------------ session requests
 
@@ -188,6 +193,54 @@ class OrderEntry:
                         C_AMEND, rec, cl)
             else:
                 self._mass_cancel(s, req, sym, side)
+
+    def new_batch(self, s: Session, payload: bytes, now: float) -> bool:
+        """The fast path for a batch frame of plain, valid new orders; False: not such a frame (or
+        over the rate limit), for the Python decoder and commands() to handle."""
+        b = np.frombuffer(payload, np.uint8)
+        rows = self.rows
+        k, _ = parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)
+        if k <= 0:
+            return False
+        rate = self.rate
+        if rate:
+            tokens = min(self.burst, s.tokens + (now - s.refilled) * rate)
+            if tokens < k:
+                return False  # commands() rejects the ones over the limit, one by one
+            s.tokens = tokens - k
+            s.refilled = now
+        account = s.account
+        live = account.live
+        most = self.config.max_live_orders
+        kinds = rows[:k, F_CLKIND]
+        if kinds.min() == 1:
+            cls = rows[:k, F_CLINT].tolist()
+        else:
+            cls = [int(v) if kd == 1 else payload[a:e].decode()
+                   for kd, v, a, e in rows[:k, F_CLKIND:F_CLB + 1].tolist()]
+        oids = []
+        metas = []
+        next_oid = self.next_oid
+        for cl, req, sym, side in zip(cls, rows[:k, F_REQ].tolist(), rows[:k, F_SYM].tolist(),
+                                      rows[:k, F_SIDE].tolist()):
+            old = live.get(cl)
+            if old is None:
+                if len(live) >= most:
+                    oids.append(0)  # rejected: too many live orders
+                    rec = [0, cl, account, s, sym, side, None]
+                else:
+                    oids.append(next_oid)
+                    rec = live[cl] = [next_oid, cl, account, s, sym, side, None]  # see state.new_order
+                    next_oid += 1
+            else:
+                oids.append(old[OID])
+                rec = [old[OID], cl, account, s, sym, side, None]
+            metas.append((s, req, C_NEW, rec, cl))
+        self.next_oid = next_oid
+        start, t0, cmds, cm = self.seq.place(k)
+        commit(rows, k, b, np.array(oids, np.int64), account.id, s.slot, t0, start, cmds, cm, R_TOO_MANY)
+        self.seq.placed(metas)
+        return True
 
     def _mass_cancel(self, s: Session, req: int, sym: int, side: int) -> None:
         account = s.account

@@ -111,6 +111,22 @@ class Sequencer:
         self._meta.append((sess, req, ck, rec, cl))
         self.count = n + 1
 
+    def place(self, k: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Room for k more commands written in place: (first index, t0, command records, meta records).
+
+        The caller fills records first..first+k-1 (timestamps t0 + index), then calls placed()."""
+        n = self.count
+        if n == 0:
+            self._t0 = max(time.time_ns(), self._last_ts + 1)
+        while n + k > self._cap:
+            self._grow()
+        return n, self._t0, np.frombuffer(self._buf, COMMAND_DTYPE), np.frombuffer(self._mbuf, META_DTYPE)
+
+    def placed(self, metas: list) -> None:
+        """The commands written after place(), with their (session, req, kind, order, cl) tuples."""
+        self._meta.extend(metas)
+        self.count += len(metas)
+
     def ack(self, mass: MassCancel) -> None:
         """Acknowledge a mass cancel after this batch, even when it canceled nothing."""
         self._acks.append(mass)

@@ -28,6 +28,8 @@ from gateway.config import GatewayConfig
 from gateway.decoder import COMMANDS, Decoder
 from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
+from gateway.fastentry import HEAD as FAST_HEAD
+from gateway.fastentry import warm as warm_entry
 from gateway.fanout import FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, Fanout
 from gateway.journal import NullJournal
 from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
@@ -68,6 +70,7 @@ class Server:
         self.decoder = Decoder(self.instruments, config.max_batch)
         self.fanout = Fanout(self.instruments)
         self.fanout.warm(self.engine.state)
+        warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
         self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes)
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq)
@@ -215,6 +218,11 @@ class Server:
 
     def _on_frame(self, rid: bytes, payload: bytes, user: str | None, now: float) -> None:
         entry = self.entry
+        if payload.startswith(FAST_HEAD):  # a batch of new orders: try the fast path first
+            s = entry.session_for(rid, user)
+            if s is not None and entry.new_batch(s, payload, now):
+                s.last_seen = now
+                return
         try:
             kind, req, body = self.decoder.decode(payload)
             if kind == COMMANDS:
@@ -346,3 +354,4 @@ def warmup() -> None:
     fan.warm(Engine(instruments).state)
     fan.reserve(64)  # grows the table and rehashes it
     fan.restore(1, 0, 0, 0, 100, 1, "cl")
+    warm_entry(instruments)

@@ -1,0 +1,369 @@
+"""Fast path of order entry: a batch frame of plain, valid new orders decoded by numba.
+
+`parse` reads the msgpack bytes of ["batch", req, [["new", req, cl, sym, side, type, px, qty,
+tif?, stp?], ...]] straight into arrays. Anything else (another command kind, an unknown symbol,
+a bad field, an unusual encoding) makes it answer FALLBACK, and the frame takes the Python decoder
+(gateway/decoder.py), which owns every reject rule: this path only ever accepts what that one
+would decode without a reject reason, with the same values. `commit` writes the command and
+META_DTYPE records once the session stage has given each order its engine order id.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numba import njit
+
+from engine.codes import Flag, Op, OrdType, Stp, Tif
+from engine.instruments import Instrument
+from gateway import protocol as P
+from gateway.decoder import C_NEW, MAX_MANT
+from gateway.sequencer import CL_TEXT
+
+FALLBACK = -1
+NEW, REJECT = int(Op.NEW), int(Op.REJECT)
+HAS_TS = int(Flag.HAS_TS)
+LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
+GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)
+DEFAULT_STP = int(Stp.CANCEL_OLDEST)
+MAX_DECIMAL_TEXT = 40
+
+# word tables: (first word index, count) of each group in one list of words
+SIDE_WORDS = ("buy", "sell")
+TYPE_WORDS = ("limit", "market")
+TIF_WORDS = tuple(t.name for t in Tif)
+STP_WORDS = tuple(s.name.lower() for s in Stp)
+W_SIDE, W_TYPE, W_TIF, W_STP, W_SYM = 0, 2, 4, 4 + len(TIF_WORDS), 4 + len(TIF_WORDS) + len(STP_WORDS)
+assert [int(t) for t in Tif] == list(range(len(TIF_WORDS))) and [int(s) for s in Stp] == list(range(len(STP_WORDS)))
+
+# columns of the parsed rows
+F_REQ, F_CLKIND, F_CLINT, F_CLA, F_CLB, F_SYM, F_SIDE, F_TYPE, F_TIF, F_STP, F_PM, F_PE, F_QM, F_QE = range(14)
+N_FIELDS = 14
+HEAD = b"\x93\xa5batch"
+HEAD_BYTES = np.frombuffer(HEAD, np.uint8).copy()
+N_TIF, N_STP = len(TIF_WORDS), len(STP_WORDS)
+
+
+def word_table(instruments: Sequence[Instrument]) -> tuple[np.ndarray, np.ndarray]:
+    """Every keyword and symbol as UTF-8 bytes, concatenated, with offsets."""
+    words = [w.encode() for w in (*SIDE_WORDS, *TYPE_WORDS, *TIF_WORDS, *STP_WORDS)]
+    words += [i.symbol.encode() for i in instruments]
+    off = np.zeros(len(words) + 1, np.int64)
+    off[1:] = np.cumsum([len(w) for w in words])
+    return np.frombuffer(b"".join(words), np.uint8).copy(), off
+
+
+@njit(cache=True, _nrt=False)
+def _uint(b, p, n):
+    """msgpack unsigned integer at p -> (value, next p); next p is -1 when it is not one (or > 2**63-1)."""
+    if p >= n:
+        return 0, -1
+    t = b[p]
+    if t < 0x80:
+        return np.int64(t), p + 1
+    if t == 0xCC:
+        k = 1
+    elif t == 0xCD:
+        k = 2
+    elif t == 0xCE:
+        k = 4
+    elif t == 0xCF:
+        k = 8
+    else:
+        return 0, -1
+    if p + k >= n:
+        return 0, -1
+    if k == 8 and b[p + 1] >= 0x80:
+        return 0, -1
+    v = np.int64(0)
+    for j in range(1, k + 1):
+        v = (v << 8) | b[p + j]
+    return v, p + 1 + k
+
+
+@njit(cache=True, _nrt=False)
+def _str(b, p, n):
+    """msgpack str at p -> (start, end) of its bytes; end -1 when it is not a str."""
+    if p >= n:
+        return 0, -1
+    t = b[p]
+    if 0xA0 <= t <= 0xBF:
+        a = p + 1
+        e = a + (t - 0xA0)
+    elif t == 0xD9 and p + 1 < n:
+        a = p + 2
+        e = a + b[p + 1]
+    else:
+        return 0, -1
+    if e > n:
+        return 0, -1
+    return a, e
+
+
+@njit(cache=True, _nrt=False)
+def _word(b, a, e, words, off, first, count):
+    """Index (0..count-1) of the word b[a:e] among words first..first+count-1, or -1."""
+    ln = e - a
+    for w in range(first, first + count):
+        if off[w + 1] - off[w] != ln:
+            continue
+        o = off[w]
+        same = True
+        for j in range(ln):
+            if b[a + j] != words[o + j]:
+                same = False
+                break
+        if same:
+            return w - first
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _decimal(b, p, n):
+    """A positive decimal (text or integer) at p -> (mantissa, exponent, next p); next p -1 if invalid."""
+    if p < n and (b[p] < 0x80 or 0xCC <= b[p] <= 0xCF):
+        v, q = _uint(b, p, n)
+        if q < 0 or v <= 0 or v >= MAX_MANT:
+            return 0, 0, -1
+        return v, 0, q
+    a, e = _str(b, p, n)
+    if e < 0 or e - a > MAX_DECIMAL_TEXT or e == a:
+        return 0, 0, -1
+    mant = np.int64(0)
+    frac = 0
+    dot = -1
+    for j in range(a, e):
+        c = b[j]
+        if c == 0x2E and dot < 0:
+            dot = j
+            continue
+        if c < 0x30 or c > 0x39:
+            return 0, 0, -1
+        if dot >= 0:
+            frac += 1
+    if dot == a or dot == e - 1:
+        return 0, 0, -1  # ".5" and "5." are not decimals here
+    # trailing zeros of the fraction do not count
+    end = e
+    if dot >= 0:
+        while end - 1 > dot and b[end - 1] == 0x30:
+            end -= 1
+            frac -= 1
+        if end - 1 == dot:
+            end = dot
+    for j in range(a, end):
+        c = b[j]
+        if c == 0x2E:
+            continue
+        d = c - 0x30
+        if mant > (MAX_MANT - 1 - d) // 10:
+            return 0, 0, -1  # not below 2**62
+        mant = mant * 10 + d
+    if mant <= 0:
+        return 0, 0, -1
+    return mant, -frac, e
+
+
+@njit(cache=True, _nrt=False)
+def _skip_simple(b, p, n):
+    """Skip a nil, str or unsigned integer (a market order's ignored price); -1 when it is none of these."""
+    if p >= n:
+        return -1
+    if b[p] == 0xC0:
+        return p + 1
+    v, q = _uint(b, p, n)
+    if q >= 0:
+        return q
+    a, e = _str(b, p, n)
+    return e
+
+
+@njit(cache=True, _nrt=False)
+def parse(b, n, words, off, n_symbols, max_batch, rows):
+    """Rows of a batch frame of valid new orders; returns (count, batch req), count FALLBACK otherwise."""
+    if n < 8:
+        return FALLBACK, 0
+    for j in range(7):
+        if b[j] != HEAD_BYTES[j]:
+            return FALLBACK, 0
+    breq, p = _uint(b, 7, n)
+    if p < 0 or p >= n:
+        return FALLBACK, 0
+    t = b[p]
+    if 0x90 <= t <= 0x9F:
+        k = np.int64(t) - 0x90
+        p += 1
+    elif t == 0xDC and p + 2 < n:
+        k = (np.int64(b[p + 1]) << 8) | np.int64(b[p + 2])
+        p += 3
+    else:
+        return FALLBACK, 0
+    if k < 1 or k > max_batch or k > rows.shape[0]:
+        return FALLBACK, 0
+    for i in range(k):
+        if p + 5 > n:
+            return FALLBACK, 0
+        ln = np.int64(b[p]) - 0x90
+        if ln < 8 or ln > 10 or b[p + 1] != 0xA3 or b[p + 2] != 0x6E or b[p + 3] != 0x65 or b[p + 4] != 0x77:
+            return FALLBACK, 0  # not ["new", ...] with 8 to 10 elements
+        r = rows[i]
+        v, p = _uint(b, p + 5, n)
+        r[F_REQ] = v
+        if p < 0:
+            return FALLBACK, 0
+        v, q = _uint(b, p, n)
+        if q >= 0:
+            r[F_CLKIND] = 1
+            r[F_CLINT] = v
+            p = q
+        else:
+            a, e = _str(b, p, n)
+            if e < 0 or e == a or e - a > CL_TEXT:
+                return FALLBACK, 0
+            for j in range(a, e):
+                if b[j] < 0x20 or b[j] > 0x7E:
+                    return FALLBACK, 0
+            r[F_CLKIND] = 2
+            r[F_CLA] = a
+            r[F_CLB] = e
+            p = e
+        a, e = _str(b, p, n)
+        if e < 0:
+            return FALLBACK, 0
+        s = _word(b, a, e, words, off, W_SYM, n_symbols)
+        if s < 0:
+            return FALLBACK, 0  # unknown symbol: the Python decoder names the reject
+        r[F_SYM] = s
+        a, p = _str(b, e, n)
+        if p < 0:
+            return FALLBACK, 0
+        side = _word(b, a, p, words, off, W_SIDE, 2)
+        a, q = _str(b, p, n)
+        if q < 0 or side < 0:
+            return FALLBACK, 0
+        otype = _word(b, a, q, words, off, W_TYPE, 2)
+        if otype < 0:
+            return FALLBACK, 0
+        p = q
+        r[F_SIDE] = side
+        r[F_TYPE] = otype
+        if otype == LIMIT:
+            pm, pe, p = _decimal(b, p, n)
+            r[F_PM] = pm
+            r[F_PE] = pe
+            tif = GTC
+        else:
+            r[F_PM] = 0
+            r[F_PE] = 0
+            p = _skip_simple(b, p, n)
+            tif = IOC
+        if p < 0:
+            return FALLBACK, 0
+        qm, qe, p = _decimal(b, p, n)
+        r[F_QM] = qm
+        r[F_QE] = qe
+        if p < 0:
+            return FALLBACK, 0
+        stp = DEFAULT_STP
+        if ln > 8:
+            if p >= n:
+                return FALLBACK, 0
+            if b[p] == 0xC0:
+                p += 1
+            else:
+                a, e = _str(b, p, n)
+                if e < 0:
+                    return FALLBACK, 0
+                t2 = _word(b, a, e, words, off, W_TIF, N_TIF)
+                if t2 < 0 or (otype == MARKET and t2 == POST):
+                    return FALLBACK, 0
+                tif = t2 if otype == LIMIT or t2 == FOK else IOC
+                p = e
+        if ln > 9:
+            if p >= n:
+                return FALLBACK, 0
+            if b[p] == 0xC0:
+                p += 1
+            else:
+                a, e = _str(b, p, n)
+                if e < 0:
+                    return FALLBACK, 0
+                stp = _word(b, a, e, words, off, W_STP, N_STP)
+                if stp < 0:
+                    return FALLBACK, 0
+                p = e
+        r[F_TIF] = tif
+        r[F_STP] = stp
+    if p != n:
+        return FALLBACK, 0  # trailing bytes
+    return k, breq
+
+
+@njit(cache=True, _nrt=False)
+def commit(rows, k, payload, oids, acct, sess, t0, start, cmds, cm, reject_reason):
+    """Write k parsed orders as command and meta records from index start; oid 0 = reject (reject_reason)."""
+    for i in range(k):
+        r = rows[i]
+        c = cmds[start + i]
+        m = cm[start + i]
+        oid = oids[i]
+        c.side = r[F_SIDE]
+        c.sym = r[F_SYM]
+        c.acct = acct
+        c.ts = t0 + start + i
+        c.flags = HAS_TS
+        c.pad = 0
+        c.line = 0
+        if oid > 0:
+            c.op = NEW
+            c.otype = r[F_TYPE]
+            c.tif = r[F_TIF]
+            c.stp = r[F_STP]
+            c.reason = 0
+            c.pexp = r[F_PE]
+            c.qexp = r[F_QE]
+            c.oid = oid
+            c.px = r[F_PM]
+            c.qty = r[F_QM]
+        else:
+            c.op = REJECT
+            c.otype = 0
+            c.tif = 0
+            c.stp = 0
+            c.reason = reject_reason
+            c.pexp = 0
+            c.qexp = 0
+            c.oid = 0
+            c.px = 0
+            c.qty = 0
+        m.sess = sess
+        m.req = r[F_REQ]
+        m.ck = C_NEW
+        m.clkind = r[F_CLKIND]
+        m.clint = r[F_CLINT] if r[F_CLKIND] == 1 else 0
+        m.cllen = 0
+        if r[F_CLKIND] == 2:
+            a = r[F_CLA]
+            m.cllen = r[F_CLB] - a
+            for j in range(m.cllen):
+                m.cl[j] = payload[a + j]
+        m.sym = r[F_SYM]
+        m.side = r[F_SIDE]
+        m.count = 0
+
+
+assert CL_TEXT == P.MAX_CL_OID_LEN
+
+
+def warm(instruments: Sequence[Instrument]) -> None:
+    """Compile (or load) parse and commit with the argument types the venue uses."""
+    import msgpack
+    from gateway.sequencer import Sequencer
+    words, off = word_table(instruments)
+    rows = np.zeros((4, N_FIELDS), np.int64)
+    frame = msgpack.packb(["batch", 1, [["new", 1, "a", instruments[0].symbol, "buy", "limit", "1", "1"]]])
+    b = np.frombuffer(frame, np.uint8)
+    k, _ = parse(b, len(b), words, off, len(instruments), len(rows), rows)
+    seq = Sequencer(4)
+    start, t0, cmds, cm = seq.place(k)
+    commit(rows, k, b, np.array([1], np.int64), 0, 0, t0, start, cmds, cm, 0)
