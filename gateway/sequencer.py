@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,15 +59,18 @@ class MassCancel:
         self.first = self.last = 0  # its cancel commands' indexes in the batch: first..last-1
 
 
-@dataclass
 class Batch:
     """One engine batch: the command records, their META_DTYPE records and, per command,
     (session, req, kind, order record, client order id)."""
-    cmds: np.ndarray
-    cm: np.ndarray
-    meta: list
-    t0: int
-    acks: list = field(default_factory=list)
+
+    __slots__ = ("cmds", "cm", "meta", "t0", "acks")
+
+    def __init__(self, cmds: np.ndarray, cm: np.ndarray, meta: list, t0: int, acks: list):
+        self.cmds = cmds
+        self.cm = cm
+        self.meta = meta
+        self.t0 = t0
+        self.acks = acks
 
 
 class Sequencer:
@@ -77,6 +79,7 @@ class Sequencer:
     def __init__(self, capacity: int = 4096):
         self._buf = bytearray(capacity * COMMAND_DTYPE.itemsize)
         self._mbuf = bytearray(capacity * META_DTYPE.itemsize)
+        self._views()
         self._cap = capacity
         self.count = 0
         self._meta: list = []
@@ -120,7 +123,7 @@ class Sequencer:
             self._t0 = max(time.time_ns(), self._last_ts + 1)
         while n + k > self._cap:
             self._grow()
-        return n, self._t0, np.frombuffer(self._buf, COMMAND_DTYPE), np.frombuffer(self._mbuf, META_DTYPE)
+        return n, self._t0, self._cmds, self._cm
 
     def placed(self, metas: list) -> None:
         """The commands written after place(), with their (session, req, kind, order, cl) tuples."""
@@ -134,11 +137,9 @@ class Sequencer:
     def take(self) -> Batch:
         """The collected batch (its array is valid until the next add); the sequencer starts empty."""
         n = self.count
-        cmds = np.frombuffer(self._buf, COMMAND_DTYPE, n)
-        cm = np.frombuffer(self._mbuf, META_DTYPE, n)
         if n:
             self._last_ts = self._t0 + n - 1
-        batch = Batch(cmds, cm, self._meta, self._t0, self._acks)
+        batch = Batch(self._cmds[:n], self._cm[:n], self._meta, self._t0, self._acks)
         self.count = 0
         self._meta = []
         self._acks = []
@@ -157,3 +158,8 @@ class Sequencer:
         buf[:len(self._mbuf)] = self._mbuf
         self._mbuf = buf
         self._cap *= 2
+        self._views()
+
+    def _views(self) -> None:
+        self._cmds = np.frombuffer(self._buf, COMMAND_DTYPE)
+        self._cm = np.frombuffer(self._mbuf, META_DTYPE)
