@@ -43,9 +43,15 @@ def _frames(batch: int, count: int, side: str) -> list[bytes]:
     return frames
 
 
-def _dealer(ctx: zmq.Context, endpoint: str, account: str | None) -> zmq.Socket:
+def _dealer(ctx: zmq.Context, endpoint: str, account: str | None, keys: str = "-") -> zmq.Socket:
+    """A DEALER logged on as account (None: the echo, no logon); keys: the venue's data directory
+    when it runs with CurveZMQ ("-": plain text)."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
+    if keys != "-":
+        from gateway.keys import client_credentials
+        cred = client_credentials(Path(keys), account)
+        s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
     s.connect(endpoint)
     if account is not None:
         s.send(msgpack.packb(["logon", 0, {"account": account}]))
@@ -53,11 +59,11 @@ def _dealer(ctx: zmq.Context, endpoint: str, account: str | None) -> zmq.Socket:
     return s
 
 
-def role_throughput(endpoint: str, seconds: float, batch: int, window: int, echo: bool) -> dict:
+def role_throughput(endpoint: str, seconds: float, batch: int, window: int, echo: bool, keys: str = "-") -> dict:
     """Two sessions (a buyer and a seller, so orders cross) send batch frames, keeping up to
     window * batch orders in flight each; counts orders answered per second."""
     ctx = zmq.Context()
-    socks = [_dealer(ctx, endpoint, None if echo else f"{side}{os.getpid()}") for side in ("buy", "sell")]
+    socks = [_dealer(ctx, endpoint, None if echo else f"tp{side}", keys) for side in ("buy", "sell")]
     frames = [_frames(batch, 400, side) for side in ("buy", "sell")]
     sent = [0, 0]
     answered = [0, 0]
@@ -105,13 +111,13 @@ def _orders_answered(payload: bytes) -> int:
     return payload.count(ACCEPTED) + payload.count(REJECTED)
 
 
-def role_latency(endpoint: str, seconds: float, rate: float, echo: bool, md: str | None) -> dict:
+def role_latency(endpoint: str, seconds: float, rate: float, echo: bool, keys: str = "-") -> dict:
     """Open-loop single orders at `rate`/s, alternating a buyer's and a seller's session at one
     price (every sell fills the buy before it, so the book stays empty); round trip = send ->
     the first execution report (or echo) for its request."""
     from hdrh.histogram import HdrHistogram
     ctx = zmq.Context()
-    socks = [_dealer(ctx, endpoint, None if echo else f"lat{side}{os.getpid()}") for side in ("buy", "sell")]
+    socks = [_dealer(ctx, endpoint, None if echo else f"lat{side}", keys) for side in ("buy", "sell")]
     poller = zmq.Poller()
     for s in socks:
         poller.register(s, zmq.POLLIN)
@@ -268,10 +274,16 @@ def _wait_file(path: Path, timeout: float = 120) -> str:
     raise SystemExit(f"timed out waiting for {path}")
 
 
-def start_venue(tmp: Path, chain: bool, durability: list[str] = ()) -> tuple[subprocess.Popen, dict]:
-    """kabuto serve --insecure on free ports, without throttles; returns (process, endpoints)."""
+BENCH_ACCOUNTS = ("tpbuy", "tpsell", "latbuy", "latsell")
+
+
+def start_venue(tmp: Path, chain: bool, durability: list[str] = (), secure: bool = False
+                ) -> tuple[subprocess.Popen, dict, str]:
+    """kabuto serve on free ports, without throttles; returns (process, endpoints, keys): keys is
+    the data directory holding the bench accounts' CurveZMQ keys when secure, else "-"."""
     kabuto = Path(sys.executable).with_name("kabuto")
-    cmd = [str(kabuto), "serve", "--insecure", "--data-dir", str(tmp / "venue"), "--rate-limit", "0",
+    vdir = tmp / ("venue-curve" if secure else "venue")
+    cmd = [str(kabuto), "serve", *([] if secure else ["--insecure"]), "--data-dir", str(vdir), "--rate-limit", "0",
            "--max-live-orders", "1000000", "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
            "--snapshots", "tcp://127.0.0.1:0"] + ([] if chain else ["--no-chain"]) + list(durability)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -280,7 +292,13 @@ def start_venue(tmp: Path, chain: bool, durability: list[str] = ()) -> tuple[sub
             break
     else:
         raise SystemExit("kabuto serve did not start")
-    return p, json.loads((tmp / "venue" / "endpoints.json").read_text())
+    keys = "-"
+    if secure:  # the venue re-reads its key file when it changes
+        from gateway.keys import add_client
+        for name in BENCH_ACCOUNTS:
+            add_client(vdir, vdir / "clients.toml", name)
+        keys = str(vdir)
+    return p, json.loads((vdir / "endpoints.json").read_text()), keys
 
 
 def main() -> int:
@@ -304,11 +322,11 @@ def main() -> int:
             role_echo(rest[0])
             return 0
         if role == "throughput":
-            r = role_throughput(rest[0], float(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "echo")
+            r = role_throughput(rest[0], float(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "echo", rest[5])
         elif role == "pingpong":
             r = role_pingpong(rest[0], int(rest[1]))
         elif role == "latency":
-            r = role_latency(rest[0], float(rest[1]), float(rest[2]), rest[3] == "echo", None)
+            r = role_latency(rest[0], float(rest[1]), float(rest[2]), rest[3] == "echo", rest[4])
         else:
             r = role_subscriber(rest[0], float(rest[1]), rest[2])
         print(json.dumps(r))
@@ -322,9 +340,10 @@ def main() -> int:
         echo = _child("echo", str(epf))
         echo_ep = _wait_file(epf)
         cpu0 = cpu_seconds(echo.pid)
-        base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo"))
+        base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo",
+                                 "-"))
         base_tp["cpu_us"] = (cpu_seconds(echo.pid) - cpu0) / base_tp["commands"] * 1e6
-        base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo"))
+        base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo", "-"))
         floor = _result(_child("pingpong", echo_ep, "2000"))
         stopper = zmq.Context.instance().socket(zmq.DEALER)
         stopper.connect(echo_ep)
@@ -334,19 +353,31 @@ def main() -> int:
 
         durability = {"always": [], "batch": ["--fsync", "batch-ms", "2"], "off": ["--fsync", "off"],
                       "none": ["--no-journal"]}[args.journal]
-        venue, ep = start_venue(tmp, args.with_chain, durability)
+        venue, ep, _ = start_venue(tmp, args.with_chain, durability)
         try:
             cpu0 = cpu_seconds(venue.pid)
             tp = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch), str(args.window),
-                                "venue"))
+                                "venue", "-"))
             tp["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp["commands"] * 1e6
             ready = tmp / "sub.ready"
             sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
             _wait_file(ready)
             cpu0 = cpu_seconds(venue.pid)
-            lat = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue"))
+            lat = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue", "-"))
             lat["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / lat["orders"] * 1e6
             md = _result(sub)
+        finally:
+            venue.terminate()
+            venue.wait(timeout=30)
+
+        # the same venue with CurveZMQ encryption and authentication (serve's default)
+        venue, ep, keys = start_venue(tmp, args.with_chain, durability, secure=True)
+        try:
+            cpu0 = cpu_seconds(venue.pid)
+            tp_curve = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch),
+                                      str(args.window), "venue", keys))
+            tp_curve["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp_curve["commands"] * 1e6
+            lat_curve = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue", keys))
         finally:
             venue.terminate()
             venue.wait(timeout=30)
@@ -364,6 +395,10 @@ def main() -> int:
         ("echo alone, one message in flight: p50 us (floor)", floor["p50"], None, ""),
         ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
         ("market data p99 us", md["p99"], None, ""),
+        ("CurveZMQ: throughput, orders/s (baseline: plain-text venue)", tp_curve["per_s"], tp["per_s"], ""),
+        ("CurveZMQ: server CPU per order, us (baseline: plain text)", tp_curve["cpu_us"], tp["cpu_us"], ""),
+        ("CurveZMQ: round trip p50 us (baseline: plain text)", lat_curve["p50"], lat["p50"], ""),
+        ("CurveZMQ: round trip p99 us (baseline: plain text)", lat_curve["p99"], lat["p99"], ""),
     ]
     print(f"{'measure':58} {'venue':>12} {'echo baseline':>14} {'ratio':>7}  target")
     print(f"(load average before the run: {load0:.2f} on {os.cpu_count()} cores; "
@@ -375,7 +410,9 @@ def main() -> int:
     print(f"(latency run: {lat['answered']}/{lat['orders']} answered; market data: {md['trades']} trades seen)")
     if args.json:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
-                                               "baseline_latency": base_lat, "echo_floor": floor, "market_data": md}, indent=1))
+                                               "baseline_latency": base_lat, "echo_floor": floor, "market_data": md,
+                                               "curve_throughput": tp_curve, "curve_latency": lat_curve,
+                                               "journal": args.journal}, indent=1))
     return 0
 
 

@@ -47,7 +47,7 @@ def throughput(data: Path, extra: list[str], seconds: float) -> float:
     p, ep = _serve(data, extra)
     try:
         child = subprocess.run([sys.executable, str(GATEWAY_BENCH), "--role", "throughput", ep["orders"],
-                                str(seconds), "200", "8", "venue"], capture_output=True, text=True, timeout=300)
+                                str(seconds), "200", "8", "venue", "-"], capture_output=True, text=True, timeout=300)
         return json.loads(child.stdout.strip().splitlines()[-1])["per_s"]
     finally:
         p.terminate()

@@ -54,6 +54,9 @@ def register(subparsers) -> None:
                    help="market data heartbeat period per symbol (default: %(default)s)")
     p.add_argument("--batch-target", type=int, default=d.batch_target, metavar="N",
                    help="commands gathered into one engine call at most (default: %(default)s)")
+    p.add_argument("--operators", nargs="+", default=[], metavar="ACCOUNT",
+                   help="accounts allowed to set reference prices (`ref`, which moves price bands; "
+                        "default: none)")
     p.add_argument("--sink", action="append", default=[], metavar="MODULE:FACTORY",
                    help="add an event sink: FACTORY(instruments, data_dir) returns an object with "
                         "handle(events, first_seq) and close(); repeatable")
@@ -82,6 +85,17 @@ def register(subparsers) -> None:
     k.add_argument("--keys", type=Path, metavar="FILE", help="client key file (default: DATA_DIR/clients.toml)")
     k.set_defaults(func=keygen)
 
+    r = subparsers.add_parser("ref", help="set an instrument's reference price on a running venue (operators)",
+                              description="Log on to the venue of DATA_DIR as an operator account (serve "
+                                          "--operators) and set SYMBOL's reference price: its price band moves "
+                                          "and resting orders outside it are canceled.")
+    r.add_argument("symbol")
+    r.add_argument("price", help="the reference price, a decimal")
+    r.add_argument("--account", required=True, help="the operator account (with CurveZMQ: its key in DATA_DIR/keys)")
+    r.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                   help="the venue's state directory (default: %(default)s)")
+    r.set_defaults(func=set_reference)
+
     from gateway import journal_cli
     journal_cli.register(subparsers)
 
@@ -92,7 +106,8 @@ def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
         data_dir=args.data_dir, instruments=args.instruments, orders=args.orders, market_data=args.market_data,
         snapshots=args.snapshots, insecure=args.insecure, keys=args.keys, cod_timeout=args.cod_timeout,
         rate_limit=args.rate_limit, max_live_orders=args.max_live_orders, max_frame=args.max_frame,
-        max_batch=args.max_batch, md_heartbeat=args.md_heartbeat, batch_target=args.batch_target)
+        max_batch=args.max_batch, md_heartbeat=args.md_heartbeat, batch_target=args.batch_target,
+        operators=tuple(args.operators))
 
 
 def load_sink(spec: str, instruments, data_dir: Path):
@@ -170,6 +185,16 @@ def durability(args: argparse.Namespace, instruments):
         except OSError as e:
             raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
     return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, say=_say)
+
+
+def set_reference(args: argparse.Namespace) -> int:
+    """Send one `ref` to a running venue and print the band it set."""
+    from gateway.client import Client
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        _, _, sym, px, lo, hi = c.wait_reply(c.ref(args.symbol, args.price))
+    band = f"band {lo} .. {hi}" if lo is not None else "no band on this instrument"
+    print(f"kabuto ref: {sym} reference {px}: {band}")
+    return 0
 
 
 def keygen(args: argparse.Namespace) -> int:

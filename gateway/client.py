@@ -167,6 +167,13 @@ class Client:
         self.send([P.MASS_CANCEL, req, sym, side])
         return req
 
+    def ref(self, sym: str, px) -> int:
+        """Set an instrument's reference price (operator accounts only); returns the request id.
+        wait_reply(req) gives ["ref", req, sym, px, band low, band high]."""
+        req = self.next_req()
+        self.send([P.REF, req, sym, str(px)])
+        return req
+
     def batch(self, commands: Iterable[list]) -> int:
         """Send many command arrays in one frame (answered in one reports frame); returns its request id."""
         req = self.next_req()

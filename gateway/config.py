@@ -28,6 +28,7 @@ class GatewayConfig:
     max_batch: int = 1000                    # commands in one batch frame
     md_heartbeat: float = 1.0                # seconds between market data heartbeats per symbol
     batch_target: int = 4096                 # commands gathered before an engine call, at most
+    operators: tuple[str, ...] = ()          # accounts allowed to set reference prices (`ref`)
 
     def __post_init__(self) -> None:
         for name in ("cod_timeout", "md_heartbeat"):

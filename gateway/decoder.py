@@ -18,6 +18,7 @@ from gateway.errors import ProtocolError
 # command kinds inside the gateway (the engine's Op is decided later, by the session stage)
 C_NEW, C_CANCEL, C_AMEND, C_MASS = 0, 1, 2, 3
 C_COD = 4  # internal: a cancel-on-disconnect (never on the wire)
+C_REF = 5  # an operator's reference price
 COMMAND_KINDS = {P.NEW: C_NEW, P.CANCEL: C_CANCEL, P.AMEND: C_AMEND, P.MASS_CANCEL: C_MASS}
 SESSION_KINDS = {P.LOGON, P.LOGOUT, P.HEARTBEAT, P.ORDERS}
 COMMANDS = "commands"  # the decoded kind of a single command or a batch
@@ -141,6 +142,10 @@ class Decoder:
             if len(msg) > 3 or (sym is not None and type(sym) is not str):
                 raise ProtocolError(R_MALFORMED, "orders is [\"orders\", req, symbol or nil]", req)
             return kind, req, sym
+        if kind == P.REF:
+            if len(msg) != 4 or type(msg[2]) is not str:
+                raise ProtocolError(R_MALFORMED, "ref is [\"ref\", req, symbol, price]", req)
+            return kind, req, (msg[2], msg[3])
         if kind in SESSION_KINDS:
             if len(msg) != 2:
                 raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req]", req)

@@ -8,22 +8,25 @@ A `new` whose client order id is live reuses that order's engine id, so the kern
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.codes import Op, Reason
+from engine.codes import Flag, Op, Reason
 from engine.instruments import Instrument
 from gateway import protocol as P
 from gateway.config import GatewayConfig
-from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW
+from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, DecimalCache
 from gateway.errors import ProtocolError
 from gateway.fastentry import F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, N_FIELDS, commit, parse, word_table
-from gateway.sequencer import MassCancel, Sequencer
+from gateway.sequencer import Answer, MassCancel, Sequencer
 from gateway.state import CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from gateway.units import TextCache
 
-NEW, CANCEL, AMEND, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT)
+NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
+R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
+BAND_ON = int(Flag.BAND_ON)
 R_MALFORMED, R_UNKNOWN_ORDER = int(Reason.MALFORMED), int(Reason.UNKNOWN_ORDER)
 R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Reason.RATE_LIMIT),
                                               int(Reason.TOO_MANY_ORDERS))
@@ -42,7 +45,10 @@ class OrderEntry:
     def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
                  reply: Reply, first_oid: int = 1, routes: Callable | None = None):
         self.config = config
+        self.instruments = list(instruments)
         self.symbols = [i.symbol for i in instruments]
+        self.symbol_index = {s: k for k, s in enumerate(self.symbols)}
+        self.decimals = DecimalCache()
         self.specs = {i.symbol: {"tick_size": str(i.tick_size), "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
                                  "band_pct": None if i.band_pct is None else str(i.band_pct)} for i in instruments}
         self.seq = sequencer
@@ -116,6 +122,28 @@ class OrderEntry:
                 out.append([o[CL], o[OID], self.symbols[k], P.SIDE_TEXT[o[SIDE]],
                             px.text(k, p) if p is not None else None, qty.text(k, q)])
         self.reply(s.rid, [P.ORDERS, req, out])
+
+    def ref(self, s: Session, req: int, sym: str, px) -> None:
+        """An operator sets an instrument's reference price: its band moves, and the resting orders
+        now outside it are canceled (reason `band`) in the next batch; answered after that batch."""
+        if s.account.name not in self.config.operators:
+            raise ProtocolError(R_NOT_AUTHORIZED, "only an operator account sets reference prices", req)
+        k = self.symbol_index.get(sym)
+        if k is None:
+            raise ProtocolError(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
+        mant, exp = self.decimals.parts(px)
+        ins = self.instruments[k]
+        value = Fraction(mant) * Fraction(10) ** exp
+        if not mant or not ins.reference_ticks(value):
+            raise ProtocolError(R_BAD_PRICE, "the price must be a positive decimal of at most 2**40 ticks", req)
+        lo = hi = None
+        flags, lo_t, hi_t = 0, 0, 0
+        if ins.band_pct is not None:
+            lo_t, hi_t = ins.band_edges(value)
+            flags = BAND_ON
+            lo, hi = ins.px.text(lo_t), ins.px.text(hi_t)
+        self.seq.add(REF, 0, 0, 0, 0, 0, 0, 0, flags, k, 0, s.account.id, lo_t, hi_t, s, req, C_REF, None, None)
+        self.seq.ack(Answer(s, req, [P.REF, req, sym, px if type(px) is str else str(px), lo, hi]))
 
     def drop(self, s: Session, cancel: bool) -> None:
         """Forget a session; with cancel-on-disconnect, cancel the live orders it entered."""

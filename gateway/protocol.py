@@ -17,6 +17,7 @@ AMEND = "amend"
 MASS_CANCEL = "mass_cancel"
 BATCH = "batch"
 ORDERS = "orders"
+REF = "ref"  # operator accounts only: set an instrument's reference price
 
 # gateway -> client (order entry)
 REPORTS = "reports"

@@ -58,6 +58,26 @@ class MassCancel:
         self.count = 0
         self.first = self.last = 0  # its cancel commands' indexes in the batch: first..last-1
 
+    def answer(self) -> list:
+        """The acknowledgement, sent after the batch."""
+        return ["mass_cancel", self.req, self.count]
+
+
+class Answer:
+    """A fixed answer to a request whose command runs in a batch (an operator's `ref`), sent after it."""
+
+    __slots__ = ("session", "req", "message", "first", "last")
+
+    def __init__(self, session, req: int, message: list):
+        self.session = session
+        self.req = req
+        self.message = message
+        self.first = self.last = 0
+
+    def answer(self) -> list:
+        """The answer, sent after the batch."""
+        return self.message
+
 
 class Batch:
     """One engine batch: the command records, their META_DTYPE records and, per command,
@@ -130,8 +150,8 @@ class Sequencer:
         self._meta.extend(metas)
         self.count += len(metas)
 
-    def ack(self, mass: MassCancel) -> None:
-        """Acknowledge a mass cancel after this batch, even when it canceled nothing."""
+    def ack(self, mass: "MassCancel | Answer") -> None:
+        """Answer a request after this batch (a mass cancel's count, even when it canceled nothing)."""
         self._acks.append(mass)
 
     def take(self) -> Batch:

@@ -248,6 +248,8 @@ class Server:
                 entry.heartbeat(s, req)
             elif kind == P.LOGOUT:
                 entry.logout(s, req)
+            elif kind == P.REF:
+                entry.ref(s, req, *body)
             else:
                 entry.list_orders(s, req, body, self.fanout.px_open, self._px, self._qty)
         except ProtocolError as e:
@@ -281,7 +283,7 @@ class Server:
         for m in batch.acks:
             if n and m.last > m.first:
                 m.count = int(batch.cm["count"][m.first:m.last].sum())
-            self._reply(m.session.rid, [P.MASS_CANCEL, m.req, m.count])
+            self._reply(m.session.rid, m.answer())
         if n:
             send = self.pub.send
             topics = self.market_data.topics

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.keys import add_client
-from gatewaykit import ACCOUNTS, Venue, start_venue
+from gatewaykit import ACCOUNTS, OPERATOR, Venue, start_venue
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def shared_venue(tmp_path_factory):
     key_file = data_dir / "clients.toml"
     for name in ACCOUNTS:
         add_client(data_dir, key_file, name)
-    serve = start_venue(data_dir, ["--keys", str(key_file)])
+    serve = start_venue(data_dir, ["--keys", str(key_file), "--operators", OPERATOR])
     v = Venue(data_dir, serve)
     yield v
     v.close_clients()

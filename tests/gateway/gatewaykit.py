@@ -13,6 +13,7 @@ from gateway.client import Client, MarketDataClient, venue_info
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
             "mallory", "oscar", "peggy", "trent", "victor", "walter"]
+OPERATOR = "trent"  # the shared venue's operator account (serve --operators)
 
 INSTRUMENTS = """
 [[instrument]]
@@ -52,6 +53,12 @@ lot_size = "0.001"
 symbol = "SES-USD"
 tick_size = "0.01"
 lot_size = "0.001"
+
+[[instrument]]
+symbol = "REF-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+band_pct = "10"
 
 [[instrument]]
 symbol = "BAD-USD"
