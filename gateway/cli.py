@@ -54,6 +54,9 @@ def register(subparsers) -> None:
                    help="market data heartbeat period per symbol (default: %(default)s)")
     p.add_argument("--batch-target", type=int, default=d.batch_target, metavar="N",
                    help="commands gathered into one engine call at most (default: %(default)s)")
+    p.add_argument("--l3", action="store_true",
+                   help="also publish the order-by-order (L3) feed: topic SYMBOL#, snapshots by "
+                        "[\"snapshot_l3\", req, symbol]")
     p.add_argument("--operators", nargs="+", default=[], metavar="ACCOUNT",
                    help="accounts allowed to set reference prices (`ref`, which moves price bands; "
                         "default: none)")
@@ -107,7 +110,7 @@ def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
         snapshots=args.snapshots, insecure=args.insecure, keys=args.keys, cod_timeout=args.cod_timeout,
         rate_limit=args.rate_limit, max_live_orders=args.max_live_orders, max_frame=args.max_frame,
         max_batch=args.max_batch, md_heartbeat=args.md_heartbeat, batch_target=args.batch_target,
-        operators=tuple(args.operators))
+        operators=tuple(args.operators), l3=args.l3)
 
 
 def load_sink(spec: str, instruments, data_dir: Path):

@@ -300,11 +300,61 @@ class LocalBook:
             else:
                 levels.pop(px, None)
 
+    def update(self, msg: list) -> None:
+        """Apply one `md` message."""
+        self.apply(msg[5])
+
     def levels(self) -> tuple[list[list[str]], list[list[str]]]:
         """(bids, asks) as [[px, qty], ...] best first, as in a snapshot."""
         bids = sorted(self.sides[0].items(), key=lambda kv: Decimal(kv[0]), reverse=True)
         asks = sorted(self.sides[1].items(), key=lambda kv: Decimal(kv[0]))
         return [list(x) for x in bids], [list(x) for x in asks]
+
+
+class LocalOrderBook:
+    """One symbol's order-by-order book from an L3 snapshot plus L3 ops, in time priority."""
+
+    def __init__(self, seq: int, bids: list, asks: list):
+        self.seq = seq
+        self.orders: dict[int, list] = {}  # oid -> [side, px, open]
+        self.queues: tuple[dict, dict] = ({}, {})  # per side: px -> {oid: None} in priority order
+        for side, rows in ((0, bids), (1, asks)):
+            for oid, px, qty in rows:
+                self._add(oid, side, px, qty)
+
+    def _add(self, oid: int, side: int, px: str, qty: str) -> None:
+        self.orders[oid] = [side, px, qty]
+        self.queues[side].setdefault(px, {})[oid] = None
+
+    def _remove(self, oid: int) -> None:
+        side, px, _ = self.orders.pop(oid)
+        queue = self.queues[side][px]
+        del queue[oid]
+        if not queue:
+            del self.queues[side][px]
+
+    def update(self, msg: list) -> None:
+        """Apply one `l3` message's ops in order."""
+        for op in msg[4]:
+            kind, oid = op[0], op[1]
+            if kind == "add":
+                self._add(oid, 0 if op[2] == "buy" else 1, op[3], op[4])
+            elif kind == "delete":
+                self._remove(oid)
+            elif kind == "amend":
+                self.orders[oid][2] = op[2]
+            elif Decimal(op[3]):  # fill or cancel, something left
+                self.orders[oid][2] = op[3]
+            else:
+                self._remove(oid)
+
+    def book(self) -> tuple[list[list], list[list]]:
+        """(bids, asks) as [[oid, px, open], ...]: best price first, then time priority (as a snapshot)."""
+        out = []
+        for side in (0, 1):
+            prices = sorted(self.queues[side], key=Decimal, reverse=side == 0)
+            out.append([[oid, px, self.orders[oid][2]] for px in prices for oid in self.queues[side][px]])
+        return out[0], out[1]
 
 
 class MarketDataClient:
@@ -315,7 +365,11 @@ class MarketDataClient:
     def __init__(self, md_endpoint: str, snapshot_endpoint: str, symbols: Iterable[str], *,
                  credentials: Credentials | None = None, context: zmq.Context | None = None,
                  rcvhwm: int = 100_000, snapshot_timeout: float = 2.0,
-                 on_trade: Callable[[str, list, int], None] | None = None):
+                 on_trade: Callable[[str, list, int], None] | None = None, l3: bool = False):
+        self.l3 = l3  # follow the order-by-order feed (books are LocalOrderBook) instead of L2
+        self._update_kind = P.L3_UPDATE if l3 else P.MD_UPDATE
+        self._snapshot_kind = P.L3_SNAPSHOT if l3 else P.SNAPSHOT
+        self._topic = P.l3_topic if l3 else P.topic
         self._ctx = context or zmq.Context.instance()
         self._cred = credentials
         self.md_endpoint = md_endpoint
@@ -323,7 +377,7 @@ class MarketDataClient:
         self.rcvhwm = rcvhwm
         self.snapshot_timeout = snapshot_timeout
         self.on_trade = on_trade
-        self.books: dict[str, LocalBook | None] = {s: None for s in self.symbols}
+        self.books: dict[str, LocalBook | LocalOrderBook | None] = {s: None for s in self.symbols}
         self.gaps = 0       # gaps detected (each followed by a resync)
         self.snapshots = 0  # snapshots applied
         self.trades: deque = deque(maxlen=100_000)  # (sym, [trade_id, px, qty, taker_side, ts], received ns)
@@ -362,7 +416,7 @@ class MarketDataClient:
         sub.setsockopt(zmq.RCVHWM, self.rcvhwm)
         _secure(sub, self._cred)
         for s in self.symbols:
-            sub.setsockopt(zmq.SUBSCRIBE, P.topic(s))
+            sub.setsockopt(zmq.SUBSCRIBE, self._topic(s))
         sub.connect(self.md_endpoint)
         self.sub = sub
 
@@ -381,7 +435,7 @@ class MarketDataClient:
         req = next(self._req)
         self._pending[sym] = (req, time.monotonic())
         self._buffer[sym] = []
-        self.snap.send(msgpack.packb([P.SNAPSHOT, req, sym]))
+        self.snap.send(msgpack.packb([self._snapshot_kind, req, sym]))
 
     def synced(self, sym: str | None = None) -> bool:
         """True when the symbol (or every symbol) has a book and no snapshot is pending."""
@@ -389,11 +443,12 @@ class MarketDataClient:
         return all(self.books[s] is not None and s not in self._pending for s in syms)
 
     def book(self, sym: str) -> tuple[list, list]:
-        """(bids, asks) of the local book as [[px, qty], ...] best first."""
+        """(bids, asks) of the local book, best first: [[px, qty], ...] on L2, [[oid, px, open], ...] in
+        time priority on L3 (both as the snapshots give them)."""
         b = self.books[sym]
         if b is None:
             raise ClientError(f"no book for {sym} yet")
-        return b.levels()
+        return b.book() if self.l3 else b.levels()
 
     def seq(self, sym: str) -> int:
         """The sequence number the local book of sym stands at."""
@@ -437,14 +492,14 @@ class MarketDataClient:
             self.poll(0.05)
 
     def _on_snapshot(self, msg: list) -> None:
-        if msg[0] != P.SNAPSHOT:
+        if msg[0] != self._snapshot_kind:
             return
         _, req, sym, seq, bids, asks = msg
         pending = self._pending.get(sym)
         if pending is None or pending[0] != req:
             return  # an answer to a request we gave up on
         del self._pending[sym]
-        book = self.books[sym] = LocalBook(seq, bids, asks)
+        book = self.books[sym] = (LocalOrderBook if self.l3 else LocalBook)(seq, bids, asks)
         self.snapshots += 1
         for m in self._buffer.pop(sym, []):
             if m[2] <= book.seq:
@@ -465,7 +520,7 @@ class MarketDataClient:
             for t in msg[4]:
                 self.trades.append((sym, t, received))
         if sym in self._pending:
-            if kind == P.MD_UPDATE:
+            if kind == self._update_kind:
                 self._buffer[sym].append(msg)
             return
         book = self.books[sym]
@@ -483,7 +538,7 @@ class MarketDataClient:
             self.gaps += 1
             self._resync(sym)
             return False
-        book.apply(msg[5])
+        book.update(msg)
         book.seq = msg[2]
         return True
 

@@ -29,6 +29,7 @@ class GatewayConfig:
     md_heartbeat: float = 1.0                # seconds between market data heartbeats per symbol
     batch_target: int = 4096                 # commands gathered before an engine call, at most
     operators: tuple[str, ...] = ()          # accounts allowed to set reference prices (`ref`)
+    l3: bool = False                         # also publish the order-by-order (L3) feed
 
     def __post_init__(self) -> None:
         for name in ("cod_timeout", "md_heartbeat"):

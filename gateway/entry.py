@@ -241,7 +241,7 @@ class OrderEntry:
         live = account.live
         most = self.config.max_live_orders
         kinds = rows[:k, F_CLKIND]
-        if kinds.min() == 1:
+        if kinds.max() == 1:  # every client order id an integer
             cls = rows[:k, F_CLINT].tolist()
         else:
             cls = [int(v) if kd == 1 else payload[a:e].decode()

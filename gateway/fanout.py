@@ -36,21 +36,25 @@ G_COLS = 10
 CL_BYTES = P.MAX_CL_OID_LEN
 CL_NONE, CL_INT, CL_STR = 0, 1, 2
 
-# counters: the first three persist, the rest count what one batch wrote
-M_NFREE, M_LIVE, M_GEN, M_FRAMES, M_TODO, M_REPS, M_ACCTS, M_SYMS, M_LVS, M_TRADES = range(10)
+# counters: the first three persist, the rest count what one batch wrote; M_L3 switches the L3 feed on
+M_NFREE, M_LIVE, M_GEN, M_FRAMES, M_TODO, M_REPS, M_ACCTS, M_SYMS, M_LVS, M_TRADES, M_OPS, M_L3 = range(12)
 
 # string table entries (msgpack-encoded), then the symbols, then the reasons
 S_REPORTS, S_ACCEPTED, S_FILL, S_CANCELED, S_AMENDED, S_REJECTED, S_BUY, S_SELL, S_TAKER, S_MAKER, S_MD = range(11)
+S_L3, S_ADD, S_CANCEL, S_AMEND, S_DELETE = range(11, 16)
 FIXED_STRINGS = (P.REPORTS, P.EV_ACCEPTED, P.EV_FILL, P.EV_CANCELED, P.EV_AMENDED, P.EV_REJECTED, "buy", "sell",
-                 "taker", "maker", P.MD_UPDATE)
+                 "taker", "maker", P.MD_UPDATE, P.L3_UPDATE, *P.L3_OPS)
+S_SYMBOLS = len(FIXED_STRINGS)  # the symbols follow, then the reasons
+# L3 op kinds: the indexes of their names in the string table ("fill" is shared with reports)
+OP_ADD, OP_FILL, OP_CANCEL_L3, OP_AMEND, OP_DELETE = S_ADD, S_FILL, S_CANCEL, S_AMEND, S_DELETE
 
 # what the pass leaves for Python, in event order
 TODO_ACCEPTED, TODO_FINISHED, TODO_REJECTED_NEW = 1, 2, 3
 # frames: (kind, session slot or symbol, start, end) in the output buffer
-FRAME_REPORTS, FRAME_MD = 0, 1
+FRAME_REPORTS, FRAME_MD, FRAME_L3 = 0, 1, 2
 
 REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
-MD_PER_EVENT = 200  # bytes of market data one event can add, at most
+MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
 NIL = 0xC0
 EMPTY = -1
 
@@ -71,6 +75,7 @@ class Tables(NamedTuple):
     strs: np.ndarray       # msgpack-encoded strings, concatenated
     str_off: np.ndarray    # offsets into strs (entry i is strs[str_off[i]:str_off[i+1]])
     md_seq: np.ndarray     # per symbol: the sequence number of its last market data message
+    l3_seq: np.ndarray     # per symbol: the sequence number of its last L3 message
 
 
 class Scratch(NamedTuple):
@@ -81,9 +86,10 @@ class Scratch(NamedTuple):
     acct_list: np.ndarray  # accounts touched, in first-touch order
     trades: np.ndarray     # (trades, 6): seq, px, qty, side, ts, next
     lv: np.ndarray         # (levels, 3): book, px, next
-    sym: np.ndarray        # (symbols, 5): generation, trade head, trade tail, level head, level tail
+    sym: np.ndarray        # (symbols, 7): generation, trade head, trade tail, level head, level tail, op head, op tail
     sym_list: np.ndarray   # symbols touched
     lset: np.ndarray       # (set slots, 3): generation, book, px  -- the touched-level set
+    ops: np.ndarray        # (ops, 7): L3 op kind, oid, side, px, qty, open, next
     todo: np.ndarray       # (n, 3): code, command index or slot, slot
     frames: np.ndarray     # (n, 4): kind, session slot or symbol, start, end
     out: np.ndarray        # uint8 output buffer
@@ -208,7 +214,7 @@ def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, clt
         out[p] = NIL
         p += 1
     if sym >= 0:
-        p = _str(out, p, strs, off, 11 + sym)
+        p = _str(out, p, strs, off, S_SYMBOLS + sym)
         p = _str(out, p, strs, off, S_BUY + side)
     else:
         out[p] = NIL
@@ -231,7 +237,7 @@ def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, clt
         out[p] = NIL
         p += 1
     if reason >= 0:
-        p = _str(out, p, strs, off, 11 + nsym + reason)
+        p = _str(out, p, strs, off, S_SYMBOLS + nsym + reason)
     else:
         out[p] = NIL
         p += 1
@@ -283,6 +289,8 @@ def _sym_touch(t, x, sym):
         s[sym, 2] = EMPTY
         s[sym, 3] = EMPTY
         s[sym, 4] = EMPTY
+        s[sym, 5] = EMPTY
+        s[sym, 6] = EMPTY
         x.sym_list[t.m[M_SYMS]] = sym
         t.m[M_SYMS] += 1
 
@@ -337,6 +345,39 @@ def _trade(t, x, sym, seq, px, qty, side, ts):
 
 
 @njit(cache=True, _nrt=False)
+def _op(t, x, sym, kind, oid, side, px, qty, open_):
+    """One L3 op of a resting order (when the L3 feed is on)."""
+    if not t.m[M_L3]:
+        return
+    _sym_touch(t, x, sym)
+    k = t.m[M_OPS]
+    o = x.ops[k]
+    o[0] = kind
+    o[1] = oid
+    o[2] = side
+    o[3] = px
+    o[4] = qty
+    o[5] = open_
+    o[6] = EMPTY
+    s = x.sym
+    if s[sym, 5] == EMPTY:
+        s[sym, 5] = k
+    else:
+        x.ops[s[sym, 6], 6] = k
+    s[sym, 6] = k
+    t.m[M_OPS] = k + 1
+
+
+@njit(cache=True, _nrt=False)
+def _rested(t, x, slot):
+    """The order entered (or re-entered) by the last command rests now if it is still open."""
+    g = t.g
+    if g[slot, G_OPEN] > 0 and g[slot, G_HASPX]:
+        _op(t, x, g[slot, G_SYM], OP_ADD, g[slot, G_OID], g[slot, G_SIDE], g[slot, G_PX], g[slot, G_OPEN],
+            g[slot, G_OPEN])
+
+
+@njit(cache=True, _nrt=False)
 def _forget(t, x, oid, h):
     """The order of hash entry h has finished: free its slot and tell Python."""
     slot = t.hv[h]
@@ -369,17 +410,21 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
     """Reports and market data of one batch into x.out; frames in x.frames, Python's work in x.todo."""
     m = t.m
     m[M_GEN] += 1
-    for j in range(M_FRAMES, M_TRADES + 1):
+    for j in range(M_FRAMES, M_OPS + 1):
         m[j] = 0
     g, gcl, hk, hv = t.g, t.gcl, t.hk, t.hv
     out = x.out
     p = 0
     seq = first_seq - 1
+    pend, pend_ci = -1, -1  # the slot of an order its command may still rest (L3 "add" when it does)
     for i in range(n_ev):
         e = ev[i]
         seq += 1
         kind = e.kind
         ci = e.ts - t0
+        if pend >= 0 and ci != pend_ci:
+            _rested(t, x, pend)
+            pend = -1
         c = cm[ci]
         sess = c.sess
         if kind == FILL:
@@ -403,6 +448,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             _trade(t, x, sym, seq, e.px, q, e.side, e.ts)
             if g[ms, G_HASPX]:
                 _level_touch(t, x, sym, g[ms, G_SIDE], g[ms, G_PX])
+            _op(t, x, sym, OP_FILL, e.maker, g[ms, G_SIDE], g[ms, G_PX], q, mo)
             if to == 0:
                 _forget(t, x, e.oid, ht)
                 if mo == 0:
@@ -434,6 +480,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                         c.cl, e.oid, sym, e.side, e.px, has_px, e.qty, True, e.qty, True, -1, -1)
             if has_px:
                 _level_touch(t, x, sym, e.side, e.px)
+                pend, pend_ci = slot, ci
         elif kind == CANCELED:
             h = hash_find(hk, e.oid)
             if h < 0:
@@ -455,6 +502,8 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                         0, False, e.qty, True, e.open, True, reason, -1)
             if g[slot, G_HASPX]:
                 _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
+            if slot != pend:  # not the incoming order (an IOC's rest, say): it was on the book
+                _op(t, x, sym, OP_CANCEL_L3, e.oid, g[slot, G_SIDE], g[slot, G_PX], e.qty, e.open)
             if e.open == 0:
                 _forget(t, x, e.oid, h)
         elif kind == AMENDED:
@@ -465,6 +514,11 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             sym = g[slot, G_SYM]
             if g[slot, G_HASPX]:
                 _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
+            if e.px == g[slot, G_PX] and e.qty <= g[slot, G_OPEN]:  # the engine keeps its priority
+                _op(t, x, sym, OP_AMEND, e.oid, g[slot, G_SIDE], e.px, e.qty, e.qty)
+            else:  # it leaves the book, may trade, and rests again at the back
+                _op(t, x, sym, OP_DELETE, e.oid, g[slot, G_SIDE], g[slot, G_PX], 0, 0)
+                pend, pend_ci = slot, ci
             g[slot, G_PX] = e.px
             g[slot, G_HASPX] = 1
             g[slot, G_OPEN] = e.qty
@@ -479,6 +533,8 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                 continue  # an internal cancel of an order that finished first: nothing to tell
             p = _report(t, x, out, p, t.s_acct[sess], sess, S_REJECTED, seq, e.ts, c.req, c.clkind, c.clint,
                         c.cllen, c.cl, -1, c.sym, c.side, 0, False, 0, False, 0, False, e.reason, -1)
+    if pend >= 0:
+        _rested(t, x, pend)
     p = _frames(t, x, out, p)
     return _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty)
 
@@ -537,7 +593,7 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
         start = p
         out[p] = 0x96
         p = _str(out, p + 1, strs, off, S_MD)
-        p = _str(out, p, strs, off, 11 + sym)
+        p = _str(out, p, strs, off, S_SYMBOLS + sym)
         p = _uint(out, p, t.md_seq[sym])
         p = _uint(out, p, now)
         count = 0
@@ -577,7 +633,61 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
         f[2] = start
         f[3] = p
         nf += 1
+        if x.sym[sym, 5] != EMPTY:
+            f = x.frames[nf]
+            f[0] = FRAME_L3
+            f[1] = sym
+            f[2] = p
+            p = _l3(t, x, out, p, sym, now)
+            f[3] = p
+            nf += 1
     t.m[M_FRAMES] = nf
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _l3(t, x, out, p, sym, now):
+    """["l3", sym, seq, ts, ops]: the symbol's order-by-order changes of the batch, in order."""
+    strs, off, u = t.strs, t.str_off, t.units
+    t.l3_seq[sym] += 1
+    out[p] = 0x95
+    p = _str(out, p + 1, strs, off, S_L3)
+    p = _str(out, p, strs, off, S_SYMBOLS + sym)
+    p = _uint(out, p, t.l3_seq[sym])
+    p = _uint(out, p, now)
+    count = 0
+    k = x.sym[sym, 5]
+    while k != EMPTY:
+        count += 1
+        k = x.ops[k, 6]
+    p = _array_header(out, p, count)
+    k = x.sym[sym, 5]
+    while k != EMPTY:
+        o = x.ops[k]
+        kind = o[0]
+        if kind == OP_ADD:  # ["add", oid, side, px, qty]
+            out[p] = 0x95
+            p = _str(out, p + 1, strs, off, kind)
+            p = _uint(out, p, o[1])
+            p = _str(out, p, strs, off, S_BUY + o[2])
+            p = _decstr(out, p, o[3], u[sym, 0], u[sym, 1])
+            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
+        elif kind == OP_DELETE:  # ["delete", oid]
+            out[p] = 0x92
+            p = _str(out, p + 1, strs, off, kind)
+            p = _uint(out, p, o[1])
+        elif kind == OP_AMEND:  # ["amend", oid, open]
+            out[p] = 0x93
+            p = _str(out, p + 1, strs, off, kind)
+            p = _uint(out, p, o[1])
+            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
+        else:  # ["fill" or "cancel", oid, qty, open]
+            out[p] = 0x94
+            p = _str(out, p + 1, strs, off, kind)
+            p = _uint(out, p, o[1])
+            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
+            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
+        k = o[6]
     return p
 
 
@@ -605,7 +715,7 @@ def _pow2(n: int) -> int:
 class Fanout:
     """The fan-out stage's state and its call into the numba pass."""
 
-    def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14):
+    def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14, l3: bool = False):
         n = len(instruments)
         strs, off = _string_table(instruments)
         units = np.array([[i.px.step_units, i.px.places, i.qty.step_units, i.qty.places] for i in instruments],
@@ -614,8 +724,9 @@ class Fanout:
                         np.full(_pow2(2 * slots), EMPTY, np.int64), np.zeros(_pow2(2 * slots), np.int64),
                         np.arange(slots - 1, -1, -1, dtype=np.int64), np.zeros(16, np.int64),
                         np.full(1, -1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                        np.zeros(1, np.int64), units, strs, off, np.zeros(n, np.int64))
+                        np.zeros(1, np.int64), units, strs, off, np.zeros(n, np.int64), np.zeros(n, np.int64))
         self.t.m[M_NFREE] = slots
+        self.t.m[M_L3] = l3
         self.n_symbols = n
         self.report_max = REPORT_BASE + 2 * int(np.diff(off).max())
         self.recs: list = [None] * slots  # slot -> the gateway's order record (gateway/state.py)
@@ -642,9 +753,10 @@ class Fanout:
         self.x = Scratch(np.zeros((2 * n_ev, 6), np.int64), np.zeros(2 * n_ev, np.int64),
                          np.zeros((n_acc, 4), np.int64), np.zeros(n_acc, np.int64),
                          np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 3), np.int64),
-                         np.zeros((ns, 5), np.int64), np.zeros(ns, np.int64),
-                         np.zeros((_pow2(4 * n_ev), 3), np.int64), np.zeros((3 * n_ev, 3), np.int64),
-                         np.zeros((self.n_sessions + ns + 1, 4), np.int64),
+                         np.zeros((ns, 7), np.int64), np.zeros(ns, np.int64),
+                         np.zeros((_pow2(4 * n_ev), 3), np.int64), np.zeros((3 * n_ev, 7), np.int64),
+                         np.zeros((3 * n_ev, 3), np.int64),
+                         np.zeros((self.n_sessions + 2 * ns + 1, 4), np.int64),
                          np.zeros(self._out_bytes(n_ev), np.uint8))
         self.t.m[M_GEN] += 1  # fresh zeroed marks must not look like this generation's
         self._entry = None

@@ -28,6 +28,10 @@ MD_UPDATE = "md"
 MD_HEARTBEAT = "hb"
 SNAPSHOT = "snapshot"
 TOPIC_END = "|"  # a market data topic is the symbol followed by this character
+L3_UPDATE = "l3"  # order-by-order feed (serve --l3)
+L3_SNAPSHOT = "snapshot_l3"
+L3_TOPIC_END = "#"  # an L3 topic is the symbol followed by this character
+L3_OPS = ("add", "cancel", "amend", "delete")  # and "fill"
 
 # execution report fields, by position
 R_EV, R_SEQ, R_TS, R_REQ, R_CL, R_OID, R_SYM, R_SIDE, R_PX, R_QTY, R_OPEN, R_REASON, R_ROLE = range(13)
@@ -49,6 +53,11 @@ assert SIDE_TEXT[Side.BUY] == "buy" and SIDE_TEXT[Side.SELL] == "sell"
 def topic(symbol: str) -> bytes:
     """The PUB topic of one symbol's market data."""
     return (symbol + TOPIC_END).encode()
+
+
+def l3_topic(symbol: str) -> bytes:
+    """The PUB topic of one symbol's L3 (order-by-order) feed."""
+    return (symbol + L3_TOPIC_END).encode()
 
 
 def reason_text(code: int) -> str:

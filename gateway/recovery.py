@@ -299,8 +299,9 @@ class Durability:
         # a symbol's market data seq never exceeds the venue's event count: starting every symbol
         # above it is a forward jump, which subscribers see as a gap and resync from a snapshot
         if server.engine.seq:
-            md = server.market_data.seq
-            np.maximum(md, server.engine.seq + 1, out=md)
+            for md in (server.market_data.seq, server.market_data.l3_seq):
+                if md is not None:
+                    np.maximum(md, server.engine.seq + 1, out=md)
         return restored
 
     def _cancel(self, server, recs: list) -> None:

@@ -30,7 +30,7 @@ from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
 from gateway.fastentry import HEAD as FAST_HEAD
 from gateway.fastentry import warm as warm_entry
-from gateway.fanout import FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, Fanout
+from gateway.fanout import FRAME_L3, FRAME_MD, FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, Fanout
 from gateway.journal import NullJournal
 from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from gateway.marketdata import MarketData
@@ -69,12 +69,13 @@ class Server:
         self.engine.process(empty_commands(0))  # load the compiled kernel now, not on the first order
         self.sequencer = Sequencer(config.batch_target + config.max_batch)
         self.decoder = Decoder(self.instruments, config.max_batch)
-        self.fanout = Fanout(self.instruments)
+        self.fanout = Fanout(self.instruments, l3=config.l3)
         self.fanout.warm(self.engine.state)
         warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
         self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes)
-        self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq)
+        self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq,
+                                      self.fanout.t.l3_seq if config.l3 else None)
         self._px, self._qty = price_cache(self.instruments), qty_cache(self.instruments)
         self.journal = journal if journal is not None else NullJournal()
         self.sinks = list(sinks)
@@ -288,8 +289,11 @@ class Server:
             send = self.pub.send
             topics = self.market_data.topics
             for kind, sym, a, b in frames:
-                if kind != FRAME_REPORTS:
+                if kind == FRAME_MD:
                     send(topics[sym], SNDMORE)
+                    send(view[a:b], NOBLOCK)
+                elif kind == FRAME_L3:
+                    send(self.market_data.l3_topics[sym], SNDMORE)
                     send(view[a:b], NOBLOCK)
             view.release()
             if len(todo):  # after the sends: only the next frames read the tables it updates
@@ -330,14 +334,20 @@ class Server:
             msg = msgpack.unpackb(payload)
         except Exception:
             return [P.ERROR, None, P.reason_text(R_MALFORMED), "not a msgpack message"]
-        ok = type(msg) is list and len(msg) == 3 and msg[0] == P.SNAPSHOT and type(msg[2]) is str
+        ok = (type(msg) is list and len(msg) == 3 and msg[0] in (P.SNAPSHOT, P.L3_SNAPSHOT)
+              and type(msg[2]) is str)
         req = msg[1] if ok and type(msg[1]) is int and 0 <= msg[1] <= P.MAX_U63 else None
         if req is None:
-            return [P.ERROR, None, P.reason_text(R_MALFORMED), "snapshot is [\"snapshot\", req, symbol]"]
+            return [P.ERROR, None, P.reason_text(R_MALFORMED),
+                    "snapshot is [\"snapshot\" or \"snapshot_l3\", req, symbol]"]
         sym = self.symbols.get(msg[2])
         if sym is None:
             return [P.ERROR, req, P.reason_text(R_UNKNOWN_SYMBOL), f"unknown symbol {msg[2]!r}"]
-        return self.market_data.snapshot(self.engine, sym, req)
+        if msg[0] == P.SNAPSHOT:
+            return self.market_data.snapshot(self.engine, sym, req)
+        if self.market_data.l3_seq is None:
+            return [P.ERROR, req, P.reason_text(R_MALFORMED), "this venue publishes no L3 feed (serve --l3)"]
+        return self.market_data.snapshot_l3(self.engine, sym, req)
 
     def close(self) -> None:
         """Close sinks, journal and sockets."""

@@ -18,7 +18,7 @@ def shared_venue(tmp_path_factory):
     key_file = data_dir / "clients.toml"
     for name in ACCOUNTS:
         add_client(data_dir, key_file, name)
-    serve = start_venue(data_dir, ["--keys", str(key_file), "--operators", OPERATOR])
+    serve = start_venue(data_dir, ["--keys", str(key_file), "--operators", OPERATOR, "--l3"])
     v = Venue(data_dir, serve)
     yield v
     v.close_clients()

@@ -55,6 +55,11 @@ tick_size = "0.01"
 lot_size = "0.001"
 
 [[instrument]]
+symbol = "L3A-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+
+[[instrument]]
 symbol = "REF-USD"
 tick_size = "0.01"
 lot_size = "0.001"

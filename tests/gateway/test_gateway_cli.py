@@ -17,7 +17,7 @@ def test_serve_help_documents_every_option():
     assert out.returncode == 0
     for name in GatewayConfig.field_names():
         assert "--" + name.replace("_", "-") in out.stdout, name
-    for option in re.findall(r"^\s+(--[a-z-]+)", out.stdout, re.M):
+    for option in re.findall(r"^\s+(--[a-z0-9-]+)", out.stdout, re.M):
         assert re.search(re.escape(option) + r"[ A-Z:,]*\s+\S", out.stdout), f"{option} has no help text"
 
 
