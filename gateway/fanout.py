@@ -31,8 +31,8 @@ OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 
 # order table columns
-G_OID, G_ACCT, G_SYM, G_SIDE, G_PX, G_HASPX, G_OPEN, G_CLKIND, G_CLINT, G_CLLEN = range(10)
-G_COLS = 10
+G_OID, G_ACCT, G_SYM, G_SIDE, G_PX, G_HASPX, G_OPEN, G_CLKIND, G_CLINT, G_CLLEN, G_GEN, G_TODO = range(12)
+G_COLS = 12  # G_GEN/G_TODO: the batch that accepted the order and the index of its todo entry
 CL_BYTES = P.MAX_CL_OID_LEN
 CL_NONE, CL_INT, CL_STR = 0, 1, 2
 
@@ -49,7 +49,9 @@ S_SYMBOLS = len(FIXED_STRINGS)  # the symbols follow, then the reasons
 OP_ADD, OP_FILL, OP_CANCEL_L3, OP_AMEND, OP_DELETE = S_ADD, S_FILL, S_CANCEL, S_AMEND, S_DELETE
 
 # what the pass leaves for Python, in event order
-TODO_ACCEPTED, TODO_FINISHED, TODO_REJECTED_NEW = 1, 2, 3
+# a todo entry is code | command index << 2 | slot << TODO_SLOT_SHIFT (one int64: a 1-D tolist is cheap)
+TODO_ACCEPTED, TODO_FINISHED, TODO_RELEASE = 1, 2, 3  # release: a new order that is not (or no longer) live
+TODO_INDEX_MASK, TODO_SLOT_SHIFT = (1 << 24) - 1, 26
 # frames: (kind, session slot or symbol, start, end) in the output buffer
 FRAME_REPORTS, FRAME_MD, FRAME_L3 = 0, 1, 2
 
@@ -90,7 +92,7 @@ class Scratch(NamedTuple):
     sym_list: np.ndarray   # symbols touched
     lset: np.ndarray       # (set slots, 3): generation, book, px  -- the touched-level set
     ops: np.ndarray        # (ops, 7): L3 op kind, oid, side, px, qty, open, next
-    todo: np.ndarray       # (n, 3): code, command index or slot, slot
+    todo: np.ndarray       # todo entries (TODO_*)
     frames: np.ndarray     # (n, 4): kind, session slot or symbol, start, end
     out: np.ndarray        # uint8 output buffer
 
@@ -271,12 +273,11 @@ def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, clt
 
 
 @njit(cache=True, _nrt=False)
-def _todo(t, x, code, v, w):
+def _todo(t, x, code, ci, slot):
     k = t.m[M_TODO]
-    x.todo[k, 0] = code
-    x.todo[k, 1] = v
-    x.todo[k, 2] = w
+    x.todo[k] = code | (ci << 2) | (slot << TODO_SLOT_SHIFT)
     t.m[M_TODO] = k + 1
+    return k
 
 
 @njit(cache=True, _nrt=False)
@@ -385,7 +386,12 @@ def _forget(t, x, oid, h):
     t.free[t.m[M_NFREE]] = slot
     t.m[M_NFREE] += 1
     t.m[M_LIVE] -= 1
-    _todo(t, x, TODO_FINISHED, slot, 0)
+    g = t.g
+    if g[slot, G_GEN] == t.m[M_GEN]:  # accepted in this very batch: Python need not file it at all
+        k = g[slot, G_TODO]
+        x.todo[k] = TODO_RELEASE | (x.todo[k] & (TODO_INDEX_MASK << 2))
+    else:
+        _todo(t, x, TODO_FINISHED, 0, slot)
 
 
 @njit(cache=True, _nrt=False)
@@ -475,7 +481,8 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             g[slot, G_CLLEN] = c.cllen
             for j in range(c.cllen):
                 gcl[slot, j] = c.cl[j]
-            _todo(t, x, TODO_ACCEPTED, ci, slot)
+            g[slot, G_GEN] = m[M_GEN]
+            g[slot, G_TODO] = _todo(t, x, TODO_ACCEPTED, ci, slot)
             p = _report(t, x, out, p, e.acct, sess, S_ACCEPTED, seq, e.ts, c.req, c.clkind, c.clint, c.cllen,
                         c.cl, e.oid, sym, e.side, e.px, has_px, e.qty, True, e.qty, True, -1, -1)
             if has_px:
@@ -528,7 +535,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                         True, e.qty, True, -1, -1)
         else:  # REJECTED
             if c.ck == C_NEW:
-                _todo(t, x, TODO_REJECTED_NEW, ci, 0)
+                _todo(t, x, TODO_RELEASE, ci, 0)
             if sess < 0 or (cmds[ci].op == OP_CANCEL and c.ck >= C_MASS):
                 continue  # an internal cancel of an order that finished first: nothing to tell
             p = _report(t, x, out, p, t.s_acct[sess], sess, S_REJECTED, seq, e.ts, c.req, c.clkind, c.clint,
@@ -755,7 +762,7 @@ class Fanout:
                          np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 3), np.int64),
                          np.zeros((ns, 7), np.int64), np.zeros(ns, np.int64),
                          np.zeros((_pow2(4 * n_ev), 3), np.int64), np.zeros((3 * n_ev, 7), np.int64),
-                         np.zeros((3 * n_ev, 3), np.int64),
+                         np.zeros(3 * n_ev, np.int64),
                          np.zeros((self.n_sessions + 2 * ns + 1, 4), np.int64),
                          np.zeros(self._out_bytes(n_ev), np.uint8))
         self.t.m[M_GEN] += 1  # fresh zeroed marks must not look like this generation's
@@ -819,7 +826,7 @@ class Fanout:
         t.m[M_LIVE] += 1
         _hash_put(t.hk, t.hv, oid, slot)
         kind, v, text = encode_cl(cl)
-        t.g[slot] = (oid, acct, sym, side, px or 0, px is not None, open_, kind, v, len(text))
+        t.g[slot] = (oid, acct, sym, side, px or 0, px is not None, open_, kind, v, len(text), 0, 0)
         t.gcl[slot, :len(text)] = np.frombuffer(text, np.uint8)
         return slot
 

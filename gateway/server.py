@@ -30,7 +30,8 @@ from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
 from gateway.fastentry import HEAD as FAST_HEAD
 from gateway.fastentry import warm as warm_entry
-from gateway.fanout import FRAME_L3, FRAME_MD, FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, Fanout
+from gateway.fanout import (FRAME_L3, FRAME_MD, FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, TODO_INDEX_MASK,
+                            TODO_SLOT_SHIFT, Fanout)
 from gateway.journal import NullJournal
 from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from gateway.marketdata import MarketData
@@ -304,18 +305,21 @@ class Server:
     def _file(self, todo: list, meta: list) -> None:
         """Keep the accounts' live order tables in step with what the fan-out pass saw happen."""
         recs = self.fanout.recs
-        for code, a, b in todo:
-            if code == TODO_ACCEPTED:  # a: command index, b: slot
-                rec = meta[a][3]
-                rec[SLOT] = b
-                recs[b] = rec
+        for v in todo:
+            code = v & 3
+            if code == TODO_ACCEPTED:
+                rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
+                slot = v >> TODO_SLOT_SHIFT
+                rec[SLOT] = slot
+                recs[slot] = rec
                 rec[ACCOUNT].live[rec[CL]] = rec
                 continue
-            if code == TODO_FINISHED:  # a: slot
-                rec = recs[a]
-                recs[a] = None
-            else:  # a new order rejected: release its client order id's reservation
-                rec = meta[a][3]
+            if code == TODO_FINISHED:
+                slot = v >> TODO_SLOT_SHIFT
+                rec = recs[slot]
+                recs[slot] = None
+            else:  # a new order rejected, or finished in its own batch: release its client order id
+                rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
             live = rec[ACCOUNT].live
             if live.get(rec[CL]) is rec:
                 del live[rec[CL]]
