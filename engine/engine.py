@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from engine import kernel
+from engine.jitcall import DirectCall
 from engine.instruments import Instrument, initial_bands
 from engine.records import COMMAND_DTYPE, EVENT_DTYPE
 from engine.state import (EMPTY, M_LIVE, State, grow_book_levels, grow_hash, grow_levels,
@@ -36,7 +37,7 @@ class Engine:
             st.i_band[i], st.i_lo[i], st.i_hi[i] = on, lo, hi
         self.state = st
         self._events = np.zeros(events, EVENT_DTYPE)
-        self._entry = None  # the kernel's compiled entry point for this engine's argument types
+        self._kernel = DirectCall(kernel.run)  # for this engine's state and contiguous command records
         self.seq = 0  # events emitted so far: the seq of the last event
 
     def process(self, cmds: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ class Engine:
         i, k = 0, 0
         if len(self._events) < 2 * len(cmds) + 1024:  # most commands print one or two events
             self._events = np.zeros(2 * len(cmds) + 1024, EVENT_DTYPE)
-            self._entry = None
+            self._kernel.reset()
         done = []  # full event buffers of this batch
         while True:
             i, k, status = self._run(cmds, i, k)
@@ -59,22 +60,16 @@ class Engine:
         return np.concatenate(done + [self._events[:k]]) if done else self._events[:k]
 
     def _run(self, cmds: np.ndarray, i: int, k: int) -> tuple[int, int, int]:
-        """kernel.run; after the first call, straight through its compiled entry point.
+        """kernel.run; straight through its compiled entry point for C-contiguous command records.
 
         numba's dispatcher matches the types of all ~30 state arrays on every call (~8 us); the
-        compiled entry point skips that (~2 us). It is only used for arguments of the types it
-        was compiled for: C-contiguous command records and this engine's own arrays."""
-        fast = self._entry
-        if fast is not None and cmds.flags.c_contiguous and cmds.dtype == COMMAND_DTYPE:
-            return fast(self.state, cmds, i, self._events, k)
-        out = kernel.run(self.state, cmds, i, self._events, k)
-        if cmds.flags.c_contiguous and cmds.dtype == COMMAND_DTYPE:
-            sig = tuple(kernel.run.typeof_pyval(a) for a in (self.state, cmds, i, self._events, k))
-            self._entry = kernel.run.overloads[sig].entry_point
-        return out
+        compiled entry point skips that (~2 us)."""
+        if cmds.flags.c_contiguous and cmds.dtype == COMMAND_DTYPE and cmds.flags.writeable:
+            return self._kernel(self.state, cmds, i, self._events, k)
+        return kernel.run(self.state, cmds, i, self._events, k)
 
     def _grow(self, status: int) -> None:
-        self._entry = None  # new arrays: look the entry point up again
+        self._kernel.reset()  # new arrays: look the entry point up again
         st = self.state
         if status == kernel.NEED_EVENTS:  # one command needs more room than the whole buffer
             self._events = np.zeros(len(self._events) * 2, EVENT_DTYPE)

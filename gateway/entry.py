@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.codes import Flag, Op, Reason
 from engine.instruments import Instrument
+from engine.jitcall import DirectCall
 from gateway import protocol as P
 from gateway.config import GatewayConfig
 from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, DecimalCache
@@ -62,6 +63,7 @@ class OrderEntry:
         self.burst = float(config.rate_limit) if config.rate_limit else 0.0
         self.words, self.word_off = word_table(instruments)
         self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)  # the fast path's parsed orders
+        self._parse, self._commit = DirectCall(parse), DirectCall(commit)  # always the same argument types
 
     # ------------------------------------------------------------------ session requests
 
@@ -227,7 +229,7 @@ class OrderEntry:
         over the rate limit), for the Python decoder and commands() to handle."""
         b = np.frombuffer(payload, np.uint8)
         rows = self.rows
-        k, _ = parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)
+        k, _, texts = self._parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)
         if k <= 0:
             return False
         rate = self.rate
@@ -240,8 +242,7 @@ class OrderEntry:
         account = s.account
         live = account.live
         most = self.config.max_live_orders
-        kinds = rows[:k, F_CLKIND]
-        if kinds.max() == 1:  # every client order id an integer
+        if not texts:  # every client order id an integer
             cls = rows[:k, F_CLINT].tolist()
         else:
             cls = [int(v) if kd == 1 else payload[a:e].decode()
@@ -266,7 +267,7 @@ class OrderEntry:
             metas.append((s, req, C_NEW, rec, cl))
         self.next_oid = next_oid
         start, t0, cmds, cm = self.seq.place(k)
-        commit(rows, k, b, np.array(oids, np.int64), account.id, s.slot, t0, start, cmds, cm, R_TOO_MANY)
+        self._commit(rows, k, b, np.array(oids, np.int64), account.id, s.slot, t0, start, cmds, cm, R_TOO_MANY)
         self.seq.placed(metas)
         return True
 

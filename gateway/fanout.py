@@ -19,6 +19,7 @@ from numba import njit
 from engine.codes import Ev, Flag, Op, Reason
 from engine.fastencode import _dec
 from engine.instruments import Instrument
+from engine.jitcall import DirectCall
 from engine.kernel import _hash_del, _hash_put, hash_find
 from engine.records import EVENT_DTYPE
 from gateway import protocol as P
@@ -740,7 +741,7 @@ class Fanout:
         self.n_accounts = self.n_sessions = 0
         self.max_sessions = 1
         self.x: Scratch | None = None
-        self._entry = None
+        self._pass = DirectCall(fan_out)
         self._state = None
         self._cap_ev = 64  # events of one batch the scratch space holds
         self._fit(64)
@@ -766,7 +767,7 @@ class Fanout:
                          np.zeros((self.n_sessions + 2 * ns + 1, 4), np.int64),
                          np.zeros(self._out_bytes(n_ev), np.uint8))
         self.t.m[M_GEN] += 1  # fresh zeroed marks must not look like this generation's
-        self._entry = None
+        self._pass.reset()
 
     def reserve(self, n_new: int) -> None:
         """Room for n_new more live orders (every command of a batch might add one)."""
@@ -787,13 +788,13 @@ class Fanout:
             t.m[M_NFREE] = nfree + len(extra)
             self.recs.extend([None] * (size - old))
             self.t = t = t._replace(g=g, gcl=gcl, free=free)
-            self._entry = None
+            self._pass.reset()
         if 2 * (live + n_new) > len(t.hk):
             size = _pow2(4 * (live + n_new))
             hk, hv = np.full(size, EMPTY, np.int64), np.zeros(size, np.int64)
             _rehash(t.hk, hk, t.hv, hv)
             self.t = t._replace(hk=hk, hv=hv)
-            self._entry = None
+            self._pass.reset()
 
     def set_routes(self, sessions_by_account: list[list[int]], session_accounts: dict[int, int]) -> None:
         """Which session slots belong to which account (rebuilt at every logon and drop)."""
@@ -853,15 +854,13 @@ class Fanout:
         x = self.x
         st = engine_state
         args = (self.t, x, events, n_ev, cmds, cm, t0, first_seq, now, st.b_lv, st.b_n, st.l_px, st.l_qty)
-        fast = self._entry
-        if fast is not None and self._state is st and events.flags.c_contiguous:
-            fast(*args)
+        if st is not self._state:  # the engine grew: new arrays
+            self._pass.reset()
+            self._state = st
+        if events.flags.c_contiguous and cm.flags.c_contiguous and cmds.flags.c_contiguous:
+            self._pass(*args)
         else:
             fan_out(*args)
-            if events.flags.c_contiguous and cm.flags.c_contiguous and cmds.flags.c_contiguous:
-                sig = tuple(fan_out.typeof_pyval(a) for a in args)
-                self._entry = fan_out.overloads[sig].entry_point
-                self._state = st
         m = self.t.m
         return x.frames[:m[M_FRAMES]], x.todo[:m[M_TODO]], x.out
 

@@ -180,15 +180,16 @@ def _skip_simple(b, p, n):
 
 @njit(cache=True, _nrt=False)
 def parse(b, n, words, off, n_symbols, max_batch, rows):
-    """Rows of a batch frame of valid new orders; returns (count, batch req), count FALLBACK otherwise."""
+    """Rows of a batch frame of valid new orders; returns (count, batch req, text client order ids),
+    count FALLBACK otherwise."""
     if n < 8:
-        return FALLBACK, 0
+        return FALLBACK, 0, 0
     for j in range(7):
         if b[j] != HEAD_BYTES[j]:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
     breq, p = _uint(b, 7, n)
     if p < 0 or p >= n:
-        return FALLBACK, 0
+        return FALLBACK, 0, 0
     t = b[p]
     if 0x90 <= t <= 0x9F:
         k = np.int64(t) - 0x90
@@ -197,20 +198,21 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
         k = (np.int64(b[p + 1]) << 8) | np.int64(b[p + 2])
         p += 3
     else:
-        return FALLBACK, 0
+        return FALLBACK, 0, 0
     if k < 1 or k > max_batch or k > rows.shape[0]:
-        return FALLBACK, 0
+        return FALLBACK, 0, 0
+    texts = 0
     for i in range(k):
         if p + 5 > n:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         ln = np.int64(b[p]) - 0x90
         if ln < 8 or ln > 10 or b[p + 1] != 0xA3 or b[p + 2] != 0x6E or b[p + 3] != 0x65 or b[p + 4] != 0x77:
-            return FALLBACK, 0  # not ["new", ...] with 8 to 10 elements
+            return FALLBACK, 0, 0  # not ["new", ...] with 8 to 10 elements
         r = rows[i]
         v, p = _uint(b, p + 5, n)
         r[F_REQ] = v
         if p < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         v, q = _uint(b, p, n)
         if q >= 0:
             r[F_CLKIND] = 1
@@ -219,31 +221,32 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
         else:
             a, e = _str(b, p, n)
             if e < 0 or e == a or e - a > CL_TEXT:
-                return FALLBACK, 0
+                return FALLBACK, 0, 0
             for j in range(a, e):
                 if b[j] < 0x20 or b[j] > 0x7E:
-                    return FALLBACK, 0
+                    return FALLBACK, 0, 0
             r[F_CLKIND] = 2
+            texts += 1
             r[F_CLA] = a
             r[F_CLB] = e
             p = e
         a, e = _str(b, p, n)
         if e < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         s = _word(b, a, e, words, off, W_SYM, n_symbols)
         if s < 0:
-            return FALLBACK, 0  # unknown symbol: the Python decoder names the reject
+            return FALLBACK, 0, 0  # unknown symbol: the Python decoder names the reject
         r[F_SYM] = s
         a, p = _str(b, e, n)
         if p < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         side = _word(b, a, p, words, off, W_SIDE, 2)
         a, q = _str(b, p, n)
         if q < 0 or side < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         otype = _word(b, a, q, words, off, W_TYPE, 2)
         if otype < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         p = q
         r[F_SIDE] = side
         r[F_TYPE] = otype
@@ -258,45 +261,45 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
             p = _skip_simple(b, p, n)
             tif = IOC
         if p < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         qm, qe, p = _decimal(b, p, n)
         r[F_QM] = qm
         r[F_QE] = qe
         if p < 0:
-            return FALLBACK, 0
+            return FALLBACK, 0, 0
         stp = DEFAULT_STP
         if ln > 8:
             if p >= n:
-                return FALLBACK, 0
+                return FALLBACK, 0, 0
             if b[p] == 0xC0:
                 p += 1
             else:
                 a, e = _str(b, p, n)
                 if e < 0:
-                    return FALLBACK, 0
+                    return FALLBACK, 0, 0
                 t2 = _word(b, a, e, words, off, W_TIF, N_TIF)
                 if t2 < 0 or (otype == MARKET and t2 == POST):
-                    return FALLBACK, 0
+                    return FALLBACK, 0, 0
                 tif = t2 if otype == LIMIT or t2 == FOK else IOC
                 p = e
         if ln > 9:
             if p >= n:
-                return FALLBACK, 0
+                return FALLBACK, 0, 0
             if b[p] == 0xC0:
                 p += 1
             else:
                 a, e = _str(b, p, n)
                 if e < 0:
-                    return FALLBACK, 0
+                    return FALLBACK, 0, 0
                 stp = _word(b, a, e, words, off, W_STP, N_STP)
                 if stp < 0:
-                    return FALLBACK, 0
+                    return FALLBACK, 0, 0
                 p = e
         r[F_TIF] = tif
         r[F_STP] = stp
     if p != n:
-        return FALLBACK, 0  # trailing bytes
-    return k, breq
+        return FALLBACK, 0, 0  # trailing bytes
+    return k, breq, texts
 
 
 @njit(cache=True, _nrt=False)
@@ -363,7 +366,7 @@ def warm(instruments: Sequence[Instrument]) -> None:
     rows = np.zeros((4, N_FIELDS), np.int64)
     frame = msgpack.packb(["batch", 1, [["new", 1, "a", instruments[0].symbol, "buy", "limit", "1", "1"]]])
     b = np.frombuffer(frame, np.uint8)
-    k, _ = parse(b, len(b), words, off, len(instruments), len(rows), rows)
+    k, _, _ = parse(b, len(b), words, off, len(instruments), len(rows), rows)
     seq = Sequencer(4)
     start, t0, cmds, cm = seq.place(k)
     commit(rows, k, b, np.array([1], np.int64), 0, 0, t0, start, cmds, cm, 0)

@@ -43,9 +43,10 @@ TICK = 0.1                 # seconds between housekeeping rounds (session timeou
 MAX_FRAMES_PER_ROUND = 4096
 HWM = 100_000
 SWITCH_INTERVAL = 0.0002   # seconds a thread may keep the GIL while another one waits
-SNDMORE = zmq.SNDMORE | zmq.NOBLOCK
-NOBLOCK = zmq.NOBLOCK
-EVENTS, POLLIN = zmq.EVENTS, zmq.POLLIN
+# plain ints: pyzmq's enum flags cost microseconds per operation in Python's enum code
+SNDMORE = int(zmq.SNDMORE | zmq.NOBLOCK)
+NOBLOCK = int(zmq.NOBLOCK)
+EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
                                                    int(Reason.UNKNOWN_SYMBOL))
 _pack = msgpack.Packer().pack
