@@ -166,7 +166,7 @@ def _decimal(b, p, n):
 
 @njit(cache=True, _nrt=False)
 def _skip_simple(b, p, n):
-    """Skip a nil, str or unsigned integer (a market order's ignored price); -1 when it is none of these."""
+    """Skip a nil, ASCII str or unsigned integer (a market order's ignored price); -1 otherwise."""
     if p >= n:
         return -1
     if b[p] == 0xC0:
@@ -175,6 +175,9 @@ def _skip_simple(b, p, n):
     if q >= 0:
         return q
     a, e = _str(b, p, n)
+    for j in range(a, e):
+        if b[j] >= 0x80:
+            return -1  # maybe not UTF-8, which the Python decoder refuses: let it say so
     return e
 
 
