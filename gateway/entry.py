@@ -225,8 +225,8 @@ class OrderEntry:
                 self._mass_cancel(s, req, sym, side)
 
     def new_batch(self, s: Session, payload: bytes, now: float) -> bool:
-        """The fast path for a batch frame of plain, valid new orders; False: not such a frame (or
-        over the rate limit), for the Python decoder and commands() to handle."""
+        """The fast path for a batch frame of plain, valid new orders (or one sent alone); False: not
+        such a frame (or over the rate limit), for the Python decoder and commands() to handle."""
         b = np.frombuffer(payload, np.uint8)
         rows = self.rows
         k, _, texts = self._parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)

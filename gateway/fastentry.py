@@ -40,6 +40,7 @@ assert [int(t) for t in Tif] == list(range(len(TIF_WORDS))) and [int(s) for s in
 F_REQ, F_CLKIND, F_CLINT, F_CLA, F_CLB, F_SYM, F_SIDE, F_TYPE, F_TIF, F_STP, F_PM, F_PE, F_QM, F_QE = range(14)
 N_FIELDS = 14
 HEAD = b"\x93\xa5batch"
+NEW_HEAD = b"\xa3new"  # bytes 1..4 of a single new order frame
 HEAD_BYTES = np.frombuffer(HEAD, np.uint8).copy()
 N_TIF, N_STP = len(TIF_WORDS), len(STP_WORDS)
 
@@ -183,27 +184,30 @@ def _skip_simple(b, p, n):
 
 @njit(cache=True, _nrt=False)
 def parse(b, n, words, off, n_symbols, max_batch, rows):
-    """Rows of a batch frame of valid new orders; returns (count, batch req, text client order ids),
-    count FALLBACK otherwise."""
+    """Rows of a batch frame of valid new orders, or of one valid new order sent alone; returns
+    (count, batch req (0 for a single order), text client order ids), count FALLBACK otherwise."""
     if n < 8:
         return FALLBACK, 0, 0
-    for j in range(7):
-        if b[j] != HEAD_BYTES[j]:
-            return FALLBACK, 0, 0
-    breq, p = _uint(b, 7, n)
-    if p < 0 or p >= n:
-        return FALLBACK, 0, 0
-    t = b[p]
-    if 0x90 <= t <= 0x9F:
-        k = np.int64(t) - 0x90
-        p += 1
-    elif t == 0xDC and p + 2 < n:
-        k = (np.int64(b[p + 1]) << 8) | np.int64(b[p + 2])
-        p += 3
+    if 0x98 <= b[0] <= 0x9A and b[1] == 0xA3 and b[2] == 0x6E and b[3] == 0x65 and b[4] == 0x77:
+        breq, p, k = np.int64(0), 0, np.int64(1)  # ["new", ...] alone: read like a batch's one item
     else:
-        return FALLBACK, 0, 0
-    if k < 1 or k > max_batch or k > rows.shape[0]:
-        return FALLBACK, 0, 0
+        for j in range(7):
+            if b[j] != HEAD_BYTES[j]:
+                return FALLBACK, 0, 0
+        breq, p = _uint(b, 7, n)
+        if p < 0 or p >= n:
+            return FALLBACK, 0, 0
+        t = b[p]
+        if 0x90 <= t <= 0x9F:
+            k = np.int64(t) - 0x90
+            p += 1
+        elif t == 0xDC and p + 2 < n:
+            k = (np.int64(b[p + 1]) << 8) | np.int64(b[p + 2])
+            p += 3
+        else:
+            return FALLBACK, 0, 0
+        if k < 1 or k > max_batch or k > rows.shape[0]:
+            return FALLBACK, 0, 0
     texts = 0
     for i in range(k):
         if p + 5 > n:

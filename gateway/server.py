@@ -29,6 +29,7 @@ from gateway.decoder import COMMANDS, Decoder
 from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
 from gateway.fastentry import HEAD as FAST_HEAD
+from gateway.fastentry import NEW_HEAD
 from gateway.fastentry import warm as warm_entry
 from gateway.fanout import (FRAME_L3, FRAME_MD, FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, TODO_INDEX_MASK,
                             TODO_SLOT_SHIFT, Fanout)
@@ -224,7 +225,7 @@ class Server:
 
     def _on_frame(self, rid: bytes, payload: bytes, user: str | None, now: float) -> None:
         entry = self.entry
-        if payload.startswith(FAST_HEAD):  # a batch of new orders: try the fast path first
+        if payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD:  # new orders: try the fast path first
             s = entry.session_for(rid, user)
             if s is not None and entry.new_batch(s, payload, now):
                 s.last_seen = now

@@ -21,7 +21,7 @@ from engine.codes import Flag, Op, OrdType, Reason, Stp, Tif
 from engine.instruments import load_instruments
 from gateway.decoder import C_NEW, COMMANDS, Decoder
 from gateway.errors import ProtocolError
-from gateway.fastentry import (F_CLA, F_CLB, F_CLINT, F_CLKIND, F_PE, F_PM, F_QE, F_QM, F_REQ, F_SIDE, F_STP, F_SYM,
+from gateway.fastentry import (HEAD, F_CLA, F_CLB, F_CLINT, F_CLKIND, F_PE, F_PM, F_QE, F_QM, F_REQ, F_SIDE, F_STP, F_SYM,
                                F_TIF, F_TYPE, FALLBACK, N_FIELDS, commit, parse, word_table)
 from gateway.sequencer import CL_TEXT, META_DTYPE, Sequencer
 
@@ -83,6 +83,8 @@ def expected_rows(body: list) -> list[tuple]:
 
 def check_contract(payload: bytes) -> str:
     """Assert the fast path's contract on one frame; returns "fallback" or "rows"."""
+    if not payload.startswith(HEAD):
+        return check_single(payload)  # anything but a batch frame: at most one new order
     k, req, rows = fast(payload)
     want = decoded_new_orders(payload)
     if k == FALLBACK:
@@ -315,6 +317,32 @@ def frames(draw):
 @given(frames())
 def test_parse_gives_rows_only_for_what_the_decoder_accepts_and_exactly_its_values(frame):
     check_and_label(msgpack.packb(frame))
+
+
+def check_single(payload: bytes) -> str:
+    """The contract for a frame sent outside a batch: one row only for a new order the decoder
+    takes without a reject reason, with its values (the batch req is 0)."""
+    k, breq, rows = fast(payload)
+    want = decoded_new_orders(payload)
+    if k == FALLBACK:
+        return "fallback"
+    assert want is not None and len(want[1]) == 1, f"parse read a frame the decoder refuses: {payload!r}"
+    assert (k, breq) == (1, 0), payload
+    assert [row_values(rows[0], payload)] == expected_rows(want[1]), payload
+    return "rows"
+
+
+@FAST
+@given(frames(), st.randoms(use_true_random=False))
+def test_a_new_order_sent_alone_is_parsed_only_when_the_decoder_takes_it_and_like_it(frame, rnd):
+    items = frame[2] if type(frame) is list and len(frame) == 3 and type(frame[2]) is list else [frame]
+    for item in items[:5]:
+        event(check_single(wide_packb(item, rnd, rnd.choice([0.0, 0.1]))))
+
+
+def test_a_valid_new_order_sent_alone_takes_the_fast_path():
+    payload = msgpack.packb(["new", 9, "abc", "BTC-USD", "sell", "limit", "30000.5", "0.25", "IOC"])
+    assert check_single(payload) == "rows"
 
 
 @FAST
