@@ -55,11 +55,15 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
     if name == "journal":
         from bench import journal_bench
         return journal_bench.main(quick)
-    p = subprocess.run([sys.executable, "-m", "bench.gateway_bench"] + (["--seconds", "1.5"] if quick else []),
-                       capture_output=True, text=True, cwd=os.path.dirname(HERE))
-    if p.returncode:
-        return [f"gateway benchmark failed (exit {p.returncode}):", "```", p.stderr[-2000:], "```"]
-    return p.stdout.strip().splitlines()
+    lines = []
+    for journal in ("none", "always"):  # the gateway alone, then with serve's default durability
+        p = subprocess.run([sys.executable, "-m", "bench.gateway_bench", "--journal", journal]
+                           + (["--seconds", "1.5"] if quick else []),
+                           capture_output=True, text=True, cwd=os.path.dirname(HERE))
+        if p.returncode:
+            return [f"gateway benchmark failed (exit {p.returncode}):", "```", p.stderr[-2000:], "```"]
+        lines += ["```"] + p.stdout.strip().splitlines() + ["```", ""]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

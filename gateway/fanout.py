@@ -599,17 +599,8 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
         sym = syms[a]
         t.md_seq[sym] += 1
         start = p
-        out[p] = 0x96
-        p = _str(out, p + 1, strs, off, S_MD)
-        p = _str(out, p, strs, off, S_SYMBOLS + sym)
-        p = _uint(out, p, t.md_seq[sym])
-        p = _uint(out, p, now)
-        count = 0
-        k = x.sym[sym, 1]
-        while k != EMPTY:
-            count += 1
-            k = x.trades[k, 5]
-        p = _array_header(out, p, count)
+        p = _feed_header(t, out, p, 6, S_MD, sym, t.md_seq[sym], now)
+        p = _array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
         k = x.sym[sym, 1]
         while k != EMPTY:
             tr = x.trades[k]
@@ -620,12 +611,7 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
             p = _str(out, p, strs, off, S_BUY + tr[3])
             p = _uint(out, p, tr[4])
             k = tr[5]
-        count = 0
-        k = x.sym[sym, 3]
-        while k != EMPTY:
-            count += 1
-            k = x.lv[k, 2]
-        p = _array_header(out, p, count)
+        p = _array_header(out, p, _chain_length(x.lv, 2, x.sym[sym, 3]))
         k = x.sym[sym, 3]
         while k != EMPTY:
             bk, px = x.lv[k, 0], x.lv[k, 1]
@@ -654,21 +640,32 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
 
 
 @njit(cache=True, _nrt=False)
+def _feed_header(t, out, p, n_fields, kind, sym, seq, now):
+    """[kind, sym, seq, ts, ...: the start of an n_fields array of the market data feed."""
+    out[p] = 0x90 | n_fields
+    p = _str(out, p + 1, t.strs, t.str_off, kind)
+    p = _str(out, p, t.strs, t.str_off, S_SYMBOLS + sym)
+    p = _uint(out, p, seq)
+    return _uint(out, p, now)
+
+
+@njit(cache=True, _nrt=False)
+def _chain_length(rows, next_col, head):
+    """How many rows a linked list threaded through column next_col holds."""
+    n = 0
+    while head != EMPTY:
+        n += 1
+        head = rows[head, next_col]
+    return n
+
+
+@njit(cache=True, _nrt=False)
 def _l3(t, x, out, p, sym, now):
     """["l3", sym, seq, ts, ops]: the symbol's order-by-order changes of the batch, in order."""
     strs, off, u = t.strs, t.str_off, t.units
     t.l3_seq[sym] += 1
-    out[p] = 0x95
-    p = _str(out, p + 1, strs, off, S_L3)
-    p = _str(out, p, strs, off, S_SYMBOLS + sym)
-    p = _uint(out, p, t.l3_seq[sym])
-    p = _uint(out, p, now)
-    count = 0
-    k = x.sym[sym, 5]
-    while k != EMPTY:
-        count += 1
-        k = x.ops[k, 6]
-    p = _array_header(out, p, count)
+    p = _feed_header(t, out, p, 5, S_L3, sym, t.l3_seq[sym], now)
+    p = _array_header(out, p, _chain_length(x.ops, 6, x.sym[sym, 5]))
     k = x.sym[sym, 5]
     while k != EMPTY:
         o = x.ops[k]

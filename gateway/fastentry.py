@@ -120,6 +120,20 @@ def _word(b, a, e, words, off, first, count):
 
 
 @njit(cache=True, _nrt=False)
+def _optional_word(b, p, n, words, off, first, count):
+    """A nil (-> -1) or one of count words at p -> (index, next p); next p -1 when it is neither."""
+    if p >= n:
+        return -1, -1
+    if b[p] == 0xC0:
+        return -1, p + 1
+    a, e = _str(b, p, n)
+    if e < 0:
+        return -1, -1
+    w = _word(b, a, e, words, off, first, count)
+    return w, (e if w >= 0 else -1)
+
+
+@njit(cache=True, _nrt=False)
 def _decimal(b, p, n):
     """A positive decimal (text or integer) at p -> (mantissa, exponent, next p); next p -1 if invalid."""
     if p < n and (b[p] < 0x80 or 0xCC <= b[p] <= 0xCF):
@@ -276,32 +290,17 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
             return FALLBACK, 0, 0
         stp = DEFAULT_STP
         if ln > 8:
-            if p >= n:
+            t2, p = _optional_word(b, p, n, words, off, W_TIF, N_TIF)
+            if p < 0 or (otype == MARKET and t2 == POST):
                 return FALLBACK, 0, 0
-            if b[p] == 0xC0:
-                p += 1
-            else:
-                a, e = _str(b, p, n)
-                if e < 0:
-                    return FALLBACK, 0, 0
-                t2 = _word(b, a, e, words, off, W_TIF, N_TIF)
-                if t2 < 0 or (otype == MARKET and t2 == POST):
-                    return FALLBACK, 0, 0
+            if t2 >= 0:
                 tif = t2 if otype == LIMIT or t2 == FOK else IOC
-                p = e
         if ln > 9:
-            if p >= n:
+            s2, p = _optional_word(b, p, n, words, off, W_STP, N_STP)
+            if p < 0:
                 return FALLBACK, 0, 0
-            if b[p] == 0xC0:
-                p += 1
-            else:
-                a, e = _str(b, p, n)
-                if e < 0:
-                    return FALLBACK, 0, 0
-                stp = _word(b, a, e, words, off, W_STP, N_STP)
-                if stp < 0:
-                    return FALLBACK, 0, 0
-                p = e
+            if s2 >= 0:
+                stp = s2
         r[F_TIF] = tif
         r[F_STP] = stp
     if p != n:
