@@ -8,7 +8,11 @@ import threading
 import time
 from pathlib import Path
 
+import msgpack
+import zmq
+
 from gateway.client import Client, MarketDataClient, venue_info
+from gateway.keys import client_credentials
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -173,3 +177,18 @@ def keep_polling(seconds: float, *clients) -> None:
     while time.monotonic() < deadline:
         for c in clients:
             c.poll(0.02)
+
+
+def raw_snapshot(venue: "Venue", sym: str, kind: str = "snapshot", req: int = 1) -> list:
+    """A snapshot answer fetched with a raw DEALER (the engine's own book and the seq it stands at)."""
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    cred = client_credentials(venue.data_dir, "victor", venue.info["server_key"].encode())
+    s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
+    s.linger = 0
+    s.connect(venue.info["snapshots"])
+    try:
+        s.send(msgpack.packb([kind, req, sym]))
+        assert s.poll(5000), "no snapshot answer"
+        return msgpack.unpackb(s.recv())
+    finally:
+        s.close()

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from gateway.keys import client_credentials
-from gatewaykit import keep_polling, wait_until
+from gatewaykit import keep_polling, raw_snapshot, wait_until
 
 L3 = "L3A-USD"
 
@@ -31,17 +31,7 @@ def oscar(venue):
 
 def l3_snapshot(venue, req: int = 1) -> list:
     """["snapshot_l3", req, sym, seq, bids, asks] fetched with a raw DEALER."""
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    cred = client_credentials(venue.data_dir, "victor", venue.info["server_key"].encode())
-    s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
-    s.linger = 0
-    s.connect(venue.info["snapshots"])
-    try:
-        s.send(msgpack.packb(["snapshot_l3", req, L3]))
-        assert s.poll(5000), "no snapshot answer"
-        return msgpack.unpackb(s.recv())
-    finally:
-        s.close()
+    return raw_snapshot(venue, L3, "snapshot_l3", req)
 
 
 def accepted(client, n: int) -> dict:

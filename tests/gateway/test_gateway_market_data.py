@@ -1,10 +1,7 @@
 """Market data: sequenced L2 updates and trades, snapshots, late joiners, gap detection and resync."""
-import msgpack
 import pytest
-import zmq
 
-from gateway.keys import client_credentials
-from gatewaykit import keep_polling, wait_until
+from gatewaykit import keep_polling, raw_snapshot, wait_until
 
 MDA, MDB = "MDA-USD", "MDB-USD"
 
@@ -20,18 +17,8 @@ def trent(venue):
 
 
 def snapshot(venue, sym: str, req: int = 1) -> list:
-    """A snapshot fetched with a raw DEALER (the engine's own book and the seq it stands at)."""
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    cred = client_credentials(venue.data_dir, "victor", venue.info["server_key"].encode())
-    s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
-    s.linger = 0
-    s.connect(venue.info["snapshots"])
-    try:
-        s.send(msgpack.packb(["snapshot", req, sym]))
-        assert s.poll(5000), "no snapshot answer"
-        return msgpack.unpackb(s.recv())
-    finally:
-        s.close()
+    """An L2 snapshot fetched with a raw DEALER."""
+    return raw_snapshot(venue, sym, "snapshot", req)
 
 
 def build_book(peggy, trent) -> tuple[list, list]:
