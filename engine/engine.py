@@ -10,7 +10,7 @@ from engine import kernel
 from engine.jitcall import DirectCall
 from engine.instruments import Instrument, initial_bands
 from engine.records import COMMAND_DTYPE, EVENT_DTYPE
-from engine.state import (EMPTY, M_LIVE, State, grow_book_levels, grow_hash, grow_levels,
+from engine.state import (EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels,
                           grow_orders, new_state)
 
 Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first

@@ -17,14 +17,13 @@ import numpy as np
 from numba import njit
 
 from engine.codes import Ev, Flag, Op, Reason
+from engine.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
 from engine.fastencode import _dec
 from engine.instruments import Instrument
 from engine.jitcall import DirectCall
 from engine.kernel import _hash_del, _hash_put, hash_find
-from engine.records import EVENT_DTYPE
 from gateway import protocol as P
 from gateway.decoder import C_MASS, C_NEW
-from gateway.sequencer import META_DTYPE
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
 HAS_PX = int(Flag.HAS_PX)
@@ -144,14 +143,6 @@ def _array_header(out, p, n):
 
 
 @njit(cache=True, _nrt=False)
-def _str(out, p, strs, off, i):
-    for j in range(off[i], off[i + 1]):
-        out[p] = strs[j]
-        p += 1
-    return p
-
-
-@njit(cache=True, _nrt=False)
 def _decstr(out, p, steps, units, places):
     """A decimal as a msgpack fixstr (a decimal of int64 steps is at most 21 characters)."""
     q = _dec(out, p + 1, steps, units, places)
@@ -179,7 +170,7 @@ def _cl(out, p, kind, v, n, text):
 
 
 @njit(cache=True, _nrt=False)
-def _copy(out, p, src, a, b):
+def _copy_range(out, p, src, a, b):
     for j in range(a, b):
         out[p] = src[j]
         p += 1
@@ -565,11 +556,11 @@ def _frames(t, x, out, p):
             while r != EMPTY:
                 rr = x.rep[r]
                 if rr[1] == s or out[rr[4]] == NIL:
-                    p = _copy(out, p, out, rr[2], rr[3])
+                    p = _copy_range(out, p, out, rr[2], rr[3])
                 else:  # another session of the account: the same report without the request id
-                    p = _copy(out, p, out, rr[2], rr[4])
+                    p = _copy_range(out, p, out, rr[2], rr[4])
                     out[p] = NIL
-                    p = _copy(out, p + 1, out, rr[4] + rr[5], rr[3])
+                    p = _copy_range(out, p + 1, out, rr[4] + rr[5], rr[3])
                 r = x.rep_next[r]
             f = x.frames[nf]
             f[0] = FRAME_REPORTS
@@ -870,5 +861,3 @@ def encode_cl(cl) -> tuple[int, int, bytes]:
         return CL_INT, cl, b""
     return CL_STR, 0, cl.encode()
 
-
-assert EVENT_DTYPE.names[0] == "kind"
