@@ -307,14 +307,19 @@ def _level_touch(t, x, sym, side, px):
     k = t.m[M_LVS]
     x.lv[k, 0] = b
     x.lv[k, 1] = px
-    x.lv[k, 2] = EMPTY
-    s = x.sym
-    if s[sym, 3] == EMPTY:
-        s[sym, 3] = k
-    else:
-        x.lv[s[sym, 4], 2] = k
-    s[sym, 4] = k
+    _append(x.lv, 2, x.sym, sym, 3, k)
     t.m[M_LVS] = k + 1
+
+
+@njit(cache=True, _nrt=False)
+def _append(rows, next_col, heads, sym, head_col, k):
+    """Link row k at the end of symbol sym's list (head and tail in heads[sym, head_col:head_col + 2])."""
+    rows[k, next_col] = EMPTY
+    if heads[sym, head_col] == EMPTY:
+        heads[sym, head_col] = k
+    else:
+        rows[heads[sym, head_col + 1], next_col] = k
+    heads[sym, head_col + 1] = k
 
 
 @njit(cache=True, _nrt=False)
@@ -327,13 +332,7 @@ def _trade(t, x, sym, seq, px, qty, side, ts):
     tr[k, 2] = qty
     tr[k, 3] = side
     tr[k, 4] = ts
-    tr[k, 5] = EMPTY
-    s = x.sym
-    if s[sym, 1] == EMPTY:
-        s[sym, 1] = k
-    else:
-        tr[s[sym, 2], 5] = k
-    s[sym, 2] = k
+    _append(tr, 5, x.sym, sym, 1, k)
     t.m[M_TRADES] = k + 1
 
 
@@ -351,13 +350,7 @@ def _op(t, x, sym, kind, oid, side, px, qty, open_):
     o[3] = px
     o[4] = qty
     o[5] = open_
-    o[6] = EMPTY
-    s = x.sym
-    if s[sym, 5] == EMPTY:
-        s[sym, 5] = k
-    else:
-        x.ops[s[sym, 6], 6] = k
-    s[sym, 6] = k
+    _append(x.ops, 6, x.sym, sym, 5, k)
     t.m[M_OPS] = k + 1
 
 
