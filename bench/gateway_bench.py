@@ -370,6 +370,17 @@ def main() -> int:
             venue.terminate()
             venue.wait(timeout=30)
 
+        # the same venue publishing the order-by-order feed too
+        venue, ep, _ = start_venue(tmp, args.with_chain, durability + ["--l3"])
+        try:
+            cpu0 = cpu_seconds(venue.pid)
+            tp_l3 = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch), str(args.window),
+                                   "venue", "-"))
+            tp_l3["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp_l3["commands"] * 1e6
+        finally:
+            venue.terminate()
+            venue.wait(timeout=30)
+
         # the same venue with CurveZMQ encryption and authentication (serve's default)
         venue, ep, keys = start_venue(tmp, args.with_chain, durability, secure=True)
         try:
@@ -395,6 +406,8 @@ def main() -> int:
         ("echo alone, one message in flight: p50 us (floor)", floor["p50"], None, ""),
         ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
         ("market data p99 us", md["p99"], None, ""),
+        ("with --l3: throughput, orders/s (baseline: without)", tp_l3["per_s"], tp["per_s"], ""),
+        ("with --l3: server CPU per order, us (baseline: without)", tp_l3["cpu_us"], tp["cpu_us"], ""),
         ("CurveZMQ: throughput, orders/s (baseline: plain-text venue)", tp_curve["per_s"], tp["per_s"], ""),
         ("CurveZMQ: server CPU per order, us (baseline: plain text)", tp_curve["cpu_us"], tp["cpu_us"], ""),
         ("CurveZMQ: round trip p50 us (baseline: plain text)", lat_curve["p50"], lat["p50"], ""),
@@ -412,6 +425,7 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
                                                "baseline_latency": base_lat, "echo_floor": floor, "market_data": md,
                                                "curve_throughput": tp_curve, "curve_latency": lat_curve,
+                                               "l3_throughput": tp_l3,
                                                "journal": args.journal}, indent=1))
     return 0
 
