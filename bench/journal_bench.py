@@ -11,9 +11,7 @@ engine alone running the same command batches from memory.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,33 +20,17 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-HERE = Path(__file__).resolve()
-GATEWAY_BENCH = HERE.with_name("gateway_bench.py")
+from bench.gateway_bench import _child, _result, start_venue
+
 POLICIES = (("always", ["--fsync", "always"]), ("batch-ms 5", ["--fsync", "batch-ms", "5"]),
             ("off", ["--fsync", "off"]), ("no journal (baseline)", ["--no-journal"]))
 
 
-def _serve(data: Path, extra: list[str]) -> tuple[subprocess.Popen, dict]:
-    kabuto = Path(sys.executable).with_name("kabuto")
-    cmd = [str(kabuto), "serve", "--insecure", "--no-chain", "--data-dir", str(data), "--rate-limit", "0",
-           "--max-live-orders", "1000000", "--snapshot-every", "0", "--orders", "tcp://127.0.0.1:0",
-           "--market-data", "tcp://127.0.0.1:0", "--snapshots", "tcp://127.0.0.1:0", *extra]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in p.stdout:
-        if "ready" in line:
-            break
-    else:
-        raise SystemExit("kabuto serve did not start")
-    return p, json.loads((data / "endpoints.json").read_text())
-
-
 def throughput(data: Path, extra: list[str], seconds: float) -> float:
-    """Orders answered per second by a venue started with extra options."""
-    p, ep = _serve(data, extra)
+    """Orders answered per second by a venue started with extra options (its state in data/venue)."""
+    p, ep, _ = start_venue(data, False, extra + ["--snapshot-every", "0"])
     try:
-        child = subprocess.run([sys.executable, str(GATEWAY_BENCH), "--role", "throughput", ep["orders"],
-                                str(seconds), "200", "8", "venue", "-"], capture_output=True, text=True, timeout=300)
-        return json.loads(child.stdout.strip().splitlines()[-1])["per_s"]
+        return _result(_child("throughput", ep["orders"], str(seconds), "200", "8", "venue", "-"))["per_s"]
     finally:
         p.terminate()
         p.wait(timeout=60)
@@ -112,7 +94,7 @@ def main(quick: bool = False) -> list[str]:
         for name, _ in POLICIES[:-1]:
             lines.append(f"| gateway orders/s, --fsync {name} | {rates[name]:,.0f} | {base:,.0f} | "
                          f"{rates[name] / base:.2f} |")
-        always = tmp / "always"
+        always = tmp / "always" / "venue"
         batches = journal_batches(always)
         commands = sum(len(b) for b in batches) // 64
         per_batch = commands / max(len(batches), 1)
