@@ -150,6 +150,33 @@ def _decstr(out, p, steps, units, places):
     return q
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _uint_or_nil(out, p, v):
+    """_uint of v, nil when v is negative."""
+    if v >= 0:
+        return _uint(out, p, v)
+    out[p] = NIL
+    return p + 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _str_or_nil(out, p, strs, off, i):
+    """String table entry i, nil when i is negative."""
+    if i >= 0:
+        return _str(out, p, strs, off, i)
+    out[p] = NIL
+    return p + 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _dec_or_nil(out, p, present, steps, units, places):
+    """_decstr of steps when present, else nil."""
+    if present:
+        return _decstr(out, p, steps, units, places)
+    out[p] = NIL
+    return p + 1
+
+
 @njit(cache=True, _nrt=False)
 def _cl(out, p, kind, v, n, text):
     if kind == CL_INT:
@@ -195,51 +222,19 @@ def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, clt
     p = _uint(out, p, seq)
     p = _uint(out, p, ts)
     req_at = p
-    if req >= 0:
-        p = _uint(out, p, req)
-    else:
-        out[p] = NIL
-        p += 1
+    p = _uint_or_nil(out, p, req)
     req_len = p - req_at
     p = _cl(out, p, clk, clv, cln, cltext)
-    if oid >= 0:
-        p = _uint(out, p, oid)
-    else:
-        out[p] = NIL
-        p += 1
-    if sym >= 0:
-        p = _str(out, p, strs, off, S_SYMBOLS + sym)
-        p = _str(out, p, strs, off, S_BUY + side)
-    else:
-        out[p] = NIL
-        out[p + 1] = NIL
-        p += 2
+    p = _uint_or_nil(out, p, oid)
+    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + sym if sym >= 0 else -1)
+    p = _str_or_nil(out, p, strs, off, S_BUY + side if sym >= 0 else -1)
     u = t.units
-    if has_px:
-        p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
-    else:
-        out[p] = NIL
-        p += 1
-    if has_qty:
-        p = _decstr(out, p, qty, u[sym, 2], u[sym, 3])
-    else:
-        out[p] = NIL
-        p += 1
-    if has_open:
-        p = _decstr(out, p, open_, u[sym, 2], u[sym, 3])
-    else:
-        out[p] = NIL
-        p += 1
-    if reason >= 0:
-        p = _str(out, p, strs, off, S_SYMBOLS + nsym + reason)
-    else:
-        out[p] = NIL
-        p += 1
-    if role >= 0:
-        p = _str(out, p, strs, off, role)
-    else:
-        out[p] = NIL
-        p += 1
+    k = max(sym, 0)
+    p = _dec_or_nil(out, p, has_px, px, u[k, 0], u[k, 1])
+    p = _dec_or_nil(out, p, has_qty, qty, u[k, 2], u[k, 3])
+    p = _dec_or_nil(out, p, has_open, open_, u[k, 2], u[k, 3])
+    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + nsym + reason if reason >= 0 else -1)
+    p = _str_or_nil(out, p, strs, off, role)
     rep = x.rep
     rep[r, 0] = acct
     rep[r, 1] = origin

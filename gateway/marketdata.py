@@ -31,8 +31,8 @@ class MarketData:
         self._sym = [i.symbol for i in instruments]
         self.topics = [P.topic(i.symbol) for i in instruments]
         self.l3_topics = [P.l3_topic(i.symbol) for i in instruments]
-        self._px = price_cache(instruments)
-        self._qty = qty_cache(instruments)
+        self.px = price_cache(instruments)  # decimal text of ticks and lots (the server's `orders` answers too)
+        self.qty = qty_cache(instruments)
 
     def heartbeat(self) -> None:
         """Publish each symbol's current sequence number, so an idle subscriber can see a gap."""
@@ -44,14 +44,14 @@ class MarketData:
 
     def snapshot(self, engine, sym: int, req: int) -> list:
         """The snapshot answer for one symbol: the engine's book and the sequence it stands at."""
-        pt, qt = self._px.text, self._qty.text
+        pt, qt = self.px.text, self.qty.text
         bids, asks = engine.book(sym)
         return [P.SNAPSHOT, req, self._sym[sym], int(self.seq[sym]),
                 [[pt(sym, p), qt(sym, q)] for p, q in bids], [[pt(sym, p), qt(sym, q)] for p, q in asks]]
 
     def snapshot_l3(self, engine, sym: int, req: int) -> list:
         """The L3 snapshot of one symbol: every resting order [oid, px, qty] in priority order, best first."""
-        pt, qt = self._px.text, self._qty.text
+        pt, qt = self.px.text, self.qty.text
         sides = [[[oid, pt(sym, p), qt(sym, q)] for oid, _, p, q in engine.orders(sym, side)] for side in (0, 1)]
         return [P.L3_SNAPSHOT, req, self._sym[sym], int(self.l3_seq[sym]), sides[0], sides[1]]
 

@@ -38,7 +38,6 @@ from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_k
 from gateway.marketdata import MarketData
 from gateway.sequencer import Sequencer
 from gateway.state import ACCOUNT, CL, SLOT
-from gateway.units import price_cache, qty_cache
 
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096
@@ -79,7 +78,6 @@ class Server:
         self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes)
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq,
                                       self.fanout.t.l3_seq if config.l3 else None)
-        self._px, self._qty = price_cache(self.instruments), qty_cache(self.instruments)
         self.journal = journal if journal is not None else NullJournal()
         self.sinks = list(sinks)
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
@@ -255,7 +253,7 @@ class Server:
             elif kind == P.REF:
                 entry.ref(s, req, *body)
             else:
-                entry.list_orders(s, req, body, self.fanout.px_open, self._px, self._qty)
+                entry.list_orders(s, req, body, self.fanout.px_open, self.market_data.px, self.market_data.qty)
         except ProtocolError as e:
             self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
 
