@@ -184,8 +184,7 @@ class OrderEntry:
         add = self.seq.add
         rate = self.rate
         if rate:
-            s.tokens = min(self.burst, s.tokens + (now - s.refilled) * rate)
-            s.refilled = now
+            self._refill(s, now)
         for kind, req, cl, sym, side, otype, tif, stp, pm, pe, qm, qe, flags, reason in cmds:
             if rate:
                 if s.tokens < 1.0:
@@ -232,13 +231,11 @@ class OrderEntry:
         k, _, texts = self._parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)
         if k <= 0:
             return False
-        rate = self.rate
-        if rate:
-            tokens = min(self.burst, s.tokens + (now - s.refilled) * rate)
-            if tokens < k:
+        if self.rate:
+            self._refill(s, now)
+            if s.tokens < k:
                 return False  # commands() rejects the ones over the limit, one by one
-            s.tokens = tokens - k
-            s.refilled = now
+            s.tokens -= k
         account = s.account
         live = account.live
         most = self.config.max_live_orders
@@ -270,6 +267,11 @@ class OrderEntry:
         self._commit(rows, k, b, np.array(oids, np.int64), account.id, s.slot, t0, start, cmds, cm, R_TOO_MANY)
         self.seq.placed(metas)
         return True
+
+    def _refill(self, s: Session, now: float) -> None:
+        """The session's rate-limit token bucket, topped up for the time since its last refill."""
+        s.tokens = min(self.burst, s.tokens + (now - s.refilled) * self.rate)
+        s.refilled = now
 
     def _mass_cancel(self, s: Session, req: int, sym: int, side: int) -> None:
         account = s.account

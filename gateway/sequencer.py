@@ -50,31 +50,29 @@ assert _META.size == META_DTYPE.itemsize
 class MassCancel:
     """A mass cancel request in a batch: how many orders it canceled, for its acknowledgement."""
 
-    __slots__ = ("session", "req", "count", "first", "last")
+    __slots__ = ("session", "req", "first", "last")
 
     def __init__(self, session, req: int):
         self.session = session
         self.req = req
-        self.count = 0
         self.first = self.last = 0  # its cancel commands' indexes in the batch: first..last-1
 
-    def answer(self) -> list:
-        """The acknowledgement, sent after the batch."""
-        return ["mass_cancel", self.req, self.count]
+    def answer(self, cm: np.ndarray) -> list:
+        """The acknowledgement, sent after the batch: how many of its cancels the fan-out counted."""
+        return ["mass_cancel", self.req, int(cm["count"][self.first:self.last].sum())]
 
 
 class Answer:
     """A fixed answer to a request whose command runs in a batch (an operator's `ref`), sent after it."""
 
-    __slots__ = ("session", "req", "message", "first", "last")
+    __slots__ = ("session", "req", "message")
 
     def __init__(self, session, req: int, message: list):
         self.session = session
         self.req = req
         self.message = message
-        self.first = self.last = 0
 
-    def answer(self) -> list:
+    def answer(self, cm: np.ndarray) -> list:
         """The answer, sent after the batch."""
         return self.message
 

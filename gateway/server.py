@@ -283,9 +283,7 @@ class Server:
                     send(rids[slot], SNDMORE)
                     send(view[a:b], NOBLOCK)
         for m in batch.acks:
-            if n and m.last > m.first:
-                m.count = int(batch.cm["count"][m.first:m.last].sum())
-            self._reply(m.session.rid, m.answer())
+            self._reply(m.session.rid, m.answer(batch.cm))
         if n:
             send = self.pub.send
             topics = self.market_data.topics
