@@ -79,6 +79,11 @@ class FillBatcher:
         # the last batch's fills: a replay of the stream from its start must give the same ones
         self._tail = last.fills if last is not None else None
 
+    def committed_seq(self) -> int:
+        """The engine seq up to which fills were committed (published or queued) when this batcher
+        started (0: none): a restarted venue replays its journal's later events into handle()."""
+        return max(self._skip_upto, 0)
+
     # -- engine thread -------------------------------------------------------------------------------
 
     def handle(self, events: np.ndarray, first_seq: int) -> None:

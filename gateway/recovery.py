@@ -181,11 +181,14 @@ class Recovered:
 
 
 def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
-                  engine: Engine | None = None, say: Callable[[str], None] = lambda text: None) -> Recovered:
-    """Newest valid snapshot (unless use_snapshot is False) plus the journal after it, through the kernel."""
+                  engine: Engine | None = None, say: Callable[[str], None] = lambda text: None,
+                  max_snapshot_seq: int | None = None, on_events: Callable | None = None) -> Recovered:
+    """Newest valid snapshot (unless use_snapshot is False; at event max_snapshot_seq or before, if
+    given) plus the journal after it, through the kernel; on_events(events, first seq, account names)
+    sees every replayed batch."""
     data_dir = Path(data_dir)
     engine = engine if engine is not None else Engine(instruments)
-    snap = load_newest(data_dir / "snapshots", say) if use_snapshot else None
+    snap = load_newest(data_dir / "snapshots", say, max_snapshot_seq) if use_snapshot else None
     names: list[str] = []
     owners = Owners()
     next_oid, after, event_hash, last_ts = 1, 0, ZERO_HASH, 0
@@ -200,7 +203,8 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
         owners = Owners({oid: (cl, cod) for oid, cl, cod in gw["orders"]})
         after = snap.journal_seq
     reader = JournalReader(data_dir / "journal")
-    event_hash, records, ncmds, tail_ts = apply_records(reader.scan(after), engine, names, owners, event_hash)
+    event_hash, records, ncmds, tail_ts = apply_records(reader.scan(after), engine, names, owners, event_hash,
+                                                        on_events)
     return Recovered(engine, names, owners, next_oid, max(last_ts, tail_ts), event_hash, max(reader.last_seq, after), records, ncmds,
                      snap.path if snap else None, reader, reader.torn)
 
@@ -256,7 +260,23 @@ class Durability:
         self._check_meta()
         for tmp in self.sdir.glob("*.tmp"):  # a snapshot a crash interrupted before its rename
             tmp.unlink(missing_ok=True)
-        r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say)
+        # A sink that commits events elsewhere (the chain fill batcher) may lag the journal: a crash
+        # loses what it held in memory. It gets the replayed events after what it has committed, so
+        # recovery starts from a snapshot no later than that (or from the journal's start).
+        behind = [(s, s.committed_seq()) for s in server.sinks if hasattr(s, "committed_seq")]
+        upto = min((seq for _, seq in behind), default=None)
+        accounts = server.entry.accounts
+
+        def refeed(events: np.ndarray, first: int, names: list) -> None:
+            for name in names[len(accounts.by_id):]:  # the sinks name accounts by id
+                accounts.get(name)
+            for sink, committed in behind:
+                i = max(0, committed + 1 - first)
+                if i < len(events):
+                    sink.handle(events[i:], first + i)
+
+        r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say,
+                          max_snapshot_seq=upto, on_events=refeed if behind else None)
         if r.torn is not None:
             self.say(f"journal: {r.torn}")
             r.reader.cut()
@@ -269,6 +289,8 @@ class Durability:
         summary = (f"recovered {'snapshot ' + r.snapshot.name + ' + ' if r.snapshot else ''}{r.records} journal "
                    f"records ({r.commands} commands), {server.engine.seq} events, {len(restored)} live orders, "
                    f"journal at record {self.last_seq}")
+        if upto is not None and upto < server.engine.seq:
+            summary += f"; events {upto + 1}..{server.engine.seq} replayed into the chain batcher"
         cod = [rec for rec, c in restored if c]
         if cod:
             self._cancel(server, cod)

@@ -96,12 +96,16 @@ def write_snapshot(directory: Path, snap: Snapshot) -> Path:
     return path
 
 
-def load_newest(directory: Path, warn=lambda text: None) -> Snapshot | None:
-    """The newest snapshot that reads back whole; damaged ones are reported through warn and skipped."""
+def load_newest(directory: Path, warn=lambda text: None, max_seq: int | None = None) -> Snapshot | None:
+    """The newest snapshot that reads back whole (and stands at event max_seq or before, if given);
+    damaged ones are reported through warn and skipped."""
     paths = sorted(p for p in directory.glob("*" + SUFFIX) if p.stem.isdigit()) if directory.is_dir() else []
     for path in reversed(paths):
         try:
-            return decode(path.read_bytes(), path)
+            snap = decode(path.read_bytes(), path)
         except (JournalError, OSError, ValueError, KeyError, TypeError, msgpack.ExtraData) as e:
             warn(f"skipping snapshot {path.name}: {e}")
+            continue
+        if max_seq is None or snap.seq <= max_seq:
+            return snap
     return None
