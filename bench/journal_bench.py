@@ -81,6 +81,33 @@ def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
     return t_rec, t_eng, r.records, r.commands
 
 
+def snapshot_pause(data: Path, orders: int) -> tuple[float, float, float]:
+    """(ms the engine thread pauses for a background snapshot, ms for one written on the engine
+    thread (the baseline), MB of the file) with an order pool of `orders` slots."""
+    from engine.instruments import load_instruments
+    from gateway.config import GatewayConfig
+    from gateway.recovery import Durability
+    from gateway.server import Server
+    instruments = load_instruments(None)
+    server = Server(GatewayConfig(data_dir=data, insecure=True), instruments)
+    server.engine = type(server.engine)(instruments, orders=orders)
+    d = Durability(data, instruments, fsync="off", say=lambda text: None)
+    server.journal = d
+    d.recover(server)
+    best_bg = best_fg = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        path = d.snapshot(background=True)
+        best_bg = min(best_bg, time.perf_counter() - t)
+        d._snapshotting.join()
+        t = time.perf_counter()
+        d.snapshot()
+        best_fg = min(best_fg, time.perf_counter() - t)
+    size = path.stat().st_size / 1e6
+    d.close()
+    return best_bg * 1e3, best_fg * 1e3, size
+
+
 def main(quick: bool = False) -> list[str]:
     """Run every measurement; markdown table lines."""
     seconds = 1.5 if quick else 3.0
@@ -109,6 +136,10 @@ def main(quick: bool = False) -> list[str]:
         lines.append(f"| recovery: journal commands replayed/s ({records:,} records, {cmds:,} commands) | "
                      f"{cmds / t_rec:,.0f} | {cmds / t_eng:,.0f} | {t_eng / t_rec:.2f} |")
         lines.append(f"| recovery: journal records (batches) replayed/s | {records / t_rec:,.0f} | | |")
+        for orders in (1 << 16, 1 << 20):
+            bg, fg, mb = snapshot_pause(tmp / f"snap{orders}", orders)
+            lines.append(f"| engine-thread pause per snapshot, ms ({orders:,}-order pool, {mb:,.0f} MB file; baseline: "
+                         f"written on the engine thread) | {bg:,.1f} | {fg:,.1f} | {bg / fg:.2f} |")
     return lines
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import tomllib
 from pathlib import Path
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from engine.instruments import Instrument, load_instruments, parse_instruments
 from engine.records import COMMAND_DTYPE
 from gateway.decoder import C_COD
 from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir
-from gateway.snapshot import Snapshot, load_newest, write_snapshot
+from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, write_snapshot
 from gateway.state import CL, OID, SESSION
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
@@ -230,6 +231,7 @@ class Durability:
         self.last_seq = 0
         self.last_ts = 0
         self._snapshot_due = False
+        self._snapshotting: threading.Thread | None = None  # a snapshot being written
         self._closed = False
 
     # ------------------------------------------------------------------ start
@@ -359,28 +361,51 @@ class Durability:
         """Event sink: extend the running hash; snapshot when due (between batches, state consistent)."""
         self.event_hash = chain_hash(self.event_hash, events)
         if self._snapshot_due or (self.snapshot_every and self.since_snapshot >= self.snapshot_every):
-            self.snapshot()
+            self.snapshot(background=True)
 
     def request_snapshot(self) -> None:
         """Snapshot after the next batch (safe from a signal handler: only sets a flag)."""
         self._snapshot_due = True
 
-    def snapshot(self) -> Path:
-        """Write a snapshot of the state after the last journal record."""
+    def snapshot(self, background: bool = False) -> Path | None:
+        """Snapshot the state after the last journal record; its path.
+
+        background: copy the state (a few ms) and leave encoding, writing and fsync to a thread, so
+        matching pauses for the copy only; None (try again after the next batch) while the previous
+        snapshot is still being written."""
+        if self._snapshotting is not None and self._snapshotting.is_alive():
+            if background:
+                return None
+            self._snapshotting.join()
         server = self.server
         orders = [[rec[OID], rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
                   for rec in server.fanout.recs if rec is not None]
         gw = {"accounts": [a.name for a in server.entry.accounts.by_id[:self.accounts_logged]],
               "next_oid": server.entry.next_oid, "last_ts": self.last_ts, "orders": orders}
+        state = capture(server.engine.state) if background else server.engine.state
         snap = Snapshot(self.last_seq, server.engine.seq, self.event_hash,
-                        [i.symbol for i in self.instruments], server.engine.state, gw)
-        path = write_snapshot(self.sdir, snap)
+                        [i.symbol for i in self.instruments], state, gw)
         self.since_snapshot = 0
         self._snapshot_due = False
+        if not background:
+            return self._write(snap)
+        self._snapshotting = threading.Thread(target=self._write_reporting, args=(snap,), name="kabuto-snapshot")
+        self._snapshotting.start()
+        return self.sdir / snapshot_name(snap.journal_seq)
+
+    def _write(self, snap: Snapshot) -> Path:
+        path = write_snapshot(self.sdir, snap)
         old = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
         for p in old[:-KEEP_SNAPSHOTS]:
             p.unlink(missing_ok=True)
         return path
+
+    def _write_reporting(self, snap: Snapshot) -> None:
+        # the journal holds everything a snapshot does: a failed one costs a longer replay, not data
+        try:
+            self._write(snap)
+        except JournalError as e:
+            self.say(f"snapshot at journal record {snap.journal_seq} failed: {e}")
 
     def close(self) -> None:
         """Snapshot (when anything was journaled since the last one) and close the journal; idempotent."""
@@ -388,6 +413,8 @@ class Durability:
             return
         self._closed = True
         try:
+            if self._snapshotting is not None:
+                self._snapshotting.join()
             if self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:

@@ -14,6 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import msgpack
 import numpy as np
@@ -43,22 +44,53 @@ def snapshot_name(journal_seq: int) -> str:
     return f"{journal_seq:020d}{SUFFIX}"
 
 
-def _pack_array(a: np.ndarray) -> list:
-    a = np.ascontiguousarray(a)
-    return [a.dtype.str, list(a.shape), a.tobytes()]
-
-
 def _unpack_array(v: list) -> np.ndarray:
     dtype, shape, raw = v
     return np.frombuffer(raw, np.dtype(dtype)).reshape(shape).copy()
 
 
+def _bin_header(n: int) -> bytes:
+    """The msgpack bin header of n bytes (the smallest format, as msgpack's packer writes it)."""
+    if n < 1 << 8:
+        return struct.pack(">BB", 0xC4, n)
+    if n < 1 << 16:
+        return struct.pack(">BH", 0xC5, n)
+    return struct.pack(">BI", 0xC6, n)
+
+
+def _pieces(snap: Snapshot) -> Iterator[bytes | np.ndarray]:
+    """The msgpack document of a snapshot in pieces; array bytes are yielded as arrays, not copied.
+
+    Piece by piece, so that a writer thread holds the GIL for one array at a time at most."""
+    p = msgpack.Packer(use_bin_type=True)
+    yield p.pack_map_header(6)
+    for key in ("journal_seq", "seq", "event_hash", "symbols", "gateway"):
+        yield p.pack(key) + p.pack(getattr(snap, key))
+    yield p.pack("arrays") + p.pack_map_header(len(State._fields))
+    for name in State._fields:  # each array as [dtype, shape, raw bytes]
+        a = np.ascontiguousarray(getattr(snap.state, name))
+        yield p.pack(name) + p.pack_array_header(3) + p.pack(a.dtype.str) + p.pack(list(a.shape)) + \
+            _bin_header(a.nbytes)
+        yield a.reshape(-1).view(np.uint8)
+
+
 def encode(snap: Snapshot) -> bytes:
     """The bytes of a snapshot file."""
-    arrays = {name: _pack_array(getattr(snap.state, name)) for name in State._fields}
-    doc = msgpack.packb({"journal_seq": snap.journal_seq, "seq": snap.seq, "event_hash": snap.event_hash,
-                         "symbols": snap.symbols, "gateway": snap.gateway, "arrays": arrays}, use_bin_type=True)
+    doc = b"".join(bytes(piece) for piece in _pieces(snap))
     return MAGIC + doc + struct.pack("<I", zlib.crc32(doc))
+
+
+def capture(st: State) -> State:
+    """A private copy of an engine state (row buffers copied whole): a snapshot of it can be
+    written on another thread while the engine goes on."""
+    out = {}
+    for group in ROW_GROUPS:
+        base = getattr(st, group[0]).base
+        if base is not None and base.ndim == 2 and base.shape[1] == len(group):
+            buf = base.copy()
+            for i, f in enumerate(group):
+                out[f] = buf[:, i]
+    return State(**{f: out[f] if f in out else getattr(st, f).copy() for f in State._fields})
 
 
 def decode(data: bytes, path: Path | None = None) -> Snapshot:
@@ -81,12 +113,17 @@ def decode(data: bytes, path: Path | None = None) -> Snapshot:
 
 def write_snapshot(directory: Path, snap: Snapshot) -> Path:
     """Write a snapshot atomically (temp file, fsync, rename, fsync directory); returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / snapshot_name(snap.journal_seq)
     tmp = path.with_suffix(".tmp")
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            f.write(encode(snap))
+            f.write(MAGIC)
+            crc = 0
+            for piece in _pieces(snap):
+                f.write(piece)
+                crc = zlib.crc32(piece, crc)
+            f.write(struct.pack("<I", crc))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

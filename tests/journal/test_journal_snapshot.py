@@ -140,3 +140,50 @@ def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
             assert [o[0] for o in c.orders()] == ["ask"]
     finally:
         assert restarted.stop() == 0
+
+
+def started_durability(tmp_path, said: list):
+    """A journaled venue in this process (no sockets needed): its Durability, recovered and open."""
+    from gateway.config import GatewayConfig
+    from gateway.recovery import Durability
+    from gateway.server import Server
+    server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS)
+    d = Durability(tmp_path, INSTRUMENTS, say=said.append)
+    server.journal = d
+    d.recover(server)
+    return server, d
+
+
+def test_a_background_snapshot_holds_the_state_of_the_moment_it_was_taken(tmp_path):
+    server, d = started_durability(tmp_path, [])
+    st = server.engine.state
+    st.o_qty[:5] = [1, 2, 3, 4, 5]
+    before = encode(_snap(d, server))
+    path = d.snapshot(background=True)
+    st.o_qty[:5] = 99  # the engine goes on while the file is written
+    d._snapshotting.join()
+    assert encode(decode(path.read_bytes())) == before
+    d.close()
+
+
+def _snap(d, server):
+    from gateway.snapshot import Snapshot
+    return Snapshot(d.last_seq, server.engine.seq, d.event_hash, [i.symbol for i in INSTRUMENTS],
+                    server.engine.state, {"accounts": [], "next_oid": server.entry.next_oid, "last_ts": d.last_ts,
+                                          "orders": []})
+
+
+def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_path):
+    said = []
+    server, d = started_durability(tmp_path, said)
+    shutil.rmtree(d.sdir, ignore_errors=True)
+    d.sdir.write_text("not a directory")
+    d.snapshot(background=True)
+    d._snapshotting.join()
+    assert any("snapshot at journal record" in line and "failed" in line for line in said)
+    from engine.records import empty_commands
+    before = d.last_seq
+    d.append(empty_commands(1))  # still journaling
+    assert d.last_seq == before + 1
+    d.sdir.unlink()
+    d.close()
