@@ -91,6 +91,9 @@ def test_fills_not_yet_committed_at_a_kill9_are_committed_after_the_restart(tmp_
 def test_the_restart_replays_from_before_a_snapshot_taken_after_the_last_committed_fill(tmp_path):
     venue = start_venue(tmp_path, "--batch-ms", "600000", "--snapshot-every", "2")
     seqs = trade(tmp_path, 3)
+    deadline = time.monotonic() + 30  # snapshots are written by a thread of their own
+    while not list((tmp_path / "snapshots").glob("*.snap")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     kill9(venue)
     assert list((tmp_path / "snapshots").glob("*.snap"))  # a snapshot stands after the uncommitted fills
     stop(start_venue(tmp_path))
