@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import sys
 import time
 from typing import Iterable, Sequence
@@ -165,9 +166,6 @@ class Server:
 
     def run(self) -> None:
         """Serve until stop(): read, sequence, match, report, publish."""
-        poller = zmq.Poller()
-        poller.register(self.orders, zmq.POLLIN)
-        poller.register(self.snaps, zmq.POLLIN)
         # Long-lived objects (engine, sockets, tables) are moved out of the collector's sight, and
         # young collections run every 50,000 allocations instead of 700: a batch allocates a
         # few objects per event, and default thresholds spent half the report stage in gc.
@@ -177,17 +175,35 @@ class Server:
         # A sink's background thread (the chain batcher hashes fills) holds the GIL up to the
         # switch interval at a time; 5 ms by default would be 5 ms added to an order's round trip.
         sys.setswitchinterval(SWITCH_INTERVAL)
+        # Sleep on the sockets' file descriptors rather than in zmq_poll: every ZMQ_EVENTS query
+        # is a system call (3-4 us here), and zmq_poll makes two per socket per call. ZeroMQ's
+        # descriptors are edge-triggered: one only signals again once its socket's commands were
+        # processed (by a recv, a send or a ZMQ_EVENTS query), so the orders socket, which the
+        # loop also sends on, is asked for ZMQ_EVENTS before every sleep, and the snapshot socket
+        # is read until empty whenever its descriptor fired.
+        sleeper = select.poll()
+        orders_fd, snaps_fd = self.orders.getsockopt(zmq.FD), self.snaps.getsockopt(zmq.FD)
+        sleeper.register(orders_fd, select.POLLIN)
+        sleeper.register(snaps_fd, select.POLLIN)
+        orders_events = self.orders.getsockopt
+        snaps_due = True
         next_tick = time.monotonic()
         next_hb = next_tick + self.config.md_heartbeat
         while not self._stop:
-            ready = dict(poller.poll(int(TICK * 1000)))
-            now = time.monotonic()
-            if self.orders in ready:
-                self._read_orders(now)
+            if orders_events(EVENTS) & POLLIN:
+                self._read_orders(time.monotonic())
+            else:
+                woke = sleeper.poll(max(0, int((next_tick - time.monotonic()) * 1000) + 1))
+                for fd, _ in woke:
+                    if fd == snaps_fd:
+                        snaps_due = True
+                    else:
+                        self._read_orders(time.monotonic())
             if self.sequencer.pending:
                 self.run_batch()
-            if self.snaps in ready:
-                self._serve_snapshots()
+            if snaps_due:
+                snaps_due = self._serve_snapshots()
+            now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + TICK
                 if self.entry.expire(now) and self.sequencer.pending:
@@ -322,14 +338,16 @@ class Server:
             if live.get(rec[CL]) is rec:
                 del live[rec[CL]]
 
-    def _serve_snapshots(self) -> None:
+    def _serve_snapshots(self) -> bool:
+        """Answer waiting snapshot requests; True when it stopped with requests left (next round)."""
         for _ in range(MAX_FRAMES_PER_ROUND):
             try:
                 parts = self.snaps.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             envelope, payload = parts[:-1], parts[-1]
             self.snaps.send_multipart(envelope + [_pack(self._snapshot(payload))], zmq.NOBLOCK)
+        return True
 
     def _snapshot(self, payload: bytes) -> list:
         try:
