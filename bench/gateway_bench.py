@@ -247,6 +247,34 @@ def role_echo(endpoint_file: str) -> None:
     ctx.term()
 
 
+def c_floor(tmp: Path, rate: float, seconds: float) -> dict | None:
+    """bench/zmq_floor.c's round trip at `rate` (C client, C echo, pyzmq's own libzmq); None without gcc."""
+    import glob
+    import shutil
+    import socket
+    libs = glob.glob(str(Path(zmq.__file__).parent.parent / "pyzmq.libs" / "libzmq*.so*"))
+    if not shutil.which("gcc") or not libs:
+        return None
+    exe = tmp / "zmq_floor"
+    if not exe.exists():
+        build = subprocess.run(["gcc", "-O2", "-o", str(exe), str(HERE.with_name("zmq_floor.c")), libs[0],
+                                f"-Wl,-rpath,{Path(libs[0]).parent}"], capture_output=True, text=True)
+        if build.returncode:
+            print(f"(zmq_floor.c did not build: {build.stderr.strip()[:200]})")
+            return None
+    with socket.socket() as probe:  # a free port for the C server
+        probe.bind(("127.0.0.1", 0))
+        ep = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    server = subprocess.Popen([str(exe), "server", ep])
+    try:
+        out = subprocess.run([str(exe), "client", ep, str(rate), str(int(rate * seconds))], capture_output=True,
+                             text=True, timeout=seconds + 30).stdout.split()
+    finally:
+        server.kill()
+        server.wait()
+    return {"answered": int(out[1]), "p50": float(out[3]), "p90": float(out[5]), "p99": float(out[7])}
+
+
 def _percentiles(hist) -> dict:
     return {f"p{p}": hist.get_value_at_percentile(p) for p in (50, 90, 99, 99.9)} | {"max": hist.get_max_value()}
 
@@ -351,6 +379,7 @@ def main() -> int:
         base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo", "-"))
         base_low = _result(_child("latency", echo_ep, str(args.seconds), str(args.low_rate), "echo", "-"))
         floor = _result(_child("pingpong", echo_ep, "2000"))
+        c_lat = c_floor(tmp, args.rate, args.seconds)
         stopper = zmq.Context.instance().socket(zmq.DEALER)
         stopper.connect(echo_ep)
         stopper.send(b"stop")
@@ -414,6 +443,11 @@ def main() -> int:
         ("round trip p99 us at that rate", low["p99"], base_low["p99"], ""),
         ("server CPU per single order (one order per batch), us", lat["cpu_us"], None, ""),
         ("echo alone, one message in flight: p50 us (floor)", floor["p50"], None, ""),
+    ] + ([
+        (f"no Python: C client + C echo (zmq_floor.c), p50 us at {args.rate:.0f}/s",
+         c_lat["p50"], base_lat["p50"], "<= 100"),
+        ("no Python: C client + C echo, p99 us", c_lat["p99"], base_lat["p99"], "<= 1000"),
+    ] if c_lat else []) + [
         ("market data: fill -> subscriber p50 us", md["p50"], None, "<= 200"),
         ("market data p99 us", md["p99"], None, ""),
         ("with --l3: throughput, orders/s (baseline: without)", tp_l3["per_s"], tp["per_s"], ""),
@@ -435,7 +469,7 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
                                                "baseline_latency": base_lat,
                                                "low_rate_latency": low, "baseline_low_rate_latency": base_low,
-                                               "echo_floor": floor, "market_data": md,
+                                               "echo_floor": floor, "c_floor": c_lat, "market_data": md,
                                                "curve_throughput": tp_curve, "curve_latency": lat_curve,
                                                "l3_throughput": tp_l3,
                                                "journal": args.journal}, indent=1))
