@@ -6,6 +6,11 @@ Runs `kabuto serve --insecure` in a subprocess and the load generators in other 
 baseline is a raw pyzmq DEALER/ROUTER msgpack echo (decode + encode per frame, no matching),
 measured in the same run with the same frames, so the ratios say what the venue costs on top of
 ZeroMQ and msgpack on this machine. Latencies are HdrHistogram percentiles in microseconds.
+
+The round-trip runs are driven by bench/zmq_load.c (built with gcc against pyzmq's own libzmq)
+when gcc is there, by the Python role_latency otherwise: on 2 cores the load generator's CPU time
+is time the venue does not get, and the C one uses a fraction of it. zmq_load also measures the
+machine's floor with no Python at all: its C client against its C echo.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import argparse
 import json
 import os
 import select
+import struct
 import subprocess
 import sys
 import tempfile
@@ -247,32 +253,67 @@ def role_echo(endpoint_file: str) -> None:
     ctx.term()
 
 
-def c_floor(tmp: Path, rate: float, seconds: float) -> dict | None:
-    """bench/zmq_floor.c's round trip at `rate` (C client, C echo, pyzmq's own libzmq); None without gcc."""
+def build_load(tmp: Path) -> Path | None:
+    """bench/zmq_load.c built against pyzmq's own libzmq (None without gcc or that library)."""
     import glob
     import shutil
-    import socket
     libs = glob.glob(str(Path(zmq.__file__).parent.parent / "pyzmq.libs" / "libzmq*.so*"))
     if not shutil.which("gcc") or not libs:
         return None
-    exe = tmp / "zmq_floor"
-    if not exe.exists():
-        build = subprocess.run(["gcc", "-O2", "-o", str(exe), str(HERE.with_name("zmq_floor.c")), libs[0],
-                                f"-Wl,-rpath,{Path(libs[0]).parent}"], capture_output=True, text=True)
-        if build.returncode:
-            print(f"(zmq_floor.c did not build: {build.stderr.strip()[:200]})")
-            return None
+    exe = tmp / "zmq_load"
+    build = subprocess.run(["gcc", "-O2", "-o", str(exe), str(HERE.with_name("zmq_load.c")), libs[0],
+                            f"-Wl,-rpath,{Path(libs[0]).parent}"], capture_output=True, text=True)
+    if build.returncode:
+        print(f"(zmq_load.c did not build, the latency runs use the Python load generator: "
+              f"{build.stderr.strip()[:300]})")
+        return None
+    return exe
+
+
+def _run_load(exe: Path, args: list[str], timeout: float) -> dict:
+    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
+    words = out.stdout.split()
+    if out.returncode or len(words) < 12:
+        raise SystemExit(f"zmq_load {' '.join(args[:3])} failed: {out.stdout} {out.stderr}")
+    return {"answered": int(words[1])} | {words[i]: float(words[i + 1]) for i in range(2, 12, 2)}
+
+
+def c_floor(exe: Path, rate: float, seconds: float) -> dict:
+    """Round trip of 40-byte messages at `rate` between zmq_load's C client and its C echo: no Python."""
+    import socket
     with socket.socket() as probe:  # a free port for the C server
         probe.bind(("127.0.0.1", 0))
         ep = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
     server = subprocess.Popen([str(exe), "server", ep])
     try:
-        out = subprocess.run([str(exe), "client", ep, str(rate), str(int(rate * seconds))], capture_output=True,
-                             text=True, timeout=seconds + 30).stdout.split()
+        return _run_load(exe, ["floor", ep, str(rate), str(int(rate * seconds))], seconds + 30)
     finally:
         server.kill()
         server.wait()
-    return {"answered": int(out[1]), "p50": float(out[3]), "p90": float(out[5]), "p99": float(out[7])}
+
+
+def latency(exe: Path | None, tmp: Path, endpoint: str, seconds: float, rate: float, echo: bool,
+            keys: str = "-") -> dict:
+    """The round-trip run of role_latency (same orders, same sessions), driven by zmq_load's C load
+    generator when it built (its CPU time is a fraction of the Python one's), else by role_latency."""
+    if exe is None:
+        return _result(_child("latency", endpoint, str(seconds), str(rate), "echo" if echo else "venue", keys))
+    n = int(seconds * rate)
+    frames = tmp / "latency.frames"
+    with open(frames, "wb") as f:
+        logons = [] if echo else [msgpack.packb(["logon", 0, {"account": a}]) for a in ("latbuy", "latsell")]
+        for group in (logons, [msgpack.packb(["new", i + 1, i + 1, SYM, ("buy", "sell")[i % 2], "limit", "250.00",
+                                              "0.100"]) for i in range(n)]):
+            f.write(struct.pack("<I", len(group)))
+            for frame in group:
+                f.write(struct.pack("<I", len(frame)) + frame)
+    curve = []
+    if keys != "-":
+        from gateway.keys import client_credentials
+        creds = [client_credentials(Path(keys), a) for a in ("latbuy", "latsell")]
+        curve = [creds[0].server.decode()] + [k.decode() for c in creds for k in (c.public, c.secret)]
+    r = _run_load(exe, ["orders", endpoint, str(rate), str(frames), *curve], seconds + 30)
+    return {"orders": n, **r}
 
 
 def _percentiles(hist) -> dict:
@@ -376,10 +417,11 @@ def main() -> int:
         base_tp = _result(_child("throughput", echo_ep, str(args.seconds), str(args.batch), str(args.window), "echo",
                                  "-"))
         base_tp["cpu_us"] = (cpu_seconds(echo.pid) - cpu0) / base_tp["commands"] * 1e6
-        base_lat = _result(_child("latency", echo_ep, str(args.seconds), str(args.rate), "echo", "-"))
-        base_low = _result(_child("latency", echo_ep, str(args.seconds), str(args.low_rate), "echo", "-"))
+        load = build_load(tmp)
+        base_lat = latency(load, tmp, echo_ep, args.seconds, args.rate, True)
+        base_low = latency(load, tmp, echo_ep, args.seconds, args.low_rate, True)
         floor = _result(_child("pingpong", echo_ep, "2000"))
-        c_lat = c_floor(tmp, args.rate, args.seconds)
+        c_lat = c_floor(load, args.rate, args.seconds) if load else None
         stopper = zmq.Context.instance().socket(zmq.DEALER)
         stopper.connect(echo_ep)
         stopper.send(b"stop")
@@ -398,10 +440,10 @@ def main() -> int:
             sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
             _wait_file(ready)
             cpu0 = cpu_seconds(venue.pid)
-            lat = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue", "-"))
+            lat = latency(load, tmp, ep["orders"], args.seconds, args.rate, False)
             lat["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / lat["orders"] * 1e6
             md = _result(sub)
-            low = _result(_child("latency", ep["orders"], str(args.seconds), str(args.low_rate), "venue", "-"))
+            low = latency(load, tmp, ep["orders"], args.seconds, args.low_rate, False)
         finally:
             venue.terminate()
             venue.wait(timeout=30)
@@ -424,7 +466,7 @@ def main() -> int:
             tp_curve = _result(_child("throughput", ep["orders"], str(args.seconds), str(args.batch),
                                       str(args.window), "venue", keys))
             tp_curve["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp_curve["commands"] * 1e6
-            lat_curve = _result(_child("latency", ep["orders"], str(args.seconds), str(args.rate), "venue", keys))
+            lat_curve = latency(load, tmp, ep["orders"], args.seconds, args.rate, False, keys)
         finally:
             venue.terminate()
             venue.wait(timeout=30)
@@ -444,7 +486,7 @@ def main() -> int:
         ("server CPU per single order (one order per batch), us", lat["cpu_us"], None, ""),
         ("echo alone, one message in flight: p50 us (floor)", floor["p50"], None, ""),
     ] + ([
-        (f"no Python: C client + C echo (zmq_floor.c), p50 us at {args.rate:.0f}/s",
+        (f"no Python: C client + C echo (zmq_load.c), p50 us at {args.rate:.0f}/s",
          c_lat["p50"], base_lat["p50"], "<= 100"),
         ("no Python: C client + C echo, p99 us", c_lat["p99"], base_lat["p99"], "<= 1000"),
     ] if c_lat else []) + [
