@@ -9,8 +9,9 @@ ZeroMQ and msgpack on this machine. Latencies are HdrHistogram percentiles in mi
 
 The round-trip runs are driven by bench/zmq_load.c (built with gcc against pyzmq's own libzmq)
 when gcc is there, by the Python role_latency otherwise: on 2 cores the load generator's CPU time
-is time the venue does not get, and the C one uses a fraction of it. zmq_load also measures the
-machine's floor with no Python at all: its C client against its C echo.
+is time the venue does not get, and the C one uses a fraction of it. It also subscribes to the
+market data for the fill -> subscriber latency, and measures the machine's floor with no Python
+at all: its C client against its C echo.
 """
 from __future__ import annotations
 
@@ -270,12 +271,32 @@ def build_load(tmp: Path) -> Path | None:
     return exe
 
 
-def _run_load(exe: Path, args: list[str], timeout: float) -> dict:
-    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
-    words = out.stdout.split()
-    if out.returncode or len(words) < 12:
-        raise SystemExit(f"zmq_load {' '.join(args[:3])} failed: {out.stdout} {out.stderr}")
+def _load_result(args: list[str], rc: int, out: str) -> dict:
+    words = out.split()
+    if rc or len(words) < 12:
+        raise SystemExit(f"zmq_load {' '.join(args[:3])} failed ({rc}): {out}")
     return {"answered": int(words[1])} | {words[i]: float(words[i + 1]) for i in range(2, 12, 2)}
+
+
+def _run_load(exe: Path, args: list[str], timeout: float) -> dict:
+    out = subprocess.run([str(exe), *args], stdout=subprocess.PIPE, text=True, timeout=timeout)
+    return _load_result(args, out.returncode, out.stdout)
+
+
+def subscriber(exe: Path | None, endpoint: str, seconds: float, ready: Path):
+    """Start a trade subscriber measuring fill -> subscriber latency (zmq_load md, or role_subscriber
+    without gcc); returns a function that waits for it and gives its result."""
+    if exe is None:
+        p = _child("subscriber", endpoint, str(seconds), str(ready))
+        return lambda: _result(p)
+    args = ["md", endpoint, SYM + "|", str(seconds), str(ready)]
+    p = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, text=True)
+
+    def result() -> dict:
+        out, _ = p.communicate(timeout=seconds + 30)
+        r = _load_result(args, p.returncode, out)
+        return {"trades": r.pop("answered"), **r}
+    return result
 
 
 def c_floor(exe: Path, rate: float, seconds: float) -> dict:
@@ -437,12 +458,12 @@ def main() -> int:
                                 "venue", "-"))
             tp["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / tp["commands"] * 1e6
             ready = tmp / "sub.ready"
-            sub = _child("subscriber", ep["market_data"], str(args.seconds + 2), str(ready))
+            md_result = subscriber(load, ep["market_data"], args.seconds + 2, ready)
             _wait_file(ready)
             cpu0 = cpu_seconds(venue.pid)
             lat = latency(load, tmp, ep["orders"], args.seconds, args.rate, False)
             lat["cpu_us"] = (cpu_seconds(venue.pid) - cpu0) / lat["orders"] * 1e6
-            md = _result(sub)
+            md = md_result()
             low = latency(load, tmp, ep["orders"], args.seconds, args.low_rate, False)
         finally:
             venue.terminate()

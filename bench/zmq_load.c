@@ -4,6 +4,10 @@
  *
  *     zmq_load server ENDPOINT                  a ROUTER echo (the no-Python floor's server)
  *     zmq_load floor ENDPOINT RATE COUNT        40-byte messages at RATE/s through one DEALER
+ *     zmq_load md ENDPOINT TOPIC SECONDS READYFILE
+ *         a SUB of TOPIC for SECONDS (READYFILE written once subscribed): for every trade of every
+ *         ["md", sym, seq, ts, [[id, px, qty, side, ts], ...], levels] message, wall clock now - the
+ *         trade's ts (the sequencing time of its order, ns since the epoch)
  *     zmq_load orders ENDPOINT RATE FILE [SERVERKEY PUBLIC0 SECRET0 PUBLIC1 SECRET1]
  *         the frames of FILE at RATE/s, alternating two DEALER sessions (CurveZMQ with the Z85
  *         keys given): FILE holds u32 L, L logon frames (one per session, each answered before
@@ -30,6 +34,7 @@ int zmq_send(void *s, const void *buf, size_t len, int flags);
 int zmq_recv(void *s, void *buf, size_t len, int flags);
 int zmq_getsockopt(void *s, int option, void *value, size_t *len);
 int zmq_setsockopt(void *s, int option, const void *value, size_t len);
+#define ZMQ_SUB 2
 #define ZMQ_DEALER 5
 #define ZMQ_ROUTER 6
 #define ZMQ_DONTWAIT 1
@@ -38,6 +43,7 @@ int zmq_setsockopt(void *s, int option, const void *value, size_t len);
 #define ZMQ_EVENTS 15
 #define ZMQ_POLLIN 1
 #define ZMQ_LINGER 17
+#define ZMQ_SUBSCRIBE 6
 #define ZMQ_CURVE_PUBLICKEY 48
 #define ZMQ_CURVE_SECRETKEY 49
 #define ZMQ_CURVE_SERVERKEY 50
@@ -278,12 +284,64 @@ static int floor_client(void *ctx, const char *endpoint, double rate, int64_t co
     return drive(&s, 1, frames, count, rate, 1);
 }
 
+static int64_t wall_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int market_data(void *ctx, const char *endpoint, const char *topic, double seconds, const char *ready) {
+    static uint8_t buf[MAX_REPLY];
+    void *s = zmq_socket(ctx, ZMQ_SUB);
+    int64_t cap = 1 << 20, got = 0, *lat = malloc(cap * sizeof *lat);
+    int fd;
+    size_t len = sizeof fd;
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    if (zmq_connect(s, endpoint) != 0) return 1;
+    zmq_getsockopt(s, ZMQ_FD, &fd, &len);
+    struct timespec settle = {0, 300000000}; /* the subscription reaches the publisher */
+    nanosleep(&settle, NULL);
+    FILE *f = fopen(ready, "w");
+    if (!f) return 2;
+    fputs("ready", f);
+    fclose(f);
+    int64_t end = now_ns() + (int64_t)(seconds * 1e9);
+    while (now_ns() < end) {
+        int events;
+        len = sizeof events;
+        zmq_getsockopt(s, ZMQ_EVENTS, &events, &len);
+        if (!(events & ZMQ_POLLIN)) {
+            struct pollfd p = {fd, POLLIN, 0};
+            struct timespec ts = {0, 100000000};
+            ppoll(&p, 1, &ts, NULL);
+            continue;
+        }
+        zmq_recv(s, buf, sizeof buf, ZMQ_DONTWAIT); /* the topic */
+        long n = zmq_recv(s, buf, sizeof buf, ZMQ_DONTWAIT), p = 0;
+        int64_t t = wall_ns();
+        if (n > (long)sizeof buf) n = sizeof buf;
+        if (n < 0 || array_len(buf, &p, n) < 6 || p + 3 > n || memcmp(buf + p, "\xa2md", 3)) continue;
+        for (int f = 0; f < 4 && p >= 0; f++) p = skip(buf, p, n);
+        long trades = p >= 0 ? array_len(buf, &p, n) : -1;
+        for (long i = 0; i < trades && p >= 0; i++) {
+            long q = p, fields = array_len(buf, &q, n);
+            for (int f = 0; f < 4 && q >= 0; f++) q = skip(buf, q, n);
+            int64_t ts = fields >= 5 && q >= 0 ? uint_at(buf, q, n) : -1;
+            if (ts > 0 && got < cap) lat[got++] = t - ts;
+            p = skip(buf, p, n);
+        }
+    }
+    return report(lat, got);
+}
+
 int main(int argc, char **argv) {
     void *ctx = zmq_ctx_new();
     if (argc == 3 && !strcmp(argv[1], "server")) return serve(ctx, argv[2]);
     if (argc == 5 && !strcmp(argv[1], "floor")) return floor_client(ctx, argv[2], atof(argv[3]), atoll(argv[4]));
+    if (argc == 6 && !strcmp(argv[1], "md")) return market_data(ctx, argv[2], argv[3], atof(argv[4]), argv[5]);
     if ((argc == 5 || argc == 10) && !strcmp(argv[1], "orders"))
         return orders(ctx, argv[2], atof(argv[3]), argv[4], argc == 10 ? argv + 5 : NULL);
-    fprintf(stderr, "usage: zmq_load server EP | floor EP RATE COUNT | orders EP RATE FILE [5 curve keys]\n");
+    fprintf(stderr, "usage: zmq_load server EP | floor EP RATE COUNT | md EP TOPIC SECONDS READYFILE | "
+                    "orders EP RATE FILE [5 curve keys]\n");
     return 2;
 }
