@@ -75,6 +75,15 @@ def register(subparsers) -> None:
     p.add_argument("--snapshot-every", type=int, default=1_000_000, metavar="N",
                    help="write a snapshot after every N journaled commands and at shutdown (0: only on SIGUSR1, "
                         "which asks for one after the next batch) (default: %(default)s)")
+    p.add_argument("--prune-journal", action="store_true",
+                   help="after each snapshot, delete the journal segments whose records are all covered by the "
+                        "oldest kept snapshot (and by what the chain batcher had committed when the venue "
+                        "started). The journal's history then starts at the oldest kept snapshot: recovery "
+                        "works, `kabuto replay` and `kabuto journal export` of the journal, which start at "
+                        "record 1, are refused (default: keep every segment)")
+    p.add_argument("--segment-bytes", type=int, default=64 << 20, metavar="BYTES",
+                   help="start a new journal segment file once the current one holds this many bytes "
+                        "(default: %(default)s)")
     p.add_argument("--no-journal", action="store_true",
                    help="no journal, no recovery: every order is lost when the process stops (benchmarks only)")
     p.set_defaults(func=serve)
@@ -181,13 +190,16 @@ def durability(args: argparse.Namespace, instruments):
         raise ConfigError(f"--fsync {' '.join(f)}: use always, off or batch-ms N (N > 0)")
     if args.snapshot_every < 0:
         raise ConfigError("--snapshot-every must be 0 (never) or positive")
+    if args.segment_bytes < 1:
+        raise ConfigError("--segment-bytes must be positive")
     text = None
     if args.instruments is not None:
         try:
             text = Path(args.instruments).read_text()
         except OSError as e:
             raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
-    return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, say=_say)
+    return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, args.segment_bytes,
+                      say=_say, prune_journal=args.prune_journal)
 
 
 def set_reference(args: argparse.Namespace) -> int:

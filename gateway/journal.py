@@ -7,7 +7,8 @@ A record is a 20-byte header and a body:
 all little-endian. Sequence numbers start at 1 and have no gaps. A segment file is named after the
 sequence number of its first record (`00000000000000000001.wal`) and rolls once it holds
 `segment_bytes`. The journal never appends to a segment it did not create: every start opens a
-new one.
+new one. A pruned journal (`kabuto serve --prune-journal`) has lost the segments its oldest kept
+snapshot covers, so it starts at a later record and is read from a snapshot only.
 
 fsync policies: `always` (fdatasync after every record, before the batch it holds is matched or
 answered), `batch` (a background thread syncs every `batch_ms` milliseconds: a power loss can take
@@ -90,6 +91,7 @@ class JournalWriter:
         self._dirty = False
         self._fd = -1
         self._size = 0
+        self.path: Path | None = None  # the segment being appended to
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._open_segment()
@@ -111,6 +113,7 @@ class JournalWriter:
             flags |= os.O_EXCL
         fd = os.open(path, flags, 0o644)
         old, self._fd, self._size = self._fd, fd, 0
+        self.path = path
         if old >= 0:
             if self.fsync != "off":
                 os.fdatasync(old)
@@ -194,7 +197,10 @@ class JournalReader:
         self.records = 0
 
     def scan(self, after: int = 0) -> Iterator[tuple[int, memoryview]]:
-        """Yield (seq, body) of every record with seq > after, in order."""
+        """Yield (seq, body) of every record with seq > after, in order.
+
+        Segments wholly at or before `after` may be missing (pruned); a journal starting later than
+        record after + 1 is a JournalError."""
         segs = segments(self.directory)
         expect = None
         for i, (first, path) in enumerate(segs):
@@ -207,6 +213,8 @@ class JournalReader:
                 raise JournalError(f"cannot read {path}: {e.strerror}") from None
             if expect is not None and first != expect and len(data):
                 raise JournalError(f"{path.name}: segment starts at record {first}, expected {expect} (gap)")
+            if expect is None and first > after + 1 and len(data):
+                raise self._pruned(first, after)
             mv = memoryview(data)
             pos, n, seq_expect = 0, len(data), first
             unpack = HEADER.unpack_from
@@ -246,6 +254,15 @@ class JournalReader:
                 seq_expect = seq + 1
                 pos = end
             expect = seq_expect
+
+    def _pruned(self, first: int, after: int) -> JournalError:
+        if after == 0:
+            return JournalError(f"the journal in {self.directory} was pruned: it starts at record {first}, not 1, "
+                                f"so it cannot be replayed from its start (only recovered from a snapshot at "
+                                f"record {first - 1} or later)")
+        return JournalError(f"the journal in {self.directory} was pruned: it starts at record {first}, but the "
+                            f"state it should continue ends at record {after}: records {after + 1}..{first - 1} "
+                            f"are gone")
 
     def cut(self) -> None:
         """Truncate a torn last record found by scan() (durably)."""

@@ -33,7 +33,8 @@ from engine.engine import Engine
 from engine.instruments import Instrument, load_instruments, parse_instruments
 from engine.records import COMMAND_DTYPE
 from gateway.decoder import C_COD
-from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir
+from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir, segments
+from gateway.snapshot import MAGIC as SNAPSHOT_MAGIC
 from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, write_snapshot
 from gateway.state import CL, OID, SESSION
 
@@ -181,6 +182,21 @@ class Recovered:
         return h.hexdigest()
 
 
+def _snapshot_event_seq(path: Path) -> int:
+    """The engine event count of a snapshot file, from the start of its document (no full decode)."""
+    with open(path, "rb") as f:
+        head = f.read(len(SNAPSHOT_MAGIC) + 256)
+    if not head.startswith(SNAPSHOT_MAGIC):
+        raise ValueError(f"{path.name} is not a Kabuto snapshot")
+    u = msgpack.Unpacker(raw=False)
+    u.feed(head[len(SNAPSHOT_MAGIC):])
+    for _ in range(u.read_map_header()):
+        key, value = u.unpack(), u.unpack()
+        if key == "seq":
+            return int(value)
+    raise ValueError(f"{path.name}: no event count at the start of the snapshot")
+
+
 def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
                   engine: Engine | None = None, say: Callable[[str], None] = lambda text: None,
                   max_snapshot_seq: int | None = None, on_events: Callable | None = None) -> Recovered:
@@ -215,13 +231,14 @@ class Durability:
 
     def __init__(self, data_dir: Path, instruments: Sequence[Instrument], instruments_toml: str | None = None,
                  fsync: str = "always", batch_ms: float = 0.0, snapshot_every: int = 1_000_000,
-                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print):
+                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print, prune_journal: bool = False):
         self.jdir = Path(data_dir) / "journal"
         self.sdir = Path(data_dir) / "snapshots"
         self.instruments = list(instruments)
         self.instruments_toml = instruments_toml
         self.fsync, self.batch_ms, self.segment_bytes = fsync, batch_ms, segment_bytes
         self.snapshot_every = snapshot_every
+        self.prune_journal = prune_journal  # delete segments the kept snapshots make unnecessary
         self.say = say
         self.writer: JournalWriter | None = None
         self.server = None
@@ -398,7 +415,46 @@ class Durability:
         old = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
         for p in old[:-KEEP_SNAPSHOTS]:
             p.unlink(missing_ok=True)
+        if self.prune_journal:
+            self.prune()
         return path
+
+    def prune(self) -> list[Path]:
+        """Delete the journal segments no recovery can need any more; the paths deleted.
+
+        A segment goes when all its records are covered by the oldest kept snapshot and that snapshot
+        stands at or before the events every lagging sink (the chain batcher) has committed: recovery
+        starts from it or a newer one. Failures are reported through say, not raised."""
+        try:
+            snaps = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
+            if not snaps:
+                return []
+            oldest = snaps[0]
+            committed = [s.committed_seq() for s in getattr(self.server, "sinks", ()) if hasattr(s, "committed_seq")]
+            # recovery replays the events after min(committed) into such a sink, from the newest
+            # snapshot at or before that point: none (a replay from record 1) when it is older than all
+            if committed and _snapshot_event_seq(oldest) > min(committed):
+                return []
+            upto = int(oldest.stem)
+            segs = segments(self.jdir)
+            current = self.writer.path if self.writer is not None else None
+            gone: list[Path] = []
+            try:
+                # oldest first, so that an interruption leaves a journal that merely starts later;
+                # the last segment's end is unknown (and it may be the one being appended to): kept
+                for (_, path), (next_first, _) in zip(segs, segs[1:]):
+                    if next_first - 1 > upto:
+                        break
+                    if path != current:
+                        path.unlink()
+                        gone.append(path)
+            finally:
+                if gone:
+                    fsync_dir(self.jdir)
+            return gone
+        except (OSError, ValueError, msgpack.UnpackException) as e:
+            self.say(f"journal pruning failed (the segments stay): {e}")
+            return []
 
     def _write_reporting(self, snap: Snapshot) -> None:
         # the journal holds everything a snapshot does: a failed one costs a longer replay, not data
