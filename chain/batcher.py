@@ -80,9 +80,11 @@ class FillBatcher:
         self._tail = last.fills if last is not None else None
 
     def committed_seq(self) -> int:
-        """The engine seq up to which fills were committed (published or queued) when this batcher
-        started (0: none): a restarted venue replays its journal's later events into handle()."""
-        return max(self._skip_upto, 0)
+        """The engine seq up to which fills are committed, published or queued on disk (0: none): a
+        restarted venue replays its journal's later events into handle(), and journal pruning
+        keeps what that replay needs."""
+        last = self._last_seq  # one attribute read: the batcher thread sets it after a durable put
+        return 0 if last is None else last
 
     # -- engine thread -------------------------------------------------------------------------------
 

@@ -460,7 +460,7 @@ class Durability:
         # the journal holds everything a snapshot does: a failed one costs a longer replay, not data
         try:
             self._write(snap)
-        except JournalError as e:
+        except (JournalError, OSError) as e:
             self.say(f"snapshot at journal record {snap.journal_seq} failed: {e}")
 
     def close(self) -> None:

@@ -16,10 +16,12 @@ KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
 
 class Serve:
-    """`kabuto serve --insecure` on free ports in data_dir, its output collected."""
+    """`kabuto serve --insecure` on free ports in data_dir (chain batches to its ledger every 50 ms
+    when chain, else --no-chain), its output collected."""
 
-    def __init__(self, data_dir: Path, extra: list[str] = ()):
-        args = [KABUTO, "serve", "--data-dir", str(data_dir), "--insecure", "--no-chain",
+    def __init__(self, data_dir: Path, extra: list[str] = (), chain: bool = False):
+        args = [KABUTO, "serve", "--data-dir", str(data_dir), "--insecure",
+                *(["--batch-ms", "50"] if chain else ["--no-chain"]),
                 "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
                 "--snapshots", "tcp://127.0.0.1:0", "--rate-limit", "0", *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -95,6 +95,17 @@ def test_segments_the_oldest_kept_snapshot_covers_are_deleted_with_prune_journal
     assert fully_pruned(data), (firsts(data)[:3], snapshot_seqs(data))
 
 
+def test_with_the_chain_on_segments_whose_fills_are_committed_are_deleted_in_the_same_run(tmp_path):
+    data = tmp_path / "venue"
+    serve = Serve(data, ["--snapshot-every", "0", "--prune-journal", *SMALL], chain=True)
+    try:
+        trade_and_snapshot(serve, data, 4)
+        assert wait_for(lambda: fully_pruned(data), timeout=10), (firsts(data)[:3], snapshot_seqs(data))
+    finally:
+        assert serve.stop() == 0, serve.text()
+    assert firsts(data)[0] > 1
+
+
 def test_without_prune_journal_every_segment_is_kept(tmp_path):
     data = tmp_path / "venue"
     serve = Serve(data, ["--snapshot-every", "0", *SMALL])
