@@ -38,12 +38,12 @@ def register(sub) -> None:
     e.set_defaults(func=export)
 
 
-def _records(jdir: Path):
-    """(reader, generator of (seq, decoded body)) of a journal directory."""
+def _records(jdir: Path, after: int = 0):
+    """(reader, generator of (seq, decoded body)) of a journal directory, from record after + 1."""
     reader = JournalReader(jdir)
 
     def gen():
-        for seq, body in reader.scan():
+        for seq, body in reader.scan(after):
             yield seq, msgpack.unpackb(body)
     return reader, gen()
 
@@ -54,16 +54,19 @@ def inspect(args: argparse.Namespace) -> int:
     meta = read_meta(jdir)
     print(f"journal     {jdir}")
     print(f"instruments {', '.join(s[0] for s in meta['instruments'])}")
-    for first, path in segments(jdir):
+    segs = segments(jdir)
+    for first, path in segs:
         print(f"segment     {path.name}  {path.stat().st_size} bytes")
-    reader, records = _records(jdir)
+    start = segs[0][0] if segs else 1  # > 1: pruned (kabuto serve --prune-journal)
+    reader, records = _records(jdir, start - 1)
     ops: Counter = Counter()
-    first_seq = last_ev = 0
+    first_seq = first_ev = last_ev = 0
     accounts = 0
     status = 0
     try:
         for seq, (ev_first, _, raw, first_acct, names, _, _) in records:
             first_seq = first_seq or seq
+            first_ev = first_ev or ev_first
             cmds = np.frombuffer(raw, COMMAND_DTYPE)
             ops.update(cmds["op"].tolist())
             if names:
@@ -72,10 +75,11 @@ def inspect(args: argparse.Namespace) -> int:
     except JournalError as e:
         print(f"ERROR       {e}")
         status = 1
-    print(f"records     {reader.records}" + (f" (sequence {first_seq}..{reader.last_seq}, no gaps)" if reader.records else ""))
+    print(f"records     {reader.records}" + (f" (sequence {first_seq}..{reader.last_seq}, no gaps)" if reader.records else "")
+          + (f"; pruned: records before {start} were deleted" if start > 1 else ""))
     print("commands    " + (", ".join(f"{OP_TEXT.get(k, k)} {n}" for k, n in sorted(ops.items())) or "none"))
     print(f"accounts    {accounts}")
-    print(f"events      from 1, last batch starts at event {last_ev}" if last_ev else "events      none")
+    print(f"events      from {first_ev}, last batch starts at event {last_ev}" if last_ev else "events      none")
     print(f"torn tail   {reader.torn}" if reader.torn else "torn tail   none")
     warnings: list[str] = []
     snap = load_newest(jdir.parent / "snapshots", warnings.append)

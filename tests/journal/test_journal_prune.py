@@ -264,3 +264,11 @@ def test_a_segment_that_cannot_be_deleted_is_reported_and_journaling_goes_on(tmp
     run_batches(server, d, 1)
     assert d.last_seq == before + 1
     d.close()
+
+
+def test_inspect_reads_a_pruned_journal_from_its_first_record(pruned):
+    data, _ = pruned
+    p = subprocess.run([KABUTO, "journal", "inspect", str(data)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"pruned: records before {firsts(data)[0]} were deleted" in p.stdout
+    assert "ERROR" not in p.stdout
