@@ -56,8 +56,11 @@ class Engine:
                 k = 0
             else:
                 self._grow(status)
-        self.seq += k + sum(len(d) for d in done)
-        return np.concatenate(done + [self._events[:k]]) if done else self._events[:k]
+        if done:
+            self.seq += k + sum(map(len, done))
+            return np.concatenate(done + [self._events[:k]])
+        self.seq += k
+        return self._events[:k]
 
     def _run(self, cmds: np.ndarray, i: int, k: int) -> tuple[int, int, int]:
         """kernel.run; straight through its compiled entry point for C-contiguous command records.
