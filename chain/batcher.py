@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,6 +26,7 @@ from chain.settlement import SymbolInfo
 from engine.instruments import Instrument
 
 NICE = 10  # scheduling niceness of the batcher thread
+CLEAR_FILE = "committed"  # beside the queue directory: every fill at or before this engine seq is committed
 
 
 class FillBatcher:
@@ -46,6 +48,12 @@ class FillBatcher:
         self.queue = BatchQueue(publisher.queue_dir, max_queue)
         self._resume()
         self._skip_upto = -1 if self._last_seq is None else self._last_seq
+        # every fill at or before this seq is committed: the last committed fill, or later where the
+        # events after it held no fill (saved by the thread, so a restart can start from a snapshot)
+        self._clear_file = Path(self.queue.dir).parent / CLEAR_FILE  # the ledger directory
+        self._clear0 = self._saved_clear = max(self._skip_upto, self._read_clear(), 0)
+        self._seen = 0  # seq of the last event handed to handle()
+        self._inflight: int | None = None  # seq of the first fill taken into batches not yet queued
         self.published = 0  # batches published by this batcher
         self.cpu_s = 0.0  # CPU time the background thread spent building and publishing
         self.last_error: str | None = None  # the latest publish failure (cleared by a success)
@@ -80,11 +88,35 @@ class FillBatcher:
         self._tail = last.fills if last is not None else None
 
     def committed_seq(self) -> int:
-        """The engine seq up to which fills are committed, published or queued on disk (0: none): a
+        """The engine seq up to which every fill is committed, published or queued on disk: a
         restarted venue replays its journal's later events into handle(), and journal pruning
         keeps what that replay needs."""
-        last = self._last_seq  # one attribute read: the batcher thread sets it after a durable put
-        return 0 if last is None else last
+        with self._cond:
+            return self._clear()
+
+    def _clear(self) -> int:
+        """committed_seq() with the lock held."""
+        if self._inflight is not None:
+            upto = self._inflight - 1
+        elif self._pending_n:
+            upto = int(self._pending[0]["seq"][0]) - 1
+        else:
+            upto = self._seen
+        return max(upto, self._clear0)
+
+    def _read_clear(self) -> int:
+        try:
+            return int(self._clear_file.read_text())
+        except (OSError, ValueError):  # none yet, or cut short by a power loss: the ledger's own point
+            return 0
+
+    def _save_clear(self, upto: int) -> None:
+        """Keep the committed point for the next start (no fsync: an older value is only slower)."""
+        if upto > self._saved_clear:
+            tmp = self._clear_file.with_name(CLEAR_FILE + ".new")
+            tmp.write_text(str(upto))
+            os.replace(tmp, self._clear_file)
+            self._saved_clear = upto
 
     # -- engine thread -------------------------------------------------------------------------------
 
@@ -97,6 +129,7 @@ class FillBatcher:
         with self._cond:
             if self._stream_first is None:
                 self._stream_first = first_seq
+            self._seen = max(self._seen, first_seq + len(events) - 1)
             if len(rows):
                 self._pending.append(rows)
                 self._times.append(time.monotonic())
@@ -141,6 +174,11 @@ class FillBatcher:
             self.abort()
             print(f"kabuto: chain: {self._queued} batches left in {self.queue.dir} "
                   f"({self.last_error}); they are published at the next start", file=sys.stderr)
+        elif not self.error:
+            try:
+                self._save_clear(self.committed_seq())
+            except OSError:
+                pass  # the next start replays a little more journal
         self.publisher.close()
         if self.error:
             raise ChainError(self.error)
@@ -178,6 +216,7 @@ class FillBatcher:
                     now = time.monotonic()
                     cut = self._cut(now)
                     if cut:
+                        self._inflight = int(cut[0]["seq"][0])
                         break
                     if self._queued and now >= retry_at:
                         break
@@ -213,7 +252,13 @@ class FillBatcher:
                 self.cpu_s += time.thread_time() - started
                 self._queued = len(self.queue)
                 self._busy = False
+                self._inflight = None
+                clear = self._clear()
                 self._cond.notify_all()
+            try:
+                self._save_clear(clear)
+            except OSError as e:  # the next start replays a little more journal
+                self.last_error = f"saving the committed point: {e}"
 
     def _sleep(self, now: float, retry_at: float, polled: float) -> float:
         """How long the thread may wait before something falls due."""

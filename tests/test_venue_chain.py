@@ -15,7 +15,9 @@ def start_venue(data_dir: Path, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([KABUTO, "serve", "--data-dir", str(data_dir), "--orders", "tcp://127.0.0.1:0",
                              "--market-data", "tcp://127.0.0.1:0", "--snapshots", "tcp://127.0.0.1:0",
                              "--batch-ms", "50", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc.started = []  # what it printed up to "ready:"
     for line in proc.stdout:
+        proc.started.append(line)
         if "ready:" in line:
             return proc
     raise AssertionError("kabuto serve did not start")
@@ -112,3 +114,29 @@ def test_fills_committed_before_a_kill9_are_not_committed_twice(tmp_path):
     stop(start_venue(tmp_path))
     assert ledger_fills(tmp_path) == 3
     assert all(provable(tmp_path, seq) for seq in first + later)
+
+
+def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newest_snapshot(tmp_path):
+    venue = start_venue(tmp_path, "--snapshot-every", "0")
+    trade(tmp_path, 2)
+    deadline = time.monotonic() + 30
+    while ledger_fills(tmp_path) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with Client.from_data_dir(tmp_path, "mm1") as maker:  # resting orders: events without a fill
+        for i in range(5):
+            maker.new("TSLAx-USD", "buy", "0.100", f"24{i}.00")
+            maker.wait_report(lambda r: r.ev == "accepted", timeout=10)
+        venue.send_signal(signal.SIGUSR1)  # a snapshot after the next batch
+        maker.new("TSLAx-USD", "buy", "0.100", "230.00")
+        maker.wait_report(lambda r: r.ev == "accepted", timeout=10)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "snapshots").glob("*.snap")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    newest = sorted((tmp_path / "snapshots").glob("*.snap"))[-1].name
+    time.sleep(2.5)  # the batcher saves its committed point about once a second when idle
+    kill9(venue)
+    again = start_venue(tmp_path)
+    stop(again)
+    recovered = "".join(again.started)
+    assert f"recovered snapshot {newest} + 0 journal records" in recovered, recovered
+    assert ledger_fills(tmp_path) == 2

@@ -1,0 +1,59 @@
+"""The fill batcher's committed point: every fill at or before it is committed (queued or published)."""
+from __future__ import annotations
+
+import numpy as np
+
+from chain.batcher import FillBatcher
+from chain.ledger import LedgerPublisher
+from chainkit import INSTRUMENTS, account_name, engine_run
+from engine.codes import Ev
+from engine.records import EVENT_DTYPE
+
+FILL = int(Ev.FILL)
+
+
+def batcher(path, **kw) -> FillBatcher:
+    return FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(path), max_ms=60_000, max_fills=10**6, **kw)
+
+
+def quiet_events(n: int) -> np.ndarray:
+    """n events without a fill (accepted orders)."""
+    ev = np.zeros(n, EVENT_DTYPE)
+    ev["kind"] = int(Ev.ACCEPTED)
+    return ev
+
+
+def test_with_fills_pending_the_committed_point_stops_before_the_first_of_them(tmp_path):
+    b = batcher(tmp_path)
+    stream = engine_run(600, seed=3)
+    events, first = stream[0]
+    fills = first + np.flatnonzero(events["kind"] == FILL)
+    assert len(fills)
+    b.handle(events, first)
+    assert b.committed_seq() == fills[0] - 1
+    b.close()
+
+
+def test_once_everything_is_committed_the_point_reaches_the_last_event_seen(tmp_path):
+    b = batcher(tmp_path)
+    for events, first in engine_run(600, seed=4):
+        b.handle(events, first)
+    last = b._seen
+    b.handle(quiet_events(50), last + 1)  # later events without a fill
+    assert b.flush(timeout=30)
+    assert b.committed_seq() == last + 50
+    b.close()
+
+
+def test_a_restarted_batcher_starts_from_the_saved_point_not_the_last_fill(tmp_path):
+    b = batcher(tmp_path)
+    stream = engine_run(600, seed=5)
+    for events, first in stream:
+        b.handle(events, first)
+    last = b._seen
+    b.handle(quiet_events(1000), last + 1)
+    b.close()
+    again = batcher(tmp_path)
+    assert again.committed_seq() == last + 1000
+    assert again._last_seq < last + 1000  # the ledger's own last fill is earlier
+    again.close()
