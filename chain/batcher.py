@@ -88,14 +88,14 @@ class FillBatcher:
         self._tail = last.fills if last is not None else None
 
     def committed_seq(self) -> int:
-        """The engine seq up to which every fill is committed, published or queued on disk: a
-        restarted venue replays its journal's later events into handle(), and journal pruning
-        keeps what that replay needs."""
-        with self._cond:
-            return self._clear()
+        """The engine seq up to which every fill is committed (published or queued on disk), as
+        saved for the next start: a restarted venue replays its journal's later events into
+        handle(), and journal pruning keeps what that replay needs (so it must not use a point
+        newer than the one a restart will read)."""
+        return self._saved_clear
 
     def _clear(self) -> int:
-        """committed_seq() with the lock held."""
+        """Every fill up to this seq is committed now (lock held); committed_seq() once saved."""
         if self._inflight is not None:
             upto = self._inflight - 1
         elif self._pending_n:
@@ -176,7 +176,9 @@ class FillBatcher:
                   f"({self.last_error}); they are published at the next start", file=sys.stderr)
         elif not self.error:
             try:
-                self._save_clear(self.committed_seq())
+                with self._cond:
+                    clear = self._clear()
+                self._save_clear(clear)
             except OSError:
                 pass  # the next start replays a little more journal
         self.publisher.close()

@@ -1,6 +1,8 @@
 """The fill batcher's committed point: every fill at or before it is committed (queued or published)."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from chain.batcher import FillBatcher
@@ -13,7 +15,17 @@ FILL = int(Ev.FILL)
 
 
 def batcher(path, **kw) -> FillBatcher:
-    return FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(path), max_ms=60_000, max_fills=10**6, **kw)
+    return FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(path), max_ms=60_000, max_fills=10**6,
+                       poll_s=0.05, **kw)
+
+
+def saved(b: FillBatcher, seq: int) -> bool:
+    """Whether the batcher's thread saved committed point seq within a few seconds (it saves after
+    each round, every poll_s when idle)."""
+    deadline = time.monotonic() + 10
+    while b.committed_seq() != seq and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return b.committed_seq() == seq
 
 
 def quiet_events(n: int) -> np.ndarray:
@@ -30,7 +42,9 @@ def test_with_fills_pending_the_committed_point_stops_before_the_first_of_them(t
     fills = first + np.flatnonzero(events["kind"] == FILL)
     assert len(fills)
     b.handle(events, first)
-    assert b.committed_seq() == fills[0] - 1
+    assert saved(b, fills[0] - 1)
+    time.sleep(0.2)
+    assert b.committed_seq() == fills[0] - 1  # and no further while they wait
     b.close()
 
 
@@ -41,7 +55,7 @@ def test_once_everything_is_committed_the_point_reaches_the_last_event_seen(tmp_
     last = b._seen
     b.handle(quiet_events(50), last + 1)  # later events without a fill
     assert b.flush(timeout=30)
-    assert b.committed_seq() == last + 50
+    assert saved(b, last + 50)
     b.close()
 
 
