@@ -99,7 +99,7 @@ def snapshot_pause(data: Path, orders: int) -> tuple[float, float, float]:
         t = time.perf_counter()
         path = d.snapshot(background=True)
         best_bg = min(best_bg, time.perf_counter() - t)
-        d._snapshotting.join()
+        d.wait_snapshot()
         t = time.perf_counter()
         d.snapshot()
         best_fg = min(best_fg, time.perf_counter() - t)

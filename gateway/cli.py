@@ -77,8 +77,8 @@ def register(subparsers) -> None:
                         "which asks for one after the next batch) (default: %(default)s)")
     p.add_argument("--prune-journal", action="store_true",
                    help="after each snapshot, delete the journal segments whose records are all covered by the "
-                        "oldest kept snapshot (and by what the chain batcher had committed when the venue "
-                        "started). The journal's history then starts at the oldest kept snapshot: recovery "
+                        "oldest kept snapshot, once the chain batcher has committed every fill up to that "
+                        "snapshot. The journal's history then starts at the oldest kept snapshot: recovery "
                         "works, `kabuto replay` and `kabuto journal export` of the journal, which start at "
                         "record 1, are refused (default: keep every segment)")
     p.add_argument("--segment-bytes", type=int, default=64 << 20, metavar="BYTES",

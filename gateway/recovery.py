@@ -34,8 +34,7 @@ from engine.instruments import Instrument, load_instruments, parse_instruments
 from engine.records import COMMAND_DTYPE
 from gateway.decoder import C_COD
 from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir, segments
-from gateway.snapshot import MAGIC as SNAPSHOT_MAGIC
-from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, write_snapshot
+from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
 from gateway.state import CL, OID, SESSION
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
@@ -180,21 +179,6 @@ class Recovered:
         for a in self.engine.state:
             h.update(np.ascontiguousarray(a).view(np.uint8))
         return h.hexdigest()
-
-
-def _snapshot_event_seq(path: Path) -> int:
-    """The engine event count of a snapshot file, from the start of its document (no full decode)."""
-    with open(path, "rb") as f:
-        head = f.read(len(SNAPSHOT_MAGIC) + 256)
-    if not head.startswith(SNAPSHOT_MAGIC):
-        raise ValueError(f"{path.name} is not a Kabuto snapshot")
-    u = msgpack.Unpacker(raw=False)
-    u.feed(head[len(SNAPSHOT_MAGIC):])
-    for _ in range(u.read_map_header()):
-        key, value = u.unpack(), u.unpack()
-        if key == "seq":
-            return int(value)
-    raise ValueError(f"{path.name}: no event count at the start of the snapshot")
 
 
 def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
@@ -393,7 +377,7 @@ class Durability:
         if self._snapshotting is not None and self._snapshotting.is_alive():
             if background:
                 return None
-            self._snapshotting.join()
+            self.wait_snapshot()
         server = self.server
         orders = [[rec[OID], rec[CL], bool(rec[SESSION].cod) if rec[SESSION] is not None else False]
                   for rec in server.fanout.recs if rec is not None]
@@ -409,6 +393,11 @@ class Durability:
         self._snapshotting = threading.Thread(target=self._write_reporting, args=(snap,), name="kabuto-snapshot")
         self._snapshotting.start()
         return self.sdir / snapshot_name(snap.journal_seq)
+
+    def wait_snapshot(self) -> None:
+        """Return once the snapshot being written in the background (if any) is on disk or failed."""
+        if self._snapshotting is not None:
+            self._snapshotting.join()
 
     def _write(self, snap: Snapshot) -> Path:
         path = write_snapshot(self.sdir, snap)
@@ -433,7 +422,7 @@ class Durability:
             committed = [s.committed_seq() for s in getattr(self.server, "sinks", ()) if hasattr(s, "committed_seq")]
             # recovery replays the events after min(committed) into such a sink, from the newest
             # snapshot at or before that point: none (a replay from record 1) when it is older than all
-            if committed and _snapshot_event_seq(oldest) > min(committed):
+            if committed and snapshot_seq(oldest) > min(committed):
                 return []
             upto = int(oldest.stem)
             segs = segments(self.jdir)
@@ -469,8 +458,7 @@ class Durability:
             return
         self._closed = True
         try:
-            if self._snapshotting is not None:
-                self._snapshotting.join()
+            self.wait_snapshot()
             if self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:

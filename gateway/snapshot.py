@@ -111,6 +111,21 @@ def decode(data: bytes, path: Path | None = None) -> Snapshot:
     return Snapshot(d["journal_seq"], d["seq"], d["event_hash"], d["symbols"], State(**arrays), d["gateway"], path)
 
 
+def snapshot_seq(path: Path) -> int:
+    """The engine event count of a snapshot file, from the start of its document (no full decode)."""
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC) + 256)
+    if not head.startswith(MAGIC):
+        raise ValueError(f"{path.name} is not a Kabuto snapshot")
+    u = msgpack.Unpacker(raw=False)
+    u.feed(head[len(MAGIC):])
+    for _ in range(u.read_map_header()):
+        key, value = u.unpack(), u.unpack()
+        if key == "seq":
+            return int(value)
+    raise ValueError(f"{path.name}: no event count at the start of the snapshot")
+
+
 def write_snapshot(directory: Path, snap: Snapshot) -> Path:
     """Write a snapshot atomically (temp file, fsync, rename, fsync directory); returns its path."""
     path = directory / snapshot_name(snap.journal_seq)

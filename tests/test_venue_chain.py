@@ -49,6 +49,17 @@ def provable(data_dir: Path, seq: int) -> bool:
                           capture_output=True, text=True).returncode == 0
 
 
+def wait_until(pred, timeout: float = 30.0, step: float = 0.05) -> None:
+    """Poll pred until it holds or timeout seconds pass (the assertions after it tell which)."""
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(step)
+
+
+def snapshots(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "snapshots").glob("*.snap"))
+
+
 def kill9(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -93,11 +104,9 @@ def test_fills_not_yet_committed_at_a_kill9_are_committed_after_the_restart(tmp_
 def test_the_restart_replays_from_before_a_snapshot_taken_after_the_last_committed_fill(tmp_path):
     venue = start_venue(tmp_path, "--batch-ms", "600000", "--snapshot-every", "2")
     seqs = trade(tmp_path, 3)
-    deadline = time.monotonic() + 30  # snapshots are written by a thread of their own
-    while not list((tmp_path / "snapshots").glob("*.snap")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: snapshots(tmp_path))  # snapshots are written by a thread of their own
     kill9(venue)
-    assert list((tmp_path / "snapshots").glob("*.snap"))  # a snapshot stands after the uncommitted fills
+    assert snapshots(tmp_path)  # a snapshot stands after the uncommitted fills
     stop(start_venue(tmp_path))
     assert ledger_fills(tmp_path) == 3
     assert all(provable(tmp_path, seq) for seq in seqs)
@@ -106,9 +115,7 @@ def test_the_restart_replays_from_before_a_snapshot_taken_after_the_last_committ
 def test_fills_committed_before_a_kill9_are_not_committed_twice(tmp_path):
     venue = start_venue(tmp_path, "--batch-ms", "300", "--snapshot-every", "2")
     first = trade(tmp_path, 2)
-    deadline = time.monotonic() + 30
-    while ledger_fills(tmp_path) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: ledger_fills(tmp_path) >= 2, step=0.2)
     later = trade(tmp_path, 1)  # killed before its batch closes, 300 ms after its fill
     kill9(venue)
     stop(start_venue(tmp_path))
@@ -119,9 +126,7 @@ def test_fills_committed_before_a_kill9_are_not_committed_twice(tmp_path):
 def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newest_snapshot(tmp_path):
     venue = start_venue(tmp_path, "--snapshot-every", "0")
     trade(tmp_path, 2)
-    deadline = time.monotonic() + 30
-    while ledger_fills(tmp_path) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: ledger_fills(tmp_path) >= 2, step=0.2)
     with Client.from_data_dir(tmp_path, "mm1") as maker:  # resting orders: events without a fill
         for i in range(5):
             maker.new("TSLAx-USD", "buy", "0.100", f"24{i}.00")
@@ -129,10 +134,8 @@ def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newes
         venue.send_signal(signal.SIGUSR1)  # a snapshot after the next batch
         maker.new("TSLAx-USD", "buy", "0.100", "230.00")
         maker.wait_report(lambda r: r.ev == "accepted", timeout=10)
-    deadline = time.monotonic() + 30
-    while not list((tmp_path / "snapshots").glob("*.snap")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    newest = sorted((tmp_path / "snapshots").glob("*.snap"))[-1].name
+    wait_until(lambda: snapshots(tmp_path))
+    newest = snapshots(tmp_path)[-1].name
     time.sleep(2.5)  # the batcher saves its committed point about once a second when idle
     kill9(venue)
     again = start_venue(tmp_path)

@@ -257,7 +257,7 @@ def test_a_segment_that_cannot_be_deleted_is_reported_and_journaling_goes_on(tmp
     monkeypatch.setattr(Path, "unlink", refuse)
     run_batches(server, d, 10)
     d.snapshot(background=True)
-    d._snapshotting.join()
+    d.wait_snapshot()
     assert any("journal pruning failed" in line and "Permission denied" in line for line in said), said
     monkeypatch.undo()
     before = d.last_seq

@@ -161,7 +161,7 @@ def test_a_background_snapshot_holds_the_state_of_the_moment_it_was_taken(tmp_pa
     before = encode(_snap(d, server))
     path = d.snapshot(background=True)
     st.o_qty[:5] = 99  # the engine goes on while the file is written
-    d._snapshotting.join()
+    d.wait_snapshot()
     assert encode(decode(path.read_bytes())) == before
     d.close()
 
@@ -179,7 +179,7 @@ def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_pa
     shutil.rmtree(d.sdir, ignore_errors=True)
     d.sdir.write_text("not a directory")
     d.snapshot(background=True)
-    d._snapshotting.join()
+    d.wait_snapshot()
     assert any("snapshot at journal record" in line and "failed" in line for line in said)
     from engine.records import empty_commands
     before = d.last_seq
