@@ -13,6 +13,7 @@ from engine.errors import ConfigError
 MAX_UNITS = 1 << 40  # the largest price in ticks and quantity in lots
 SYMBOL_RE = re.compile(r"[A-Za-z0-9._/-]{1,32}")
 PLAIN_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MIN_VALUE, MAX_VALUE = Decimal("1e-30"), Decimal("1e18")  # any decimal of an instruments file
 KNOWN_KEYS = {"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price"}
 
 DEFAULT_INSTRUMENTS_TOML = """
@@ -165,6 +166,8 @@ def _decimal(entry: dict, key: str, where: str) -> Decimal:
         raise ConfigError(f"{where}: {key} = {raw!r} is not a decimal number") from None
     if not d.is_finite() or d <= 0:
         raise ConfigError(f"{where}: {key} = {raw!r} must be positive")
+    if not MIN_VALUE <= d < MAX_VALUE:
+        raise ConfigError(f"{where}: {key} = {raw!r} is out of range (1e-30 <= value < 1e18)")
     return d
 
 
@@ -221,7 +224,7 @@ def load_instruments(path: str | None = None) -> list[Instrument]:
             doc = tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"cannot read instruments file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"instruments file {path}: {e}") from None
     return parse_instruments(doc)
 

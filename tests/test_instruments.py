@@ -1,8 +1,19 @@
 """Instruments files: exact steps, clear errors for anything the engine cannot hold."""
-import pytest
+import os
+import subprocess
+import sys
+from decimal import Decimal
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.accounts import Accounts
 from engine.errors import ConfigError
-from engine.instruments import parse_instruments
+from engine.eventlog import Encoder
+from engine.instruments import KNOWN_KEYS, parse_instruments
+
+KABUTO = os.path.join(os.path.dirname(sys.executable), "kabuto")
 
 
 def one(**kw):
@@ -39,3 +50,44 @@ def test_band_edges_are_exact_on_ticks():
     from fractions import Fraction
     ins = one(band_pct="10")
     assert ins.band_edges(Fraction("180.005")) == (16201, 19800)  # 162.0045 -> 162.01; 198.0055 -> 198.00
+
+
+@pytest.mark.parametrize("key", ["tick_size", "lot_size", "min_qty", "band_pct", "reference_price"])
+@pytest.mark.parametrize("value", ["1e999", "1e18", "1e-31"])
+def test_a_value_out_of_range_is_a_clear_error(key, value):
+    with pytest.raises(ConfigError, match=f"{key} = '{value}' is out of range"):
+        one(**{key: value})
+
+
+@given(st.dictionaries(st.sampled_from(sorted(KNOWN_KEYS - {"symbol"})),
+                       st.one_of(st.from_regex(r"-?[0-9]{1,6}(\.[0-9]{1,6})?([eE]-?[0-9]{1,4})?", fullmatch=True),
+                                 st.text(max_size=12), st.decimals(allow_nan=True), st.floats(),
+                                 st.integers(), st.booleans())))
+@settings(max_examples=300, deadline=None)
+def test_any_instrument_values_give_instruments_or_a_config_error(fields):
+    try:
+        ins = one(**{k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()})
+    except ConfigError:
+        return
+    Encoder([ins], Accounts())  # every step and limit fits the engine's int64 tables
+    assert ins.px.text(1) and ins.qty.text(1) and ins.min_lots >= 1
+
+
+BAD_FILES = {
+    "huge_tick": b'[[instrument]]\nsymbol = "X-USD"\ntick_size = "1e999"\nlot_size = "1"\n',
+    "not_utf8": b'[[instrument]]\nsymbol = "\xff\xfe"\ntick_size = "0.01"\nlot_size = "1"\n',
+    "not_toml": b"[[instrument\n",
+}
+
+
+@pytest.mark.parametrize("command", ["replay", "serve"])
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_bad_instruments_file_is_one_line_and_exit_status_2(tmp_path, command, name):
+    path = tmp_path / "instruments.toml"
+    path.write_bytes(BAD_FILES[name])
+    args = ([command, str(tmp_path / "none.jsonl")] if command == "replay"
+            else [command, "--data-dir", str(tmp_path / "data"), "--insecure", "--no-chain"])
+    out = subprocess.run([KABUTO, *args, "--instruments", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"kabuto: instruments file {path}") or out.stderr.startswith("kabuto: instrument #1")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
