@@ -28,12 +28,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def cache_dirs() -> list[str]:
+    """The folders numba caches the project's kernels in: each package's __pycache__, or its folder
+    under NUMBA_CACHE_DIR when that is set (a bounds-checked build, another user's install)."""
+    from numba.core import config
+    from numba.core.caching import _CacheLocator
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = []
+    for package in ("engine", "chain", "gateway", "bench"):
+        source = os.path.join(root, package, "__init__.py")
+        if config.CACHE_DIR:
+            out.append(os.path.join(config.CACHE_DIR, _CacheLocator.get_suitable_cache_subpath(source)))
+        else:
+            out.append(os.path.join(root, package, "__pycache__"))
+    return out
+
+
 def clean_caches() -> int:
     """Remove numba's cache files of the project's packages; returns how many."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     n = 0
-    for package in ("engine", "chain", "gateway", "bench"):
-        for path in glob.glob(os.path.join(root, package, "__pycache__", "*.nb[ic]")):
+    for folder in cache_dirs():
+        for path in glob.glob(os.path.join(folder, "*.nb[ic]")):
             os.remove(path)
             n += 1
     return n
