@@ -161,6 +161,13 @@ class OrderEntry:
                     self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
                                  None, None, C_COD, o, o[CL])
 
+    def restore_accounts(self, names: list[str]) -> None:
+        """Recreate the accounts a recovery found (engine account ids in order) and route them: the
+        fan-out's tables cover every account before any of their orders can produce an event."""
+        for name in names:
+            self.accounts.get(name)
+        self._routes_changed()
+
     def _routes_changed(self) -> None:
         if self.routes is not None:
             self.routes([[s.slot for s in a.sessions] for a in self.accounts.by_id],

@@ -209,10 +209,14 @@ def _copy_range(out, p, src, a, b):
 @njit(cache=True, _nrt=False)
 def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, cltext, oid, sym, side,
             px, has_px, qty, has_qty, open_, has_open, reason, role):
-    """Write one report at p and chain it to its account; returns the new end."""
+    """Write one report at p and chain it to its account; returns the new end (p: nobody to tell)."""
     n = x.rep_next.shape[0]
     r = t.m[M_REPS]  # reports written so far in this batch
     if r >= n:
+        return p
+    # an account with no session (none logged on yet after a recovery, or all gone) has no one to
+    # tell; its id may also lie beyond the routing tables, which only cover accounts seen at logon
+    if acct < 0 or acct >= t.a_n.shape[0] or acct >= x.acct.shape[0] or t.a_n[acct] == 0:
         return p
     strs, off = t.strs, t.str_off
     nsym = t.units.shape[0]

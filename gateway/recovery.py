@@ -23,7 +23,7 @@ import threading
 import tomllib
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import msgpack
 import numpy as np
@@ -109,15 +109,23 @@ def meta_instruments(meta: dict) -> list[Instrument]:
     return load_instruments(None) if text is None else parse_instruments(tomllib.loads(text))
 
 
+class Applied(NamedTuple):
+    """What running journal records through the engine ended with."""
+    event_hash: bytes
+    records: int
+    commands: int
+    last_ts: int   # ts of the last command
+    top_oid: int   # the highest order id a NEW command entered (0: none)
+
+
 def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, names: list, owners: Owners | None,
-                  event_hash: bytes, on_events: Callable | None = None) -> tuple[bytes, int, int, int]:
+                  event_hash: bytes, on_events: Callable | None = None) -> Applied:
     """Run journal records through the engine, checking event numbers and the event hash.
 
-    Extends names (gateway account names by id) and owners (client order ids of NEW commands);
-    returns (event hash, records, commands, ts of the last command)."""
+    Extends names (gateway account names by id) and owners (client order ids of NEW commands)."""
     unpack = msgpack.unpackb
     h = event_hash
-    count = ncmds = last_ts = 0
+    count = ncmds = last_ts = top_oid = 0
     for seq, body in records:
         ev_first, prev, raw, first_acct, new_names, cls, cod = unpack(body)
         if ev_first != engine.seq + 1:
@@ -134,8 +142,12 @@ def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, nam
                     raise JournalError(f"journal record {seq}: account {i} is {name!r}, expected "
                                        f"{names[i] if i < len(names) else 'nothing'}")
         cmds = np.frombuffer(raw, COMMAND_DTYPE)
+        new_oids = cmds["oid"][cmds["op"] == NEW]
+        if len(new_oids):
+            # every oid the gateway handed out, finished orders included: none is handed out again
+            top_oid = max(top_oid, int(new_oids.max()))
         if owners is not None and cls:
-            owners.add(cmds["oid"][cmds["op"] == NEW], cls, cod)
+            owners.add(new_oids, cls, cod)
         events = engine.process(cmds)
         h = chain_hash(h, events)
         if on_events is not None:
@@ -144,7 +156,7 @@ def apply_records(records: Iterable[tuple[int, memoryview]], engine: Engine, nam
         ncmds += len(cmds)
         if len(cmds):
             last_ts = int(cmds["ts"][-1])
-    return h, count, ncmds, last_ts
+    return Applied(h, count, ncmds, last_ts, top_oid)
 
 
 def live_orders(engine: Engine) -> list[tuple[int, int, int, int, int, int]]:
@@ -162,7 +174,7 @@ class Recovered:
     engine: Engine
     names: list           # gateway account names by engine account id
     owners: Owners        # client order id and cancel-on-disconnect of the orders entered
-    next_oid: int
+    next_oid: int         # above every order id ever handed out (snapshot's, and every NEW replayed)
     last_ts: int          # the newest command timestamp (the sequencer goes on above it)
     event_hash: bytes
     last_seq: int         # the last journal record the state includes
@@ -204,9 +216,9 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
         owners = Owners({oid: (cl, cod) for oid, cl, cod in gw["orders"]})
         after = snap.journal_seq
     reader = JournalReader(data_dir / "journal")
-    event_hash, records, ncmds, tail_ts = apply_records(reader.scan(after), engine, names, owners, event_hash,
-                                                        on_events)
-    return Recovered(engine, names, owners, next_oid, max(last_ts, tail_ts), event_hash, max(reader.last_seq, after), records, ncmds,
+    done = apply_records(reader.scan(after), engine, names, owners, event_hash, on_events)
+    return Recovered(engine, names, owners, max(next_oid, done.top_oid + 1), max(last_ts, done.last_ts),
+                     done.event_hash, max(reader.last_seq, after), done.records, done.commands,
                      snap.path if snap else None, reader, reader.torn)
 
 
@@ -231,6 +243,9 @@ class Durability:
         self.since_snapshot = 0
         self.last_seq = 0
         self.last_ts = 0
+        # a batch journaled but not yet through the engine, the fan-out and this sink: engine state,
+        # gateway tables and event hash disagree until it is, so no snapshot may be taken meanwhile
+        self._in_flight = False
         self._snapshot_due = False
         self._snapshotting: threading.Thread | None = None  # a snapshot being written
         self._closed = False
@@ -302,8 +317,7 @@ class Durability:
 
     def _restore_gateway(self, server, names: list, owners: Owners, next_oid: int) -> list:
         entry, fan = server.entry, server.fanout
-        for name in names:
-            entry.accounts.get(name)
+        entry.restore_accounts(names)
         self.accounts_logged = len(names)
         by_id = entry.accounts.by_id
         restored = []
@@ -353,6 +367,7 @@ class Durability:
                 cls = [m[4] for m in ms]
                 cod = bytes([m[0].cod for m in ms])
         body = _pack([self.server.engine.seq + 1, self.event_hash, cmds.tobytes(), first, new_names, cls, cod])
+        self._in_flight = True
         self.last_seq = self.writer.append(body)
         self.accounts_logged = len(by_id)
         self.since_snapshot += len(cmds)
@@ -361,6 +376,7 @@ class Durability:
     def handle(self, events: np.ndarray, first_seq: int) -> None:
         """Event sink: extend the running hash; snapshot when due (between batches, state consistent)."""
         self.event_hash = chain_hash(self.event_hash, events)
+        self._in_flight = False
         if self._snapshot_due or (self.snapshot_every and self.since_snapshot >= self.snapshot_every):
             self.snapshot(background=True)
 
@@ -374,6 +390,8 @@ class Durability:
         background: copy the state (a few ms) and leave encoding, writing and fsync to a thread, so
         matching pauses for the copy only; None (try again after the next batch) while the previous
         snapshot is still being written."""
+        if self._in_flight:
+            raise JournalError(f"no snapshot while journal record {self.last_seq} has not finished its batch")
         if self._snapshotting is not None and self._snapshotting.is_alive():
             if background:
                 return None
@@ -459,7 +477,10 @@ class Durability:
         self._closed = True
         try:
             self.wait_snapshot()
-            if self.since_snapshot and (self.snapshot_every or self._snapshot_due):
+            if self._in_flight:
+                self.say(f"no shutdown snapshot: journal record {self.last_seq} did not finish its batch "
+                         f"(the next start replays the journal instead)")
+            elif self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:
             self.writer.close()
