@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench run conformance clean
+.PHONY: install test test-boundscheck bench run conformance clean
 
 install: $(STAMP)
 
@@ -15,8 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/kabuto warmup --clean
 	touch $(STAMP)
 
+# Compiled code runs without bounds checks, so an out-of-range write corrupts memory silently. The
+# suites that drive the venue's compiled stages (gateway, journal and recovery) run with numba's
+# bounds checking on: an out-of-range index there is an IndexError naming the line. Checked kernels
+# live in their own cache (numba's cache does not tell checked from unchecked code).
+CHECKED_SUITES := tests/gateway tests/journal
+CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boundscheck
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(addprefix --ignore=,$(CHECKED_SUITES))
+	$(MAKE) test-boundscheck
+
+test-boundscheck: install
+	$(CHECKED_ENV) $(BIN)/kabuto warmup
+	$(CHECKED_ENV) $(BIN)/pytest $(CHECKED_SUITES)
 
 conformance: install
 	$(BIN)/python ../shared/conformance/check.py $(BIN)/kabuto
