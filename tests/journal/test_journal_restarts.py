@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 from gateway.client import Client
-from journalkit import KABUTO, Serve
+from gateway.snapshot import snapshot_name
+from journalkit import KABUTO, Serve, wait_for
 
 COD_ACCOUNTS = ("bob", "carol", "dave")
 
@@ -73,6 +74,8 @@ def test_a_batch_that_fails_after_its_journal_record_leaves_no_snapshot_that_dis
     with Client.from_data_dir(data, "alice") as c:
         c.new("TSLAx-USD", "buy", "1", "99.00", cl_oid="before")
         c.wait_report(lambda r: r.ev == "accepted")
+        # every sink has seen that batch once its snapshot (the journal's sink comes last) is on disk
+        assert wait_for(lambda: (data / "snapshots" / snapshot_name(1)).exists())
         (data / "fail-sink").touch()
         c.new("TSLAx-USD", "buy", "1", "98.00", cl_oid="failing")  # journaled and matched, then the sink raises
         assert serve.proc.wait(timeout=60) != 0
