@@ -81,6 +81,10 @@ def register(subparsers) -> None:
                         "snapshot. The journal's history then starts at the oldest kept snapshot: recovery "
                         "works, `kabuto replay` and `kabuto journal export` of the journal, which start at "
                         "record 1, are refused (default: keep every segment)")
+    p.add_argument("--truncate-corrupt-tail", action="store_true",
+                   help="cut a corrupt end of the journal's last segment (a complete record failing its checksum, "
+                        "garbage after the last record) instead of refusing to start; the records cut are lost. "
+                        "A torn last record (the file ends inside it) is always cut (default: refuse)")
     p.add_argument("--segment-bytes", type=int, default=64 << 20, metavar="BYTES",
                    help="start a new journal segment file once the current one holds this many bytes "
                         "(default: %(default)s)")
@@ -172,8 +176,13 @@ def serve(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGUSR1, lambda *_: journal.request_snapshot())
         _say(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
         server.run()
-    finally:
-        server.close()
+    except BaseException:
+        try:
+            server.close()
+        except Exception as e:  # the error that stopped the venue is the one to report
+            _say(f"stopping after an error, also: {e}")
+        raise
+    server.close()
     _say(f"stopped after {server.engine.seq} events")
     return 0
 
@@ -199,7 +208,7 @@ def durability(args: argparse.Namespace, instruments):
         except OSError as e:
             raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
     return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, args.segment_bytes,
-                      say=_say, prune_journal=args.prune_journal)
+                      say=_say, prune_journal=args.prune_journal, truncate_corrupt_tail=args.truncate_corrupt_tail)
 
 
 def set_reference(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
 from engine.records import COMMAND_DTYPE
-from gateway.journal import JournalError, JournalReader, segments
+from gateway.journal import JournalError, JournalReader, read_seal, segments
 from gateway.recovery import journal_dir, meta_instruments, read_meta
 from gateway.snapshot import load_newest
 
@@ -56,7 +56,10 @@ def inspect(args: argparse.Namespace) -> int:
     print(f"instruments {', '.join(s[0] for s in meta['instruments'])}")
     segs = segments(jdir)
     for first, path in segs:
-        print(f"segment     {path.name}  {path.stat().st_size} bytes")
+        size = path.stat().st_size
+        seal = read_seal(path, size)
+        print(f"segment     {path.name}  {size} bytes  " +
+              (f"sealed (records {seal.first}..{seal.last})" if seal else "open (no seal: written last, or format 1)"))
     start = segs[0][0] if segs else 1  # > 1: pruned (kabuto serve --prune-journal)
     reader, records = _records(jdir, start - 1)
     ops: Counter = Counter()

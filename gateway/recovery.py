@@ -33,7 +33,7 @@ from engine.engine import Engine
 from engine.instruments import Instrument, load_instruments, parse_instruments
 from engine.records import COMMAND_DTYPE
 from gateway.decoder import C_COD
-from gateway.journal import JournalError, JournalReader, JournalWriter, fsync_dir, segments
+from gateway.journal import FORMAT, JournalError, JournalReader, JournalWriter, fsync_dir, segments
 from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
 from gateway.state import CL, OID, SESSION
 
@@ -94,13 +94,18 @@ def journal_dir(path: Path) -> Path:
 
 
 def read_meta(jdir: Path) -> dict:
-    """The journal's journal.json."""
+    """The journal's journal.json (of a journal format this version reads)."""
     try:
-        return json.loads((jdir / META).read_text())
+        meta = json.loads((jdir / META).read_text())
     except FileNotFoundError:
         raise JournalError(f"{jdir} is not a Kabuto journal (no {META})") from None
     except (OSError, ValueError) as e:
         raise JournalError(f"cannot read {jdir / META}: {e}") from None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    if type(version) is not int or not 1 <= version <= FORMAT:
+        raise JournalError(f"the journal in {jdir} is format {version!r}: this Kabuto reads formats 1 to {FORMAT} "
+                           f"(a newer Kabuto wrote it?)")
+    return meta
 
 
 def meta_instruments(meta: dict) -> list[Instrument]:
@@ -195,10 +200,11 @@ class Recovered:
 
 def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
                   engine: Engine | None = None, say: Callable[[str], None] = lambda text: None,
-                  max_snapshot_seq: int | None = None, on_events: Callable | None = None) -> Recovered:
+                  max_snapshot_seq: int | None = None, on_events: Callable | None = None,
+                  cut_corrupt_tail: bool = False) -> Recovered:
     """Newest valid snapshot (unless use_snapshot is False; at event max_snapshot_seq or before, if
     given) plus the journal after it, through the kernel; on_events(events, first seq, account names)
-    sees every replayed batch."""
+    sees every replayed batch. cut_corrupt_tail: a corrupt end of the journal is to be cut, not refused."""
     data_dir = Path(data_dir)
     engine = engine if engine is not None else Engine(instruments)
     snap = load_newest(data_dir / "snapshots", say, max_snapshot_seq) if use_snapshot else None
@@ -215,7 +221,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
         last_ts = gw.get("last_ts", 0)
         owners = Owners({oid: (cl, cod) for oid, cl, cod in gw["orders"]})
         after = snap.journal_seq
-    reader = JournalReader(data_dir / "journal")
+    reader = JournalReader(data_dir / "journal", cut_corrupt_tail)
     done = apply_records(reader.scan(after), engine, names, owners, event_hash, on_events)
     return Recovered(engine, names, owners, max(next_oid, done.top_oid + 1), max(last_ts, done.last_ts),
                      done.event_hash, max(reader.last_seq, after), done.records, done.commands,
@@ -227,7 +233,8 @@ class Durability:
 
     def __init__(self, data_dir: Path, instruments: Sequence[Instrument], instruments_toml: str | None = None,
                  fsync: str = "always", batch_ms: float = 0.0, snapshot_every: int = 1_000_000,
-                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print, prune_journal: bool = False):
+                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print, prune_journal: bool = False,
+                 truncate_corrupt_tail: bool = False):
         self.jdir = Path(data_dir) / "journal"
         self.sdir = Path(data_dir) / "snapshots"
         self.instruments = list(instruments)
@@ -235,6 +242,8 @@ class Durability:
         self.fsync, self.batch_ms, self.segment_bytes = fsync, batch_ms, segment_bytes
         self.snapshot_every = snapshot_every
         self.prune_journal = prune_journal  # delete segments the kept snapshots make unnecessary
+        self.truncate_corrupt_tail = truncate_corrupt_tail  # the operator's word to cut a corrupt journal end
+        self._format = FORMAT  # of the journal found on start
         self.say = say
         self.writer: JournalWriter | None = None
         self.server = None
@@ -259,12 +268,16 @@ class Durability:
             if meta.get("instruments") != specs:
                 raise JournalError(f"the journal in {self.jdir} was written with other instruments; "
                                    f"start with the same instruments file or another --data-dir")
+            self._format = meta["version"]
             return
+        self._write_meta({"instruments": specs, "instruments_toml": self.instruments_toml})
+
+    def _write_meta(self, meta: dict) -> None:
         try:
             self.jdir.mkdir(parents=True, exist_ok=True)
             tmp = self.jdir / (META + ".tmp")
             with open(tmp, "w") as f:
-                json.dump({"version": 1, "instruments": specs, "instruments_toml": self.instruments_toml}, f)
+                json.dump({**meta, "version": FORMAT}, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.jdir / META)
@@ -294,10 +307,14 @@ class Durability:
                     sink.handle(events[i:], first + i)
 
         r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say,
-                          max_snapshot_seq=upto, on_events=refeed if behind else None)
+                          max_snapshot_seq=upto, on_events=refeed if behind else None,
+                          cut_corrupt_tail=self.truncate_corrupt_tail)
         if r.torn is not None:
             self.say(f"journal: {r.torn}")
             r.reader.cut()
+        r.reader.seal()  # the segment a crash left open (and format 1 ones): later starts check them by CRC
+        if self._format < FORMAT:
+            self._write_meta(read_meta(self.jdir))
         self.event_hash, self.last_seq = r.event_hash, r.last_seq
         restored = self._restore_gateway(server, r.names, r.owners, r.next_oid)
         self.last_ts = r.last_ts
@@ -418,6 +435,7 @@ class Durability:
             self._snapshotting.join()
 
     def _write(self, snap: Snapshot) -> Path:
+        self.writer.sync()  # never a snapshot ahead of the durable journal: a start would find records missing
         path = write_snapshot(self.sdir, snap)
         old = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
         for p in old[:-KEEP_SNAPSHOTS]:
@@ -477,10 +495,11 @@ class Durability:
         self._closed = True
         try:
             self.wait_snapshot()
-            if self._in_flight:
+            failed = self.writer.failed is not None  # a journal write failed: its error is on its way out
+            if self._in_flight and not failed:
                 self.say(f"no shutdown snapshot: journal record {self.last_seq} did not finish its batch "
                          f"(the next start replays the journal instead)")
-            elif self.since_snapshot and (self.snapshot_every or self._snapshot_due):
+            elif not failed and self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:
             self.writer.close()

@@ -370,16 +370,21 @@ class Server:
         return self.market_data.snapshot_l3(self.engine, sym, req)
 
     def close(self) -> None:
-        """Close sinks, journal and sockets."""
-        for sink in self.sinks:
-            sink.close()
-        self.journal.close()
+        """Close sinks, journal and sockets, every one even when one fails; then raise the first failure."""
+        errors = []
+        for close in [sink.close for sink in self.sinks] + [self.journal.close]:
+            try:
+                close()
+            except Exception as e:  # a full disk failing one sink must not leave the journal unsynced
+                errors.append(e)
         for s in (getattr(self, "orders", None), getattr(self, "pub", None), getattr(self, "snaps", None)):
             if s is not None:
                 s.close(linger=0)
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+        if errors:
+            raise errors[0]
 
 
 def warmup() -> None:

@@ -127,7 +127,9 @@ def snapshot_seq(path: Path) -> int:
 
 
 def write_snapshot(directory: Path, snap: Snapshot) -> Path:
-    """Write a snapshot atomically (temp file, fsync, rename, fsync directory); returns its path."""
+    """Write a snapshot atomically (temp file, fsync, rename, fsync directory); returns its path.
+
+    On failure the temporary file is removed."""
     path = directory / snapshot_name(snap.journal_seq)
     tmp = path.with_suffix(".tmp")
     try:
@@ -144,6 +146,10 @@ def write_snapshot(directory: Path, snap: Snapshot) -> Path:
         os.replace(tmp, path)
         fsync_dir(directory)
     except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)  # a partial file would hold the disk space the journal needs
+        except OSError:
+            pass
         raise JournalError(f"cannot write snapshot {path}: {e.strerror}") from None
     return path
 

@@ -90,6 +90,15 @@ def events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def unseal(path: Path) -> None:
+    """Take the seal off a closed segment: the segment as a crash (kill -9) leaves it."""
+    from gateway.journal import SEAL_BYTES, read_seal
+    size = path.stat().st_size
+    assert read_seal(path, size) is not None, f"{path.name} is not sealed"
+    with open(path, "r+b") as f:
+        f.truncate(size - SEAL_BYTES)
+
+
 def write_journal(data_dir: Path, batches: list[list[dict]], names: list[str], segment_bytes: int = 64 << 20) -> None:
     """A journal as `kabuto serve` writes it, of hand-made command batches (fields of COMMAND_DTYPE)."""
     import msgpack

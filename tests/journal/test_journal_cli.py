@@ -8,7 +8,7 @@ import pytest
 
 from engine.codes import Op
 from gateway.recovery import replay_journal
-from journalkit import KABUTO, write_journal
+from journalkit import KABUTO, unseal, write_journal
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 # TSLAx-USD: tick 0.01 (px in hundredths with pexp -2), lot 0.001 (qexp -3)
@@ -41,6 +41,7 @@ def test_inspect_reports_records_ranges_and_commands(venue):
 
 def test_inspect_reports_a_torn_tail_and_exits_0(venue):
     last = sorted((venue / "journal").glob("*.wal"))[-1]
+    unseal(last)
     last.write_bytes(last.read_bytes()[:-5])
     p = kabuto("journal", "inspect", venue)
     assert p.returncode == 0

@@ -8,7 +8,7 @@ from engine.engine import Engine
 from engine.instruments import load_instruments, parse_instruments
 from gateway.journal import JournalError, segments
 from gateway.recovery import Durability, recover_state
-from journalkit import write_journal
+from journalkit import unseal, write_journal
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 INSTRUMENTS = load_instruments(None)
@@ -23,6 +23,8 @@ def test_recovery_after_a_torn_last_write_at_every_byte_offset_keeps_every_earli
     write_journal(before, BATCHES[:-1], ["alice", "bob"])
     expect = recover_state(before, INSTRUMENTS, engine=small_engine()).digest()
     (seg,) = [p for _, p in segments(full / "journal")]
+    unseal(seg)  # as a crash leaves it
+    unseal(before / "journal" / seg.name)
     data = seg.read_bytes()
     start = (before / "journal" / seg.name).stat().st_size
     for cut in range(start, len(data)):
