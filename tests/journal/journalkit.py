@@ -17,23 +17,35 @@ KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
 class Serve:
     """`kabuto serve --insecure` on free ports in data_dir (chain batches to its ledger every 50 ms
-    when chain, else --no-chain), its output collected."""
+    when chain, else --no-chain), its output collected; started and ready unless ready is False
+    (then wait_started() tells). preexec_fn runs in the child before kabuto (resource limits)."""
 
-    def __init__(self, data_dir: Path, extra: list[str] = (), chain: bool = False):
+    def __init__(self, data_dir: Path, extra: list[str] = (), chain: bool = False, ready: bool = True,
+                 preexec_fn=None):
         args = [KABUTO, "serve", "--data-dir", str(data_dir), "--insecure",
                 *(["--batch-ms", "50"] if chain else ["--no-chain"]),
                 "--orders", "tcp://127.0.0.1:0", "--market-data", "tcp://127.0.0.1:0",
                 "--snapshots", "tcp://127.0.0.1:0", "--rate-limit", "0", *extra]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=preexec_fn)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        if ready and not self.wait_started():
+            raise RuntimeError("kabuto serve did not start:\n" + self.text())
+
+    def wait_started(self) -> bool:
+        """True once it is ready to trade, False when it exited before (its output then complete)."""
         deadline = time.monotonic() + 120
         while not any("ready" in line for line in self.lines):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=10)
+                return False
+            if time.monotonic() > deadline:
                 self.proc.kill()
-                raise RuntimeError("kabuto serve did not start:\n" + self.text())
+                raise RuntimeError("kabuto serve neither started nor exited:\n" + self.text())
             time.sleep(0.05)
+        return True
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -88,6 +100,15 @@ class Trader(threading.Thread):
 def events(path: Path) -> list[dict]:
     """The JSON lines of an events file."""
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def refused(data_dir: Path, extra: list[str] = ()) -> tuple[int, str]:
+    """Start `kabuto serve` on data_dir expecting it to refuse: its exit status and output."""
+    serve = Serve(data_dir, extra, ready=False)
+    if serve.wait_started():
+        serve.stop()
+        raise AssertionError("kabuto serve started:\n" + serve.text())
+    return serve.proc.returncode, serve.text()
 
 
 def unseal(path: Path) -> None:
