@@ -376,7 +376,7 @@ class JournalReader:
                     if seal is None or (seal.first, seal.last, seal.size) != (first, seq_expect - 1, pos) or \
                             crc(mv[:pos]) != seal.crc:
                         raise JournalError(f"{path} byte {pos}: the segment's seal does not match its records "
-                                           f"({seal or 'not a seal'}); refusing to go on ({CUT_HINT})")
+                                           f"({seal or 'not a seal'}); refusing to go on (restore this file)")
                     sealed = True
                     pos += HEAD + length
                     continue
