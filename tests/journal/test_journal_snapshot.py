@@ -142,13 +142,13 @@ def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
         assert restarted.stop() == 0
 
 
-def started_durability(tmp_path, said: list):
+def started_durability(tmp_path, said: list, **kw):
     """A journaled venue in this process (no sockets needed): its Durability, recovered and open."""
     from gateway.config import GatewayConfig
     from gateway.recovery import Durability
     from gateway.server import Server
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS)
-    d = Durability(tmp_path, INSTRUMENTS, say=said.append)
+    d = Durability(tmp_path, INSTRUMENTS, say=said.append, **kw)
     server.journal = d
     d.recover(server)
     return server, d
@@ -186,4 +186,25 @@ def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_pa
     d.append(empty_commands(1))  # still journaling
     assert d.last_seq == before + 1
     d.sdir.unlink()
+    d.close()
+
+
+def test_a_snapshot_is_written_only_once_the_journal_up_to_its_record_is_synced(tmp_path):
+    from engine.records import empty_commands
+    server, d = started_durability(tmp_path, [], fsync="off")
+    cmds = empty_commands(1)
+    d.append(cmds)
+    d.handle(server.engine.process(cmds), 1)
+    assert d.writer.syncs == 0  # under fsync off only the operating system writes
+    d.snapshot()
+    assert d.writer.syncs == 1  # a crash can never leave the snapshot ahead of the journal on disk
+    d.close()
+
+
+def test_a_start_removes_the_temporary_file_of_a_snapshot_a_crash_interrupted(tmp_path):
+    (tmp_path / "snapshots").mkdir()
+    tmp = tmp_path / "snapshots" / "00000000000000000007.tmp"
+    tmp.write_bytes(b"half a snapshot")
+    _, d = started_durability(tmp_path, [])
+    assert not tmp.exists()
     d.close()
