@@ -37,6 +37,15 @@ def test_inspect_reports_records_ranges_and_commands(venue):
     assert "records     3 (sequence 1..3, no gaps)" in p.stdout
     assert "commands    new 3, cancel 1, amend 1" in p.stdout
     assert "torn tail   none" in p.stdout
+    assert p.stdout.count("  sealed (records ") == 3 and "00000000000000000002.wal  " in p.stdout
+
+
+def test_inspect_reports_a_corrupt_end_and_exits_1(venue):
+    last = sorted((venue / "journal").glob("*.wal"))[-1]
+    end = last.stat().st_size
+    last.write_bytes(last.read_bytes() + b"\xff" * 300)
+    p = kabuto("journal", "inspect", venue)
+    assert p.returncode == 1 and f"ERROR       {last} byte {end}: 300 unreadable bytes after record 3" in p.stdout
 
 
 def test_inspect_reports_a_torn_tail_and_exits_0(venue):
@@ -45,6 +54,7 @@ def test_inspect_reports_a_torn_tail_and_exits_0(venue):
     last.write_bytes(last.read_bytes()[:-5])
     p = kabuto("journal", "inspect", venue)
     assert p.returncode == 0
+    assert f"{last.name}  {last.stat().st_size} bytes  open (no seal" in p.stdout
     assert "records     2" in p.stdout and "incomplete body" in p.stdout
 
 
