@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from gateway.client import Client
 from gateway.journal import HEAD, read_seal, segments
-from journalkit import Serve, refused, unseal
+from journalkit import Serve, refused, unseal, wait_for
 
 SMALL = ["--segment-bytes", "2000"]  # about 15 one-order records per segment
 
@@ -53,10 +52,7 @@ def killed(tmp_path_factory) -> Path:
     place(data, range(30))
     serve.proc.send_signal(signal.SIGUSR1)  # a snapshot after the next batch
     place(data, range(30, 60))
-    deadline = time.monotonic() + 60
-    while not list((data / "snapshots").glob("*.snap")):
-        assert time.monotonic() < deadline, serve.text()
-        time.sleep(0.02)
+    assert wait_for(lambda: list((data / "snapshots").glob("*.snap"))), serve.text()
     serve.kill9()
     last = segments(data / "journal")[-1][1]
     assert read_seal(last, last.stat().st_size) is None

@@ -20,7 +20,7 @@ import pytest
 from engine.instruments import load_instruments
 from gateway.client import Client, new_command
 from gateway.recovery import replay_journal
-from journalkit import Serve, events
+from journalkit import Serve, events, wait_for
 
 INSTRUMENTS = load_instruments(None)
 
@@ -84,10 +84,7 @@ def test_a_failed_snapshot_removes_its_temporary_file_and_the_journal_keeps_the_
             assert trade(c, serve)
             serve.proc.send_signal(signal.SIGUSR1)  # a snapshot after the next batch: 7.5 MB, it cannot fit
             assert trade(c, serve)
-            deadline = time.monotonic() + 60
-            while "failed: cannot write snapshot" not in serve.text():
-                assert time.monotonic() < deadline, serve.text()
-                time.sleep(0.02)
+            assert wait_for(lambda: "failed: cannot write snapshot" in serve.text()), serve.text()
             assert disk.error in serve.text()
             assert list((disk.data / "snapshots").glob("*")) == []  # no snapshot, no temporary file
             for _ in range(20):  # 1,000 more orders journaled (~100 KB): the disk still has room for them
