@@ -283,13 +283,14 @@ def _run_load(exe: Path, args: list[str], timeout: float) -> dict:
     return _load_result(args, out.returncode, out.stdout)
 
 
-def subscriber(exe: Path | None, endpoint: str, seconds: float, ready: Path):
+def subscriber(exe: Path | None, endpoint: str, seconds: float, ready: Path, stop_after: int = 0):
     """Start a trade subscriber measuring fill -> subscriber latency (zmq_load md, or role_subscriber
-    without gcc); returns a function that waits for it and gives its result."""
+    without gcc); returns a function that waits for it and gives its result. With gcc, stop_after > 0
+    ends it once that many trades came (seconds is then only a deadline)."""
     if exe is None:
         p = _child("subscriber", endpoint, str(seconds), str(ready))
         return lambda: _result(p)
-    args = ["md", endpoint, SYM + "|", str(seconds), str(ready)]
+    args = ["md", endpoint, SYM + "|", str(seconds), str(ready), *([str(stop_after)] if stop_after > 0 else [])]
     p = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, text=True)
 
     def result() -> dict:

@@ -4,8 +4,9 @@
  *
  *     zmq_load server ENDPOINT                  a ROUTER echo (the no-Python floor's server)
  *     zmq_load floor ENDPOINT RATE COUNT        40-byte messages at RATE/s through one DEALER
- *     zmq_load md ENDPOINT TOPIC SECONDS READYFILE
- *         a SUB of TOPIC for SECONDS (READYFILE written once subscribed): for every trade of every
+ *     zmq_load md ENDPOINT TOPIC SECONDS READYFILE [TRADES]
+ *         a SUB of TOPIC for SECONDS or until TRADES trades came (READYFILE written once its first
+ *         message, a heartbeat at the latest, shows the subscription reached the venue): for every trade of every
  *         ["md", sym, seq, ts, [[id, px, qty, side, ts], ...], levels] message, wall clock now - the
  *         trade's ts (the sequencing time of its order, ns since the epoch)
  *     zmq_load orders ENDPOINT RATE FILE [SERVERKEY PUBLIC0 SECRET0 PUBLIC1 SECRET1]
@@ -196,7 +197,7 @@ static int drive(void **socks, int n_socks, Frame *frames, int64_t count, double
         zmq_getsockopt(socks[k], ZMQ_FD, &fds[k].fd, &len);
         fds[k].events = POLLIN;
     }
-    int64_t t0 = now_ns(), period = (int64_t)(1e9 / rate), end = t0 + (int64_t)(count / rate * 1e9) + 5000000000LL;
+    int64_t t0 = now_ns(), period = (int64_t)(1e9 / rate), end = t0 + (int64_t)(count / rate * 1e9) + 30000000000LL; /* late answers: a busy machine */
     while (got < count && now_ns() < end) {
         if (i < count && now_ns() >= t0 + i * period) {
             sent[i] = now_ns();
@@ -290,7 +291,8 @@ static int64_t wall_ns(void) {
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static int market_data(void *ctx, const char *endpoint, const char *topic, double seconds, const char *ready) {
+static int market_data(void *ctx, const char *endpoint, const char *topic, double seconds, const char *ready,
+                       int64_t stop_after) {
     static uint8_t buf[MAX_REPLY];
     void *s = zmq_socket(ctx, ZMQ_SUB);
     int64_t cap = 1 << 20, got = 0, *lat = malloc(cap * sizeof *lat);
@@ -299,14 +301,25 @@ static int market_data(void *ctx, const char *endpoint, const char *topic, doubl
     zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
     if (zmq_connect(s, endpoint) != 0) return 1;
     zmq_getsockopt(s, ZMQ_FD, &fd, &len);
-    struct timespec settle = {0, 300000000}; /* the subscription reaches the publisher */
-    nanosleep(&settle, NULL);
+    /* ready once the subscription reached the publisher: its first message (a heartbeat comes
+     * every second) has arrived; no fixed pause, which a busy machine can outlast */
+    int64_t give_up = now_ns() + 60000000000LL;
+    for (;;) {
+        int events;
+        len = sizeof events;
+        zmq_getsockopt(s, ZMQ_EVENTS, &events, &len);
+        if (events & ZMQ_POLLIN) break;
+        if (now_ns() > give_up) return 3;
+        struct pollfd p = {fd, POLLIN, 0};
+        struct timespec ts = {0, 100000000};
+        ppoll(&p, 1, &ts, NULL);
+    }
     FILE *f = fopen(ready, "w");
     if (!f) return 2;
     fputs("ready", f);
     fclose(f);
     int64_t end = now_ns() + (int64_t)(seconds * 1e9);
-    while (now_ns() < end) {
+    while (now_ns() < end && (stop_after <= 0 || got < stop_after)) {
         int events;
         len = sizeof events;
         zmq_getsockopt(s, ZMQ_EVENTS, &events, &len);
@@ -338,10 +351,11 @@ int main(int argc, char **argv) {
     void *ctx = zmq_ctx_new();
     if (argc == 3 && !strcmp(argv[1], "server")) return serve(ctx, argv[2]);
     if (argc == 5 && !strcmp(argv[1], "floor")) return floor_client(ctx, argv[2], atof(argv[3]), atoll(argv[4]));
-    if (argc == 6 && !strcmp(argv[1], "md")) return market_data(ctx, argv[2], argv[3], atof(argv[4]), argv[5]);
+    if ((argc == 6 || argc == 7) && !strcmp(argv[1], "md"))
+        return market_data(ctx, argv[2], argv[3], atof(argv[4]), argv[5], argc == 7 ? atoll(argv[6]) : 0);
     if ((argc == 5 || argc == 10) && !strcmp(argv[1], "orders"))
         return orders(ctx, argv[2], atof(argv[3]), argv[4], argc == 10 ? argv + 5 : NULL);
-    fprintf(stderr, "usage: zmq_load server EP | floor EP RATE COUNT | md EP TOPIC SECONDS READYFILE | "
+    fprintf(stderr, "usage: zmq_load server EP | floor EP RATE COUNT | md EP TOPIC SECONDS READYFILE [TRADES] | "
                     "orders EP RATE FILE [5 curve keys]\n");
     return 2;
 }
