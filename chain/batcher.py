@@ -19,14 +19,17 @@ import numpy as np
 
 from chain.batch import Batch, build_batch
 from chain.errors import ChainError
-from chain.fills import account_names, default_account_name, fill_rows
+from chain.fills import FILL_DTYPE, account_names, default_account_name, fill_rows
 from chain.publisher import Publisher
 from chain.queue import BatchQueue
 from chain.settlement import SymbolInfo
 from engine.instruments import Instrument
 
 NICE = 10  # scheduling niceness of the batcher thread
-CLEAR_FILE = "committed"  # beside the queue directory: every fill at or before this engine seq is committed
+# Beside the queue directory: "SEQ BATCH HASH", every fill at or before engine seq SEQ is committed,
+# saved when batch BATCH (record hash HASH) was the last one built. A restart trusts SEQ only while
+# that batch is still the last of the ledger and queue: the ledger, not this file, decides.
+CLEAR_FILE = "committed"
 
 
 class FillBatcher:
@@ -52,6 +55,7 @@ class FillBatcher:
         # events after it held no fill (saved by the thread, so a restart can start from a snapshot)
         self._clear_file = Path(self.queue.dir).parent / CLEAR_FILE  # the ledger directory
         self._clear0 = self._saved_clear = max(self._skip_upto, self._read_clear(), 0)
+        self._batch_cache: Batch | None = None  # the committed batch a replay was last compared with
         self._seen = 0  # seq of the last event handed to handle()
         self._inflight: int | None = None  # seq of the first fill taken into batches not yet queued
         self.published = 0  # batches published by this batcher
@@ -84,8 +88,6 @@ class FillBatcher:
         if last is not None:
             r = last.record
             self._next, self._prev, self._last_seq = r.batch + 1, r.hash, r.last_seq
-        # the last batch's fills: a replay of the stream from its start must give the same ones
-        self._tail = last.fills if last is not None else None
 
     def committed_seq(self) -> int:
         """The engine seq up to which every fill is committed (published or queued on disk), as
@@ -105,26 +107,45 @@ class FillBatcher:
         return max(upto, self._clear0)
 
     def _read_clear(self) -> int:
+        """The saved committed point, if it was saved with the ledger's and queue's last batch as it is now."""
         try:
-            return int(self._clear_file.read_text())
-        except (OSError, ValueError):  # none yet, or cut short by a power loss: the ledger's own point
-            return 0
+            seq, batch, hash_hex = self._clear_file.read_text().split()
+            if int(batch) == self._next - 1 and bytes.fromhex(hash_hex) == self._prev:
+                return int(seq)
+        except (OSError, ValueError):  # none yet, or cut short by a power loss
+            pass
+        return 0  # or saved before a batch that is gone now (a damaged ledger): the ledger's own point
 
     def _save_clear(self, upto: int) -> None:
-        """Keep the committed point for the next start (no fsync: an older value is only slower)."""
+        """Keep the committed point for the next start (no fsync: an older value is only slower).
+
+        Called by the background thread (or close, after it): the last batch built is still the last."""
         if upto > self._saved_clear:
             tmp = self._clear_file.with_name(CLEAR_FILE + ".new")
-            tmp.write_text(str(upto))
+            tmp.write_text(f"{upto} {self._next - 1} {self._prev.hex()}")
             os.replace(tmp, self._clear_file)
             self._saved_clear = upto
 
     # -- engine thread -------------------------------------------------------------------------------
 
     def handle(self, events: np.ndarray, first_seq: int) -> None:
-        """Take the fills of one engine batch (event i has seq first_seq + i); never blocks on I/O."""
+        """Take the fills of one engine batch (event i has seq first_seq + i); never blocks on I/O
+        (but compares a replay of fills already committed with the ledger).
+
+        ChainError when the stream has a gap: the first events handed in must start at or before
+        the committed point + 1 (else the fills in between are in neither the ledger nor the
+        stream), and each later call must continue the previous one."""
+        if self._stream_first is None:
+            if first_seq > self._clear0 + 1:
+                raise ChainError(f"the event stream starts at seq {first_seq}, but {self.queue.dir.parent} "
+                                 f"commits fills only up to seq {self._clear0}: the fills of seqs "
+                                 f"{self._clear0 + 1}..{first_seq - 1} are neither committed nor replayed "
+                                 f"(a damaged ledger with a pruned journal?)")
+        elif first_seq != self._seen + 1:
+            raise ChainError(f"the event stream jumps from seq {self._seen} to {first_seq}")
         rows = fill_rows(events, first_seq)
         if first_seq <= self._skip_upto:  # a replay of a stream whose start is already committed
-            self._check_replay(rows, first_seq, first_seq + len(events) - 1)
+            self._check_replay(rows, first_seq, min(first_seq + len(events) - 1, self._skip_upto))
             rows = rows[rows["seq"] > self._skip_upto]
         with self._cond:
             if self._stream_first is None:
@@ -138,15 +159,31 @@ class FillBatcher:
                     self._cond.notify()
 
     def _check_replay(self, rows: np.ndarray, lo: int, hi: int) -> None:
-        """Fills the committed tail batch holds for seqs lo..hi must be exactly these rows."""
-        tail = self._tail
-        if tail is None or hi < tail["seq"][0]:
-            return
-        old = tail[(tail["seq"] >= lo) & (tail["seq"] <= hi)]
-        new = rows[(rows["seq"] >= tail["seq"][0]) & (rows["seq"] <= self._skip_upto)]
+        """The fills committed for seqs lo..hi (every one at or before the last committed fill) must be
+        exactly the stream's fills there."""
+        old = self._committed_rows(lo, hi)
+        new = rows[rows["seq"] <= hi]
         if len(old) != len(new) or (old != new).any():
             raise ChainError(f"this event stream differs from the fills already committed in "
                              f"{self.queue.dir.parent} (engine seqs {lo}..{hi}): use a new ledger for a new log")
+
+    def _committed_rows(self, lo: int, hi: int) -> np.ndarray:
+        """Fill rows of seqs lo..hi from the batches published or queued (lo..hi within their ranges)."""
+        ledger = self.publisher.ledger
+        n = ledger.index(lo)  # ledger.count: lo lies in a queued batch
+        parts = []
+        while n < self._next:
+            b = self._batch_cache
+            if b is None or b.number != n:
+                b = self._batch_cache = ledger.batch(n) if n < ledger.count else self.queue.get(n)
+            r = b.record
+            if r.first_seq > hi:
+                break
+            if r.last_seq >= lo:
+                f = b.fills
+                parts.append(f[(f["seq"] >= lo) & (f["seq"] <= hi)])
+            n += 1
+        return np.concatenate(parts) if parts else np.empty(0, FILL_DTYPE)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Close the open batch now and wait until everything is published; False on timeout."""
@@ -165,7 +202,14 @@ class FillBatcher:
                 self._force -= 1
 
     def close(self) -> None:
-        """Publish everything pending (waiting up to close_timeout_s), stop the thread, close the publisher."""
+        """Publish everything pending (waiting up to close_timeout_s), stop the thread, close the publisher.
+
+        ChainError when the batcher stopped on a failure, or when the stream replayed fills already
+        committed but ended before the last of them (a shorter or different log)."""
+        short = None
+        if self._stream_first is not None and self._stream_first <= self._skip_upto and self._seen < self._skip_upto:
+            short = (f"this event stream ends at seq {self._seen}, but {self.queue.dir.parent} already commits "
+                     f"fills up to seq {self._skip_upto}: a shorter or different log (use a new ledger for a new log)")
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -182,8 +226,8 @@ class FillBatcher:
             except OSError:
                 pass  # the next start replays a little more journal
         self.publisher.close()
-        if self.error:
-            raise ChainError(self.error)
+        if self.error or short:
+            raise ChainError(self.error or short)
 
     def abort(self) -> None:
         """Stop the background thread at once, as a crash would: pending fills are dropped from memory,

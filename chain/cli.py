@@ -26,6 +26,9 @@ def register(sub) -> None:
 
     q = cs.add_parser("proof", help="print a fill, its batch and its Merkle proof as JSON")
     q.add_argument("fill_id", type=_fill_id, metavar="FILL_ID", help="the fill event's seq")
+    q.add_argument("--format", choices=("kabuto", "oz"), default="kabuto",
+                   help="kabuto: the fill, its batch record, leaf and proof (what `chain verify` reads); oz: the "
+                        "fill tree of its batch as OpenZeppelin's StandardMerkleTree.dump() writes it")
     _ledger_option(q)
     q.set_defaults(func=cmd_proof)
 
@@ -147,10 +150,11 @@ def _open_ledger(path: str):
 
 def cmd_proof(args: argparse.Namespace) -> int:
     """kabuto chain proof FILL_ID"""
-    from chain.proof import fill_proof
+    from chain.proof import fill_batch, fill_proof, oz_tree
     ledger = _open_ledger(args.ledger)
     try:
-        print(json.dumps(fill_proof(ledger, args.fill_id), indent=2, ensure_ascii=False))
+        doc = oz_tree(fill_batch(ledger, args.fill_id)[0]) if args.format == "oz" else fill_proof(ledger, args.fill_id)
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
     finally:
         ledger.close()
     return 0
@@ -248,6 +252,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if "contract" in st:
         print(f"contract        {st['contract']}: {st['chain_next_batch']} batches committed, "
               f"{st['chain_backlog']} behind the ledger")
+        print(f"commits         {'PAUSED by the owner' if st['chain_paused'] else 'open'}")
     if st["gas_used"]:
         print(f"gas used        {st['gas_used']} ({st['gas_per_batch']} per batch, {st['gas_per_fill']} per fill)")
     return 0

@@ -121,6 +121,10 @@ class Registry:
         """The hash of the last committed record (zero before the first)."""
         return bytes(self.functions.last_hash().call())
 
+    def paused(self) -> bool:
+        """Whether the owner paused commits (proofs still verify)."""
+        return bool(self.functions.paused().call())
+
     def fills_root(self, batch: int) -> bytes:
         """The fills root of a committed batch (zero if not committed)."""
         return bytes(self.functions.fills_root(batch).call())

@@ -99,9 +99,10 @@ class EvmPublisher:
 
 
 def chain_status(registry: Registry, ledger_count: int) -> dict:
-    """The contract's next batch and how far it lags the ledger."""
+    """The contract's next batch, how far it lags the ledger, and whether its owner paused commits."""
     n = registry.next_batch()
-    return {"contract": registry.address, "chain_next_batch": n, "chain_backlog": max(ledger_count - n, 0)}
+    return {"contract": registry.address, "chain_next_batch": n, "chain_backlog": max(ledger_count - n, 0),
+            "chain_paused": registry.paused()}
 
 
 def read_receipts(path: Path) -> list[dict]:

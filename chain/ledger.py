@@ -4,6 +4,7 @@ from __future__ import annotations
 import bisect
 import fcntl
 import json
+import mmap
 import os
 import struct
 import sys
@@ -17,9 +18,12 @@ from chain.merkle import ZERO
 from chain.publisher import Head
 
 FILE = "ledger.kbl"
-FRAME_MAGIC = b"KBL1"
-_HEAD = struct.Struct("<4sQ")  # magic, payload length; then the payload and its crc32 (<I)
+FRAME_MAGIC = b"KBL2"
+OLD_MAGICS = (b"KBL1",)  # formats before frame headers had a checksum: refused, not read
+# magic, payload length, payload crc32, crc32 of the 16 bytes before it; then the payload
+_HEAD = struct.Struct("<4sQII")
 DEFAULT_DIR = "kabuto-data/chain"
+CUT_SUFFIX = ".cut-"  # a writer keeps the bytes of a torn last frame it cuts in ledger.kbl.cut-<byte>
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Ledger:
         self.writable = writable
         self.entries: list[Entry] = []
         self._last_seqs: list[int] = []
+        self.torn: tuple[int, int] | None = None  # (byte, length) of a torn last frame a reader skipped
         if writable:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -58,47 +63,88 @@ class Ledger:
                 raise LedgerError(f"no ledger in {self.dir}") from None
             except OSError as e:
                 raise LedgerError(f"cannot open ledger {self.file}: {e.strerror}") from None
-        self._scan()
+        try:
+            self._scan()
+        except BaseException:
+            self._f.close()
+            raise
 
     def _scan(self) -> None:
-        """Index every frame from its header; a torn last frame is cut off (writer) or ignored (reader)."""
-        f = self._f
-        size = os.fstat(f.fileno()).st_size
+        """Read and check every frame; a torn last frame is cut off (writer) or skipped (reader).
+
+        Torn means what an interrupted append leaves: a header or payload shorter than announced,
+        a last frame whose payload fails its checksum, or an unreadable header with no valid frame
+        after it. Anything else that fails a check is corruption: LedgerError with the byte."""
+        fd = self._f.fileno()
+        size = os.fstat(fd).st_size
         pos = 0
         prev = None
         while pos < size:
-            f.seek(pos)
-            head = f.read(_HEAD.size)
+            head = os.pread(fd, _HEAD.size, pos)
+            if pos == 0 and head[:4] in OLD_MAGICS:
+                raise LedgerError(f"ledger {self.file} is in an old format ({head[:4].decode()}) this version "
+                                  f"does not read: move it away and start a new ledger")
             if len(head) < _HEAD.size:
                 break
-            magic, length = _HEAD.unpack(head)
-            if magic != FRAME_MAGIC:
-                raise LedgerError(f"ledger {self.file}: bad frame at byte {pos}")
-            end = pos + _HEAD.size + length + 4
+            magic, length, crc, head_crc = _HEAD.unpack(head)
+            if magic != FRAME_MAGIC or zlib.crc32(head[:16]) != head_crc:
+                if self._frame_after(pos + 1, size):
+                    raise LedgerError(f"ledger {self.file}: corrupt frame header at byte {pos}")
+                break
+            end = pos + _HEAD.size + length
             if end > size:
                 break
-            if end == size:  # only the newest frame can be half-written: check its sum
-                payload = f.read(length)
-                if zlib.crc32(payload) != struct.unpack("<I", f.read(4))[0]:
+            payload = os.pread(fd, length, pos + _HEAD.size)
+            if zlib.crc32(payload) != crc:
+                if end == size:
                     break
-                record = _record_of(payload, self.file, pos)
-            else:
-                start = f.read(min(length, 8))
-                hlen = struct.unpack_from("<I", start, 4)[0] if len(start) == 8 else 0
-                record = _record_of(start + f.read(min(hlen, length - len(start))), self.file, pos)
-            if prev is None and (record.batch != 0 or record.prev_hash != ZERO):
-                raise LedgerError(f"ledger {self.file}: does not start at batch 0")
-            if prev is not None and (record.batch != prev.batch + 1 or record.prev_hash != prev.hash):
-                raise LedgerError(f"ledger {self.file}: batch {record.batch} does not follow batch {prev.batch}")
+                raise LedgerError(f"ledger {self.file}: the frame at byte {pos} (batch "
+                                  f"{len(self.entries)}) fails its checksum")
+            record = _record_of(payload, self.file, pos)
+            problem = _follows(prev, record)
+            if problem:
+                raise LedgerError(f"ledger {self.file}: byte {pos}: {problem}")
             self.entries.append(Entry(pos, length, record))
             self._last_seqs.append(record.last_seq)
             prev = record
             pos = end
-        if pos < size and self.writable:
-            print(f"kabuto: ledger {self.file}: cut a torn last frame ({size - pos} bytes)", file=sys.stderr)
-            f.truncate(pos)
-            os.fsync(f.fileno())
+        if pos < size:
+            if self.writable:
+                self._cut(pos, size)
+            else:
+                self.torn = (pos, size - pos)
         self._end = pos
+
+    def _frame_after(self, start: int, size: int) -> bool:
+        """Whether a frame header with a valid checksum starts anywhere in start..size."""
+        if size - start < _HEAD.size:
+            return False
+        with mmap.mmap(self._f.fileno(), size, access=mmap.ACCESS_READ) as m:
+            at = m.find(FRAME_MAGIC, start)
+            while at != -1 and at + _HEAD.size <= size:
+                if zlib.crc32(m[at:at + 16]) == struct.unpack_from("<I", m, at + 16)[0]:
+                    return True
+                at = m.find(FRAME_MAGIC, at + 1)
+        return False
+
+    def _cut(self, pos: int, size: int) -> None:
+        """Cut a torn last frame, keeping its bytes beside the ledger for whoever wants to look."""
+        f = self._f
+        torn = os.pread(f.fileno(), size - pos, pos)
+        keep = self.file.with_name(f"{FILE}{CUT_SUFFIX}{pos}")
+        try:
+            with open(keep, "wb") as k:
+                k.write(torn)
+                k.flush()
+                os.fsync(k.fileno())
+            _fsync_dir(self.dir)
+        except OSError as e:
+            raise LedgerError(f"ledger {self.file}: cannot keep the torn last frame in {keep}: "
+                              f"{e.strerror}") from None
+        print(f"kabuto: ledger {self.file}: cut a torn last frame at byte {pos} ({size - pos} bytes, kept in "
+              f"{keep.name}); its fills are batched again from the replayed event stream", file=sys.stderr)
+        f.truncate(pos)
+        os.fsync(f.fileno())
 
     @property
     def count(self) -> int:
@@ -118,17 +164,21 @@ class Ledger:
 
     def batch(self, n: int) -> Batch:
         """Batch n with its fills, its frame checksum verified."""
-        e = self.entries[n]
-        self._f.seek(e.offset + _HEAD.size)
-        payload = self._f.read(e.length)
-        (crc,) = struct.unpack("<I", self._f.read(4))
+        e = self.entries[n]  # pread: a replay compares batches while the batcher's thread appends
+        head = os.pread(self._f.fileno(), _HEAD.size + e.length, e.offset)
+        crc = _HEAD.unpack_from(head)[2]
+        payload = head[_HEAD.size:]
         if zlib.crc32(payload) != crc:
-            raise LedgerError(f"ledger {self.file}: batch {n} fails its checksum")
+            raise LedgerError(f"ledger {self.file}: the frame at byte {e.offset} (batch {n}) fails its checksum")
         return Batch.decode(payload)
+
+    def index(self, seq: int) -> int:
+        """Number of the first batch whose seq range ends at or after seq (count when none does)."""
+        return bisect.bisect_left(self._last_seqs, seq)
 
     def find(self, seq: int) -> int | None:
         """Number of the batch covering engine seq, or None."""
-        n = bisect.bisect_left(self._last_seqs, seq)
+        n = self.index(seq)
         if n < len(self.entries) and self.entries[n].record.first_seq <= seq:
             return n
         return None
@@ -138,13 +188,13 @@ class Ledger:
         if not self.writable:
             raise LedgerError("ledger opened read-only")
         r = batch.record
-        h = self.head()
-        if r.batch != h.next_batch or r.prev_hash != h.last_hash:
-            raise LedgerError(f"batch {r.batch} does not follow the ledger's batch {h.next_batch - 1}")
+        problem = _follows(self.entries[-1].record if self.entries else None, r)
+        if problem:
+            raise LedgerError(f"ledger {self.file}: cannot append: {problem}")
         payload = batch.encode()
-        frame = _HEAD.pack(FRAME_MAGIC, len(payload)) + payload + struct.pack("<I", zlib.crc32(payload))
-        f = self._f
-        f.seek(self._end)
+        head = _HEAD.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload), 0)[:16]
+        frame = head + struct.pack("<I", zlib.crc32(head)) + payload
+        f = self._f  # opened for appending: the frame goes to the end
         f.write(frame)
         f.flush()
         os.fsync(f.fileno())
@@ -155,7 +205,6 @@ class Ledger:
     def verify(self) -> list[str]:
         """Every problem found by re-reading all batches and recomputing their roots (empty: all good)."""
         problems = []
-        prev_last = None
         for n in range(self.count):
             try:
                 b = self.batch(n)
@@ -165,10 +214,20 @@ class Ledger:
             if b.record != self.entries[n].record:
                 problems.append(f"batch {n}: record differs from the index")
             problems += b.check()
-            if prev_last is not None and b.record.first_seq <= prev_last:
-                problems.append(f"batch {n}: seq range overlaps batch {n - 1}")
-            prev_last = b.record.last_seq
+        if self.torn is not None and not self.in_use():
+            pos, n = self.torn
+            problems.append(f"ledger {self.file}: a torn last frame at byte {pos} ({n} bytes), left by a crash: "
+                            f"the next writer cuts it and batches its fills again")
         return problems
+
+    def in_use(self) -> bool:
+        """Whether a writer holds the ledger now (its last frame may be half-written, not torn)."""
+        try:
+            fcntl.flock(self._f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(self._f, fcntl.LOCK_UN)
+        return False
 
     def close(self) -> None:
         """Close the file (and release the writer's lock)."""
@@ -227,6 +286,20 @@ def _record_of(payload: bytes, where: Path, pos: int) -> BatchRecord:
         return BatchRecord.from_json(json.loads(payload[8:8 + n])["record"])
     except (ValueError, KeyError, TypeError, struct.error) as e:
         raise LedgerError(f"ledger {where}: unreadable batch at byte {pos}: {e}") from None
+
+
+def _follows(prev: BatchRecord | None, r: BatchRecord) -> str | None:
+    """Why batch record r cannot come right after prev (None: it can): numbers, hashes and seq ranges chain."""
+    if prev is None:
+        if r.batch != 0 or r.prev_hash != ZERO:
+            return f"batch {r.batch} cannot be the first batch"
+        return None
+    if r.batch != prev.batch + 1 or r.prev_hash != prev.hash:
+        return f"batch {r.batch} does not follow batch {prev.batch}"
+    if r.first_seq != prev.last_seq + 1:
+        return (f"batch {r.batch} covers seqs {r.first_seq}..{r.last_seq}, not from {prev.last_seq + 1} "
+                f"where batch {prev.batch} ends")
+    return None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,9 +1,9 @@
 """Proofs of fills and settlement deltas: built from the ledger, checked offline, against the ledger or the chain."""
 from __future__ import annotations
 
-from chain.batch import BatchRecord
+from chain.batch import RECORD_FIELDS, RECORD_TYPES, Batch, BatchRecord
 from chain.errors import ProofError
-from chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill
+from chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill, fills_from_rows
 from chain.ledger import Ledger
 from chain.merkle import MerkleTree, process_proof, standard_leaf_hash
 from chain.settlement import SETTLE_LEAF_TYPES
@@ -13,8 +13,8 @@ def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
 
-def fill_proof(ledger: Ledger, seq: int) -> dict:
-    """The fill with engine seq `seq`, its batch record, leaf and Merkle proof, as a JSON-ready dict."""
+def fill_batch(ledger: Ledger, seq: int) -> tuple[Batch, int]:
+    """The batch holding the fill with engine seq `seq`, and the fill's index in it."""
     n = ledger.find(seq)
     if n is None:
         raise ProofError(f"fill {seq} is in no batch of {ledger.dir}")
@@ -23,10 +23,28 @@ def fill_proof(ledger: Ledger, seq: int) -> dict:
     if i is None:
         raise ProofError(f"event {seq} is not a fill (batch {n} covers seqs "
                          f"{batch.record.first_seq}..{batch.record.last_seq})")
+    return batch, i
+
+
+def fill_proof(ledger: Ledger, seq: int) -> dict:
+    """The fill with engine seq `seq`, its batch record, leaf and Merkle proof, as a JSON-ready dict."""
+    batch, i = fill_batch(ledger, seq)
     tree = batch.fill_tree()
     fill = batch.fill(i)
     return {"fill": fill.as_json(), "batch": batch.record.as_json(), "leaf_types": list(FILL_LEAF_TYPES),
             "leaf": _hex(tree.leaf(i)), "proof": [_hex(p) for p in tree.proof(i)]}
+
+
+def oz_tree(batch: Batch) -> dict:
+    """The batch's fill tree as OpenZeppelin's StandardMerkleTree.dump() writes it ("standard-v1"):
+    StandardMerkleTree.load() takes it as is. Values are listed in fill order; unsigned integers are
+    decimal strings (exact beyond 2^53), taker_side 0 (buy) or 1 (sell)."""
+    tree = batch.fill_tree()
+    fills = fills_from_rows(batch.fills, [s.symbol for s in batch.symbols], batch.accounts)
+    values = [{"value": [v if isinstance(v, str) else str(v) for v in f.values()], "treeIndex": int(tree.position[i])}
+              for i, f in enumerate(fills)]
+    return {"format": "standard-v1", "tree": [_hex(bytes(node)) for node in tree.tree], "values": values,
+            "leafEncoding": list(FILL_LEAF_TYPES)}
 
 
 def settlement_proof(ledger: Ledger, batch_no: int, account: str, asset: str) -> dict:
@@ -46,19 +64,62 @@ def settlement_proof(ledger: Ledger, batch_no: int, account: str, asset: str) ->
 
 
 def parse_fill_proof(doc: dict) -> tuple[Fill, BatchRecord, bytes, list[bytes]]:
-    """(fill, record, leaf, proof) of a document made by fill_proof; ProofError when malformed."""
-    try:
-        f = dict(doc["fill"])
-        f["taker_side"] = {"buy": 0, "sell": 1}[f["taker_side"]]
-        fill = Fill(**{k: f[k] for k in FILL_LEAF_FIELDS})
-        record = BatchRecord.from_json(doc["batch"])
-        leaf = bytes.fromhex(doc["leaf"][2:])
-        proof = [bytes.fromhex(p[2:]) for p in doc["proof"]]
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ProofError(f"not a fill proof document: {e!r}") from None
-    if len(leaf) != 32 or any(len(p) != 32 for p in proof):
-        raise ProofError("not a fill proof document: hashes must be 32 bytes")
-    return fill, record, leaf, proof
+    """(fill, record, leaf, proof) of a document made by fill_proof; ProofError naming the first field
+    that is missing or not of its type (JSON integers in range, strings, 0x hashes of 32 bytes)."""
+    fill_doc, batch_doc = _field(doc, "fill", dict, ""), _field(doc, "batch", dict, "")
+    f = {}
+    for name, typ in zip(FILL_LEAF_FIELDS, FILL_LEAF_TYPES):
+        if name == "taker_side":
+            side = _field(fill_doc, name, str, "fill.")
+            if side not in ("buy", "sell"):
+                raise ProofError(f"not a fill proof document: fill.taker_side must be \"buy\" or \"sell\", "
+                                 f"not {side!r}")
+            f[name] = 0 if side == "buy" else 1
+        else:
+            f[name] = _value(fill_doc, name, typ, "fill.")
+    record = BatchRecord(*(_value(batch_doc, name, typ, "batch.") for name, typ in zip(RECORD_FIELDS, RECORD_TYPES)))
+    if "hash" in batch_doc:
+        _value(batch_doc, "hash", "bytes32", "batch.")
+    leaf = _value(doc, "leaf", "bytes32", "")
+    proof = _field(doc, "proof", list, "")
+    return Fill(**f), record, leaf, [_hash32(p, f"proof[{i}]") for i, p in enumerate(proof)]
+
+
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _field(d: dict, name: str, typ: type, where: str):
+    """d[name], which must be of JSON type typ."""
+    if name not in d:
+        raise ProofError(f"not a fill proof document: no {where}{name}")
+    v = d[name]
+    if not isinstance(v, typ):
+        raise ProofError(f"not a fill proof document: {where}{name} must be {_JSON_TYPES[typ]}, not {v!r}")
+    return v
+
+
+def _value(d: dict, name: str, abi_type: str, where: str):
+    """d[name] as a value of an ABI type: uintN (a JSON integer in range), string, bytes32 (0x hex)."""
+    if abi_type == "string":
+        return _field(d, name, str, where)
+    if abi_type == "bytes32":
+        return _hash32(_field(d, name, str, where), where + name)
+    if name not in d:
+        raise ProofError(f"not a fill proof document: no {where}{name}")
+    v, bits = d[name], int(abi_type[4:])
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << bits:
+        raise ProofError(f"not a fill proof document: {where}{name} must be an integer in 0..2^{bits}-1, not {v!r}")
+    return v
+
+
+def _hash32(v, where: str) -> bytes:
+    """A 0x-prefixed hex string of 32 bytes."""
+    if isinstance(v, str) and len(v) == 66 and v[:2] == "0x":
+        try:
+            return bytes.fromhex(v[2:])
+        except ValueError:
+            pass
+    raise ProofError(f"not a fill proof document: {where} must be 0x and 64 hex digits, not {v!r}")
 
 
 def check_fill_proof(doc: dict) -> list[str]:

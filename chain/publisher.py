@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chain.batch import Batch
 from chain.merkle import ZERO
+
+if TYPE_CHECKING:
+    from chain.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Publisher(Protocol):
     """A place batches are committed to, in batch-number order, each exactly once."""
 
     queue_dir: Path  # where the batcher keeps batches not yet published
+    ledger: "Ledger"  # the local ledger every batch is written to (a replay is compared with it)
 
     def head(self) -> Head:
         """Where the batcher resumes after everything already committed."""

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.client import Client
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
@@ -143,3 +145,51 @@ def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newes
     recovered = "".join(again.started)
     assert f"recovered snapshot {newest} + 0 journal records" in recovered, recovered
     assert ledger_fills(tmp_path) == 2
+
+
+def committed_seqs(data_dir: Path) -> list[int]:
+    """Engine seqs of every fill in the venue's ledger, in ledger order."""
+    from chain.ledger import Ledger
+    ledger = Ledger(data_dir / "chain")
+    try:
+        return [int(s) for n in range(ledger.count) for s in ledger.batch(n).fills["seq"]]
+    finally:
+        ledger.close()
+
+
+def cut_100_bytes(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(f.seek(0, 2) - 100)
+
+
+def flip_last_frames_checksum(path: Path) -> None:
+    from chain.ledger import Ledger
+    ledger = Ledger(path.parent)
+    at = ledger.entries[-1].offset + 12  # the payload checksum in the frame header
+    ledger.close()
+    with open(path, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def flip_a_byte_of_the_last_fills(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.seek(-50, 2)
+        byte = f.read(1)
+        f.seek(-50, 2)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+@pytest.mark.parametrize("damage", [cut_100_bytes, flip_last_frames_checksum, flip_a_byte_of_the_last_fills])
+def test_fills_of_a_damaged_last_ledger_frame_are_batched_again_from_the_journal_at_restart(tmp_path, damage):
+    venue = start_venue(tmp_path)
+    seqs = trade(tmp_path, 60)
+    venue.send_signal(signal.SIGTERM)  # every fill is committed at a clean stop
+    assert venue.wait(timeout=60) == 0
+    assert committed_seqs(tmp_path) == seqs
+    damage(tmp_path / "chain" / "ledger.kbl")
+    stop(start_venue(tmp_path))
+    assert committed_seqs(tmp_path) == seqs
+    assert ledger_fills(tmp_path) == 60

@@ -4,9 +4,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from chain.batcher import FillBatcher
-from chain.ledger import LedgerPublisher
+from chain.errors import ChainError
+from chain.ledger import FILE, Ledger, LedgerPublisher
 from chainkit import INSTRUMENTS, account_name, engine_run
 from engine.codes import Ev
 from engine.records import EVENT_DTYPE
@@ -26,6 +28,12 @@ def saved(b: FillBatcher, seq: int) -> bool:
     while b.committed_seq() != seq and time.monotonic() < deadline:
         time.sleep(0.01)
     return b.committed_seq() == seq
+
+
+def committed_fills(path) -> list:
+    """Every fill row in the ledger at path, as tuples in ledger order."""
+    ledger = Ledger(path)
+    return [tuple(r) for n in range(ledger.count) for r in ledger.batch(n).fills.tolist()]
 
 
 def quiet_events(n: int) -> np.ndarray:
@@ -71,3 +79,51 @@ def test_a_restarted_batcher_starts_from_the_saved_point_not_the_last_fill(tmp_p
     assert again.committed_seq() == last + 1000
     assert again._last_seq < last + 1000  # the ledger's own last fill is earlier
     again.close()
+
+
+def feed_after(b: FillBatcher, stream, committed: int) -> None:
+    """Hand b the events after seq `committed`, as a venue's recovery does."""
+    for events, first in stream:
+        i = max(0, committed + 1 - first)
+        if i < len(events):
+            b.handle(events[i:], first + i)
+
+
+def test_a_saved_point_beyond_a_batch_the_ledger_lost_falls_back_to_the_ledgers_end(tmp_path):
+    stream = engine_run(3000, seed=6)
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=300)
+    for events, first in stream:
+        b.handle(events, first)
+    b.close()
+    every = committed_fills(tmp_path)
+    with open(tmp_path / FILE, "r+b") as f:  # the last batch's frame damaged: it is cut at the next start
+        f.truncate(f.seek(0, 2) - 100)
+    again = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=300)
+    assert again.committed_seq() == Ledger(tmp_path).record(Ledger(tmp_path).count - 1).last_seq
+    feed_after(again, stream, again.committed_seq())
+    again.close()
+    assert committed_fills(tmp_path) == every
+    assert Ledger(tmp_path).verify() == []
+
+
+def test_a_stream_starting_after_the_committed_point_is_refused(tmp_path):
+    stream = engine_run(1000, seed=6)
+    b = batcher(tmp_path)
+    b.handle(*stream[0])
+    b.close()
+    again = batcher(tmp_path)
+    events, first = stream[1]
+    assert first == again.committed_seq() + 1
+    with pytest.raises(ChainError, match=f"the fills of seqs {first}..{first} are neither committed nor replayed"):
+        again.handle(events[1:], first + 1)
+    again.close()
+
+
+def test_a_stream_that_skips_events_is_refused(tmp_path):
+    stream = engine_run(1000, seed=6)
+    b = batcher(tmp_path)
+    b.handle(*stream[0])
+    events, first = stream[1]
+    with pytest.raises(ChainError, match=f"jumps from seq {first - 1} to {first + 1}"):
+        b.handle(events[1:], first + 1)
+    b.close()

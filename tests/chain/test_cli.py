@@ -1,6 +1,8 @@
 """`kabuto chain proof / verify / status` on a local ledger, through the real command dispatcher."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -56,17 +58,21 @@ def test_verify_without_a_proof_audits_the_whole_ledger(capsys, ledger_dir, all_
     assert rc == 0 and f"{len(all_fills)} fills" in out
 
 
-def test_verify_reports_a_damaged_ledger(capsys, tmp_path, stream):
+def test_verify_reports_a_damaged_frame_with_its_byte_and_exit_status_2(capsys, tmp_path, stream):
     path = tmp_path / "chain"
     b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(path), max_fills=800)
     feed(b, stream)
     b.close()
     e = Ledger(path).entries[2]
-    with open(path / FILE, "r+b") as f:
-        f.seek(e.offset + 12 + e.length - 1)
-        f.write(b"\xee")
-    rc, out, _ = run(capsys, "chain", "verify", "--ledger", str(path))
-    assert rc == 1 and "batch 2 fails its checksum" in out
+    with open(path / FILE, "r+b") as f:  # the last byte of batch 2's fills
+        f.seek(e.offset + 20 + e.length - 1)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    for command in (["verify"], ["status"], ["proof", "1"]):
+        rc, out, err = run(capsys, "chain", *command, "--ledger", str(path))
+        assert rc == 2 and out == ""
+        assert err == f"kabuto: ledger {path / FILE}: the frame at byte {e.offset} (batch 2) fails its checksum\n"
 
 
 def test_status_shows_the_last_batch_and_the_backlog(capsys, ledger_dir, all_fills):
@@ -111,3 +117,112 @@ def test_status_does_not_need_the_writers_lock(capsys, ledger_dir):
         pub.close()
     assert rc == 0
     assert os.path.exists(os.path.join(ledger_dir, FILE))
+
+
+def proof_doc(capsys, ledger_dir, seq) -> dict:
+    rc, out, _ = run(capsys, "chain", "proof", str(seq), "--ledger", ledger_dir)
+    assert rc == 0
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("qty", ["609", 609.0, True, -1, 2**64], ids=["string", "float", "bool", "negative", "2^64"])
+def test_a_proof_field_of_the_wrong_type_is_a_one_line_error_with_exit_status_2(capsys, tmp_path, ledger_dir,
+                                                                                all_fills, qty):
+    doc = proof_doc(capsys, ledger_dir, all_fills[5].seq)
+    doc["fill"]["qty"] = qty
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    rc, out, err = run(capsys, "chain", "verify", str(tmp_path / "p.json"), "--ledger", ledger_dir)
+    assert rc == 2 and out == ""
+    assert err == f"kabuto: not a fill proof document: fill.qty must be an integer in 0..2^64-1, not {qty!r}\n"
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("batch.first_seq", "1", "batch.first_seq must be an integer in 0..2^64-1, not '1'"),
+    ("batch.fills_root", "0x12", "batch.fills_root must be 0x and 64 hex digits, not '0x12'"),
+    ("fill.symbol", 7, "fill.symbol must be a string, not 7"),
+    ("fill.taker_side", 0, "fill.taker_side must be a string, not 0"),
+    ("proof", {}, "proof must be a list, not {}"),
+])
+def test_other_malformed_proof_fields_are_one_line_errors(capsys, tmp_path, ledger_dir, all_fills, field, value,
+                                                          says):
+    doc = proof_doc(capsys, ledger_dir, all_fills[5].seq)
+    *path, last = field.split(".")
+    (doc[path[0]] if path else doc)[last] = value
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    rc, _, err = run(capsys, "chain", "verify", str(tmp_path / "p.json"), "--ledger", ledger_dir)
+    assert rc == 2 and err == f"kabuto: not a fill proof document: {says}\n"
+
+
+def test_the_oz_format_is_a_standard_merkle_tree_dump_whose_root_is_the_batch_root(capsys, ledger_dir, all_fills):
+    from eth_abi import encode
+    from eth_hash.auto import keccak
+    f = all_fills[1000]
+    rc, out, _ = run(capsys, "chain", "proof", str(f.seq), "--ledger", ledger_dir, "--format", "oz")
+    dump = json.loads(out)
+    record = Ledger(ledger_dir).record(1)
+    assert rc == 0 and list(dump) == ["format", "tree", "values", "leafEncoding"]
+    assert dump["format"] == "standard-v1"
+    assert dump["leafEncoding"] == ["uint64", "string", "uint64", "uint64", "uint64", "uint64", "uint8", "string",
+                                    "string"]
+    assert dump["tree"][0] == "0x" + record.fills_root.hex()
+    assert len(dump["values"]) == record.fill_count and len(dump["tree"]) == 2 * record.fill_count - 1
+    tree = [bytes.fromhex(h[2:]) for h in dump["tree"]]
+    for i in range(len(tree) - record.fill_count):  # every inner node hashes its two children, sorted
+        a, b = sorted((tree[2 * i + 1], tree[2 * i + 2]))
+        assert tree[i] == keccak(a + b)
+    types = dump["leafEncoding"]
+    for v in dump["values"]:  # every value's leaf recomputes (ints are decimal strings, as OZ takes them)
+        values = [int(x) if t.startswith("uint") else x for x, t in zip(v["value"], types)]
+        assert tree[v["treeIndex"]] == keccak(keccak(encode(types, values)))
+    mine = next(v for v in dump["values"] if v["value"][0] == str(f.seq))
+    assert mine["value"] == [str(f.seq), f.symbol, str(f.px), str(f.qty), str(f.maker), str(f.taker),
+                             str(f.taker_side), f.maker_acct, f.taker_acct]
+
+
+KABUTO = os.path.join(os.path.dirname(sys.executable), "kabuto")
+
+
+def order_log(path, pairs: int, qty: str = "1", start: int = 0) -> str:
+    """An order log of `pairs` resting sells each taken by an IOC buy: one fill per pair."""
+    lines = []
+    for i in range(start, start + pairs):
+        lines.append({"op": "new", "oid": 2 * i, "acct": "mm", "sym": "TSLAx-USD", "side": "sell", "type": "limit",
+                      "px": "250.00", "qty": qty})
+        lines.append({"op": "new", "oid": 2 * i + 1, "acct": "tk", "sym": "TSLAx-USD", "side": "buy",
+                      "type": "limit", "px": "250.00", "qty": qty, "tif": "IOC"})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return str(path)
+
+
+def replay_into(ledger: str, log: str) -> subprocess.CompletedProcess:
+    return subprocess.run([KABUTO, "replay", log, "--ledger", ledger, "--events", os.devnull], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def used_ledger(tmp_path):
+    """A ledger holding the 20 fills of a 20-pair order log."""
+    ledger = str(tmp_path / "chain")
+    assert replay_into(ledger, order_log(tmp_path / "a.jsonl", 20)).returncode == 0
+    return ledger
+
+
+def test_replaying_the_same_log_into_its_ledger_again_commits_nothing_twice(tmp_path, used_ledger):
+    done = replay_into(used_ledger, order_log(tmp_path / "a.jsonl", 20))
+    assert done.returncode == 0, done.stderr
+    assert sum(e.record.fill_count for e in Ledger(used_ledger).entries) == 20
+
+
+@pytest.mark.parametrize("pairs", [5, 30], ids=["shorter", "longer"])
+def test_replaying_a_different_log_into_a_used_ledger_is_refused_with_exit_status_2(tmp_path, used_ledger, pairs):
+    done = replay_into(used_ledger, order_log(tmp_path / "b.jsonl", pairs, qty="2"))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith("kabuto: this event stream differs from the fills already "
+                                                   "committed in")
+    assert sum(e.record.fill_count for e in Ledger(used_ledger).entries) == 20
+
+
+def test_replaying_the_start_of_the_log_into_its_ledger_is_refused_with_exit_status_2(tmp_path, used_ledger):
+    done = replay_into(used_ledger, order_log(tmp_path / "b.jsonl", 5))
+    assert done.returncode == 2
+    assert "a shorter or different log" in done.stderr.splitlines()[-1]

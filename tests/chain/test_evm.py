@@ -192,3 +192,19 @@ def test_the_cli_reports_an_unreachable_node_in_one_line(tmp_path, stream, capsy
                  "--chain-contract", "0x" + "11" * 20])
     assert rc == 2
     assert capsys.readouterr().err.startswith("kabuto: node error")
+
+
+def test_status_shows_whether_the_contracts_owner_paused_commits(tmp_path, node, registry, stream, capsys):
+    from eth_account import Account
+    from chain.contract import send
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=700)
+    feed(b, stream[:2])
+    b.close()
+    rpc = ["--ledger", str(tmp_path), "--chain-rpc", node.url, "--chain-contract", registry.address]
+    assert kabuto(["chain", "status", *rpc]) == 0
+    assert "commits         open\n" in capsys.readouterr().out
+    send(registry.w3, Account.from_key(node.keys[0]), registry.functions.set_paused(True))
+    assert kabuto(["chain", "status", *rpc]) == 0
+    assert "commits         PAUSED by the owner\n" in capsys.readouterr().out
+    assert kabuto(["chain", "status", *rpc, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chain_paused"] is True

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from chain.batch import build_batch
 from chain.batcher import FillBatcher
 from chain.errors import ChainError, LedgerError, ProofError
 from chain.ledger import FILE, Ledger, LedgerPublisher
@@ -115,6 +116,24 @@ def test_feeding_a_different_log_into_a_used_ledger_is_refused(tmp_path, stream)
     assert Ledger(tmp_path).verify() == []
 
 
+def test_feeding_a_shorter_different_log_into_a_used_ledger_is_refused(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream, max_fills=300).close()
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=300)
+    with pytest.raises(ChainError, match="differs from the fills already committed"):
+        feed(b, engine_run(1_000, seed=8))
+    b.close()
+
+
+def test_feeding_the_start_of_the_log_into_a_ledger_holding_more_is_refused_at_its_end(tmp_path, stream):
+    ledger = batch_to_ledger(tmp_path, stream, max_fills=300)
+    last = ledger.record(ledger.count - 1).last_seq
+    ledger.close()
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=300)
+    feed(b, stream[:3])
+    with pytest.raises(ChainError, match=f"already commits fills up to seq {last}: a shorter or different log"):
+        b.close()
+
+
 def test_a_batcher_stopped_mid_stream_resumes_without_gap_or_duplicate(tmp_path, stream, all_fills):
     b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=200)
     feed(b, stream[:6])
@@ -156,23 +175,92 @@ def test_a_torn_last_frame_is_cut_and_the_ledger_goes_on(tmp_path, stream, all_f
     batch_to_ledger(tmp_path, stream[:4], max_fills=500).close()
     good = (tmp_path / FILE).stat().st_size
     with open(tmp_path / FILE, "ab") as f:
-        f.write(b"KBL1" + (10_000).to_bytes(8, "little") + b"half a frame")  # a crash mid-append
+        f.write(b"KBL2" + (10_000).to_bytes(8, "little") + b"half a frame")  # a crash mid-append
     ledger = batch_to_ledger(tmp_path, stream, max_fills=500)
     assert committed_seqs(ledger).tolist() == [f.seq for f in all_fills]
     assert (tmp_path / FILE).stat().st_size > good
 
 
-def test_a_corrupt_frame_in_the_middle_is_reported(tmp_path, stream):
-    ledger = batch_to_ledger(tmp_path, stream, max_fills=500)
-    e = ledger.entries[1]
-    ledger.close()
+def test_the_bytes_of_a_cut_torn_frame_are_kept_beside_the_ledger(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream[:4], max_fills=500).close()
+    good = (tmp_path / FILE).stat().st_size
+    torn = Ledger(tmp_path).entries[-1]
     with open(tmp_path / FILE, "r+b") as f:
-        f.seek(e.offset + 12 + e.length - 5)  # a byte of the fills, not of the header
+        f.truncate(good - 100)
+        f.seek(torn.offset)
+        kept = f.read()
+    LedgerPublisher(tmp_path).close()
+    assert (tmp_path / FILE).stat().st_size == torn.offset
+    assert (tmp_path / f"{FILE}.cut-{torn.offset}").read_bytes() == kept
+
+
+def flip(path, at: int) -> None:
+    """Flip every bit of the byte at offset `at` of a file."""
+    with open(path, "r+b") as f:
+        f.seek(at)
         byte = f.read(1)
-        f.seek(-1, os.SEEK_CUR)
+        f.seek(at)
         f.write(bytes([byte[0] ^ 0xFF]))
-    problems = Ledger(tmp_path).verify()
-    assert problems == [f"ledger {tmp_path / FILE}: batch 1 fails its checksum"]
+
+
+def test_a_flipped_byte_in_a_middle_frames_length_stops_readers_and_writers_with_the_byte(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream, max_fills=500).close()
+    e = Ledger(tmp_path).entries[4]
+    size = (tmp_path / FILE).stat().st_size
+    flip(tmp_path / FILE, e.offset + 5)  # the length field
+    for writable in (False, True):
+        with pytest.raises(LedgerError, match=f"corrupt frame header at byte {e.offset}$"):
+            Ledger(tmp_path, writable=writable)
+    assert (tmp_path / FILE).stat().st_size == size  # nothing was cut
+
+
+def test_a_middle_frame_failing_its_checksum_stops_the_open_with_the_byte(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream, max_fills=500).close()
+    e = Ledger(tmp_path).entries[1]
+    flip(tmp_path / FILE, e.offset + 20 + e.length - 5)  # a byte of the fills, not of the header
+    for writable in (False, True):
+        with pytest.raises(LedgerError, match=f"the frame at byte {e.offset} \\(batch 1\\) fails its checksum"):
+            Ledger(tmp_path, writable=writable)
+
+
+def test_a_ledger_of_the_old_frame_format_is_refused_with_a_clear_error(tmp_path):
+    (tmp_path / FILE).write_bytes(b"KBL1" + (3).to_bytes(8, "little") + b"abc" + bytes(4))
+    with pytest.raises(LedgerError, match="old format \\(KBL1\\)"):
+        Ledger(tmp_path)
+
+
+def test_a_torn_tail_is_reported_by_the_audit_when_no_writer_holds_the_ledger(tmp_path, stream):
+    whole = batch_to_ledger(tmp_path, stream[:4], max_fills=500)
+    whole.close()
+    with open(tmp_path / FILE, "r+b") as f:
+        f.truncate(f.seek(0, 2) - 100)
+    ledger = Ledger(tmp_path)
+    assert ledger.count == whole.count - 1
+    assert ledger.verify() == [f"ledger {tmp_path / FILE}: a torn last frame at byte {whole.entries[-1].offset} "
+                               f"({whole.entries[-1].length + 20 - 100} bytes), left by a crash: the next writer "
+                               f"cuts it and batches its fills again"]
+
+
+def test_a_half_written_frame_is_no_problem_while_its_writer_holds_the_ledger(tmp_path, stream):
+    batch_to_ledger(tmp_path, stream[:4], max_fills=500).close()
+    writer = LedgerPublisher(tmp_path)
+    with open(tmp_path / FILE, "ab") as f:
+        f.write(b"KBL2" + (10_000).to_bytes(8, "little"))  # an append under way
+    assert Ledger(tmp_path).verify() == []
+    writer.close()
+
+
+def test_a_batch_whose_seq_range_does_not_continue_the_ledger_is_refused(tmp_path, stream):
+    ledger = batch_to_ledger(tmp_path, stream[:4], max_fills=500)
+    last, first = ledger.record(ledger.count - 1), ledger.batch(0)
+    ledger.close()
+    rows = first.fills[:3].copy()
+    rows["seq"] += last.last_seq + 100
+    gap = build_batch(last.batch + 1, last.hash, last.last_seq + 50, rows, first.symbols, first.accounts)
+    pub = LedgerPublisher(tmp_path)
+    with pytest.raises(LedgerError, match=f"not from {last.last_seq + 1} where batch {last.batch} ends"):
+        pub.publish(gap)
+    pub.close()
 
 
 def test_a_second_writer_is_refused(tmp_path):
