@@ -195,13 +195,13 @@ def order_log(path, pairs: int, qty: str = "1", start: int = 0) -> str:
 
 
 def replay_into(ledger: str, log: str) -> subprocess.CompletedProcess:
-    return subprocess.run([KABUTO, "replay", log, "--ledger", ledger, "--events", os.devnull], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([KABUTO, "replay", log, "--ledger", ledger, "--events", os.devnull, "--batch-fills", "5"],
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
 def used_ledger(tmp_path):
-    """A ledger holding the 20 fills of a 20-pair order log."""
+    """A ledger holding the 20 fills of a 20-pair order log, in 4 batches."""
     ledger = str(tmp_path / "chain")
     assert replay_into(ledger, order_log(tmp_path / "a.jsonl", 20)).returncode == 0
     return ledger
