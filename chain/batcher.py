@@ -19,7 +19,8 @@ import numpy as np
 
 from chain.batch import Batch, build_batch
 from chain.errors import ChainError
-from chain.fills import FILL_DTYPE, account_names, default_account_name, fill_rows
+from chain.fills import account_names, default_account_name, fill_rows
+from chain.ledger import CommittedFills
 from chain.publisher import Publisher
 from chain.queue import BatchQueue
 from chain.settlement import SymbolInfo
@@ -55,7 +56,8 @@ class FillBatcher:
         # events after it held no fill (saved by the thread, so a restart can start from a snapshot)
         self._clear_file = Path(self.queue.dir).parent / CLEAR_FILE  # the ledger directory
         self._clear0 = self._saved_clear = max(self._skip_upto, self._read_clear(), 0)
-        self._batch_cache: Batch | None = None  # the committed batch a replay was last compared with
+        # what a replay of the stream's start is compared with: the batches there are now
+        self._committed = CommittedFills(publisher.ledger, self.queue.get, self._next)
         self._seen = 0  # seq of the last event handed to handle()
         self._inflight: int | None = None  # seq of the first fill taken into batches not yet queued
         self.published = 0  # batches published by this batcher
@@ -161,29 +163,11 @@ class FillBatcher:
     def _check_replay(self, rows: np.ndarray, lo: int, hi: int) -> None:
         """The fills committed for seqs lo..hi (every one at or before the last committed fill) must be
         exactly the stream's fills there."""
-        old = self._committed_rows(lo, hi)
+        old = self._committed.rows(lo, hi)
         new = rows[rows["seq"] <= hi]
         if len(old) != len(new) or (old != new).any():
             raise ChainError(f"this event stream differs from the fills already committed in "
                              f"{self.queue.dir.parent} (engine seqs {lo}..{hi}): use a new ledger for a new log")
-
-    def _committed_rows(self, lo: int, hi: int) -> np.ndarray:
-        """Fill rows of seqs lo..hi from the batches published or queued (lo..hi within their ranges)."""
-        ledger = self.publisher.ledger
-        n = ledger.index(lo)  # ledger.count: lo lies in a queued batch
-        parts = []
-        while n < self._next:
-            b = self._batch_cache
-            if b is None or b.number != n:
-                b = self._batch_cache = ledger.batch(n) if n < ledger.count else self.queue.get(n)
-            r = b.record
-            if r.first_seq > hi:
-                break
-            if r.last_seq >= lo:
-                f = b.fills
-                parts.append(f[(f["seq"] >= lo) & (f["seq"] <= hi)])
-            n += 1
-        return np.concatenate(parts) if parts else np.empty(0, FILL_DTYPE)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Close the open batch now and wait until everything is published; False on timeout."""

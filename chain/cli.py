@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="proof JSON from `kabuto chain proof` (a file, or - for standard input); "
                         "without it, audit every batch of the ledger")
     _ledger_option(v)
+    v.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="with no PROOF: also replay the venue's journal in DIR and check that the ledger's fills "
+                        "are exactly the journal's over the seqs the ledger covers (none missing, none added)")
     _rpc_options(v, key=False)
     v.set_defaults(func=cmd_verify)
 
@@ -164,6 +167,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """kabuto chain verify [PROOF]: exit 0 when valid, 1 when not."""
     if args.proof is None:
         return _audit(args)
+    if args.data_dir is not None:
+        raise ProofError("--data-dir checks a whole ledger: give no PROOF with it")
     from chain.proof import check_against_chain, check_against_ledger, check_fill_proof
     try:
         text = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text(encoding="utf-8")
@@ -200,6 +205,8 @@ def _audit(args: argparse.Namespace) -> int:
     ledger = _open_ledger(args.ledger)
     try:
         problems = ledger.verify()
+        if args.data_dir is not None and ledger.count and not problems:
+            problems += _journal_problems(ledger, args.data_dir)
         n, fills = ledger.count, sum(e.record.fill_count for e in ledger.entries)
         on_chain = None
         if args.chain_rpc:
@@ -221,8 +228,36 @@ def _audit(args: argparse.Namespace) -> int:
     if problems:
         return 1
     tail = f"; {on_chain} of them match the contract" if on_chain is not None else ""
+    if args.data_dir is not None:
+        tail += f"; the same fills as the journal in {args.data_dir}"
     print(f"valid: {n} batches, {fills} fills, hash chain and roots recomputed{tail}")
     return 0
+
+
+def _journal_problems(ledger, data_dir: Path) -> list[str]:
+    """Differences between the ledger's fills and those of a replay of the venue's whole journal."""
+    from chain.fills import fill_rows
+    from chain.ledger import CommittedFills
+    from gateway.recovery import meta_instruments, read_meta, recover_state
+    committed = CommittedFills(ledger)
+    lo, hi = ledger.record(0).first_seq, ledger.record(ledger.count - 1).last_seq
+    problems: list[str] = []
+
+    def compare(events, first: int, names: list) -> None:
+        a, b = max(first, lo), min(first + len(events) - 1, hi)
+        if problems or a > b:
+            return
+        rows = fill_rows(events[a - first:b - first + 1], a)
+        old = committed.rows(a, b)
+        if len(old) != len(rows) or (old != rows).any():
+            problems.append(f"the ledger's fills of seqs {a}..{b} are not the journal's: "
+                            f"{len(old)} in the ledger, {len(rows)} in the journal")
+
+    r = recover_state(data_dir, meta_instruments(read_meta(data_dir / "journal")), use_snapshot=False,
+                      on_events=compare)
+    if not problems and r.engine.seq < hi:
+        problems.append(f"the ledger covers seqs up to {hi}, the journal's events end at {r.engine.seq}")
+    return problems
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -11,9 +11,13 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from chain.batch import MAGIC as BATCH_MAGIC, Batch, BatchRecord
 from chain.errors import LedgerError
+from chain.fills import FILL_DTYPE
 from chain.merkle import ZERO
 from chain.publisher import Head
 
@@ -232,6 +236,32 @@ class Ledger:
     def close(self) -> None:
         """Close the file (and release the writer's lock)."""
         self._f.close()
+
+
+class CommittedFills:
+    """The fill rows of a ledger's batches (and of queued batches after them) by seq range, read in
+    order: what a replayed event stream is compared with."""
+
+    def __init__(self, ledger: Ledger, queued: Callable[[int], Batch] | None = None, end: int | None = None):
+        self.ledger = ledger
+        self.queued = queued  # batch n >= ledger.count, when queued batches count too
+        self.end = ledger.count if end is None else end  # batches numbered below end
+        self._batch: Batch | None = None  # the batch read last
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        """Committed fill rows of seqs lo..hi."""
+        n = self.ledger.index(lo)  # ledger.count: lo lies in a queued batch
+        parts = []
+        while n < self.end:
+            b = self._batch
+            if b is None or b.number != n:
+                b = self._batch = self.ledger.batch(n) if n < self.ledger.count else self.queued(n)
+            if b.record.first_seq > hi:
+                break
+            f = b.fills
+            parts.append(f[(f["seq"] >= lo) & (f["seq"] <= hi)])
+            n += 1
+        return np.concatenate(parts) if parts else np.empty(0, FILL_DTYPE)
 
 
 class LedgerPublisher:

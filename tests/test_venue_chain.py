@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.client import Client
+from gateway.snapshot import snapshot_seq
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
@@ -133,18 +134,27 @@ def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newes
         for i in range(5):
             maker.new("TSLAx-USD", "buy", "0.100", f"24{i}.00")
             maker.wait_report(lambda r: r.ev == "accepted", timeout=10)
-        venue.send_signal(signal.SIGUSR1)  # a snapshot after the next batch
+        venue.send_signal(signal.SIGUSR1)  # a snapshot after the batch being run (its report is out) or the next
         maker.new("TSLAx-USD", "buy", "0.100", "230.00")
         maker.wait_report(lambda r: r.ev == "accepted", timeout=10)
-    wait_until(lambda: snapshots(tmp_path))
-    newest = snapshots(tmp_path)[-1].name
-    time.sleep(2.5)  # the batcher saves its committed point about once a second when idle
+    wait_until(lambda: snapshots(tmp_path), timeout=60)
+    newest = snapshots(tmp_path)[-1]
+    # the batcher saves its committed point about once a second when idle: wait until it is past the snapshot
+    wait_until(lambda: committed_point(tmp_path) >= snapshot_seq(newest), timeout=60)
     kill9(venue)
     again = start_venue(tmp_path)
     stop(again)
     recovered = "".join(again.started)
-    assert f"recovered snapshot {newest} + 0 journal records" in recovered, recovered
+    assert f"recovered snapshot {newest.name} + " in recovered, recovered
     assert ledger_fills(tmp_path) == 2
+
+
+def committed_point(data_dir: Path) -> int:
+    """The committed point the venue's batcher last saved (0 before the first)."""
+    try:
+        return int((data_dir / "chain" / "committed").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def committed_seqs(data_dir: Path) -> list[int]:
@@ -193,3 +203,29 @@ def test_fills_of_a_damaged_last_ledger_frame_are_batched_again_from_the_journal
     stop(start_venue(tmp_path))
     assert committed_seqs(tmp_path) == seqs
     assert ledger_fills(tmp_path) == 60
+
+
+def audit(ledger: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([KABUTO, "chain", "verify", "--ledger", str(ledger), *extra], capture_output=True, text=True)
+
+
+def test_the_audit_against_the_journal_finds_a_batch_whose_seq_range_misses_a_fill(tmp_path):
+    import numpy as np
+    from chain.batch import build_batch
+    from chain.ledger import Ledger, LedgerPublisher
+    from chain.merkle import ZERO
+    venue = start_venue(tmp_path, "--batch-ms", "600000")  # one batch, closed at the stop
+    trade(tmp_path, 5)
+    stop(venue)
+    honest = audit(tmp_path / "chain", "--data-dir", str(tmp_path))
+    assert honest.returncode == 0 and f"the same fills as the journal in {tmp_path}" in honest.stdout
+    whole = Ledger(tmp_path / "chain").batch(0)
+    forged = LedgerPublisher(tmp_path / "forged")  # the same seq range, the third fill left out
+    forged.publish(build_batch(0, ZERO, whole.record.first_seq, np.delete(whole.fills, 2), whole.symbols,
+                               whole.accounts))
+    forged.close()
+    assert audit(tmp_path / "forged").returncode == 0  # the ledger alone cannot tell
+    found = audit(tmp_path / "forged", "--data-dir", str(tmp_path))
+    assert found.returncode == 1
+    a, b = map(int, found.stdout.split("fills of seqs ")[1].split(" ")[0].split(".."))
+    assert a <= whole.fills["seq"][2] <= b and found.stdout.endswith("0 in the ledger, 1 in the journal\n")
