@@ -283,6 +283,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if last:
         print(f"last batch      {last['batch']}: seqs {last['first_seq']}..{last['last_seq']}, "
               f"{last['fill_count']} fills, hash {last['hash']}")
+    if st["torn_tail"]:
+        print(f"torn tail       {st['torn_tail']['bytes']} bytes at byte {st['torn_tail']['byte']} (a half-written "
+              f"frame: the writer cuts it at its next start)")
     print(f"queued          {st['queued_batches']} batches waiting for the publisher")
     if "contract" in st:
         print(f"contract        {st['contract']}: {st['chain_next_batch']} batches committed, "

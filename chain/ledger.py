@@ -301,10 +301,11 @@ class LedgerPublisher:
 
 
 def ledger_status(ledger: Ledger) -> dict:
-    """Batches, fills and the last record of a ledger."""
+    """Batches, fills and the last record of a ledger, and where a torn last frame starts (if a reader saw one)."""
     last = ledger.entries[-1].record.as_json() if ledger.entries else None
     return {"ledger": str(ledger.dir), "batches": ledger.count,
-            "fills": sum(e.record.fill_count for e in ledger.entries), "last": last}
+            "fills": sum(e.record.fill_count for e in ledger.entries), "last": last,
+            "torn_tail": None if ledger.torn is None else {"byte": ledger.torn[0], "bytes": ledger.torn[1]}}
 
 
 def _record_of(payload: bytes, where: Path, pos: int) -> BatchRecord:

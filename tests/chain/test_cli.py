@@ -226,3 +226,15 @@ def test_replaying_the_start_of_the_log_into_its_ledger_is_refused_with_exit_sta
     done = replay_into(used_ledger, order_log(tmp_path / "b.jsonl", 5))
     assert done.returncode == 2
     assert "a shorter or different log" in done.stderr.splitlines()[-1]
+
+
+def test_status_shows_a_torn_last_frame(capsys, tmp_path, stream):
+    path = tmp_path / "chain"
+    b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(path), max_fills=800)
+    feed(b, stream[:3])
+    b.close()
+    last = Ledger(path).entries[-1]
+    with open(path / FILE, "r+b") as f:
+        f.truncate(f.seek(0, 2) - 100)
+    rc, out, _ = run(capsys, "chain", "status", "--ledger", str(path))
+    assert rc == 0 and f"torn tail       {last.length + 20 - 100} bytes at byte {last.offset}" in out
