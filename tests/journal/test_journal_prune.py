@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,11 @@ from engine.records import empty_commands
 from gateway.client import Client
 from gateway.journal import JournalError, JournalReader, JournalWriter, segments
 from gateway.recovery import recover_state
-from journalkit import KABUTO, Serve, Trader
+from journalkit import KABUTO, Serve, Trader, wait_for
 
 INSTRUMENTS = load_instruments(None)
 ACCOUNTS = ("alice", "bob")
 SMALL = ["--segment-bytes", "3000"]  # a few trader batches per segment
-
-
-def wait_for(pred, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def firsts(data: Path) -> list[int]:
@@ -37,6 +27,14 @@ def firsts(data: Path) -> list[int]:
 
 def snapshot_seqs(data: Path) -> list[int]:
     return sorted(int(p.stem) for p in (data / "snapshots").glob("*.snap"))
+
+
+def committed_point(data: Path) -> int:
+    """The committed point the venue's chain batcher last saved (0 before the first)."""
+    try:
+        return int((data / "chain" / "committed").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def fully_pruned(data: Path) -> bool:
@@ -64,9 +62,10 @@ def trade_and_snapshot(serve: Serve, data: Path, snapshots: int) -> dict:
     finally:
         stop.set()
         for t in traders:
-            t.join(timeout=10)
+            t.join(timeout=60)
+            assert not t.is_alive()
+            t.client.orders()  # answered in order on its connection: its last commands have run
             t.client.close(logout=False)
-    time.sleep(0.3)  # the traders' last commands reach the engine
     listed = {}
     for name in ACCOUNTS:
         with Client.from_data_dir(data, name) as c:
@@ -81,7 +80,7 @@ def pruned(tmp_path_factory):
     serve = Serve(data, ["--snapshot-every", "0", "--prune-journal", *SMALL])
     try:
         listed = trade_and_snapshot(serve, data, 5)
-        wait_for(lambda: fully_pruned(data), timeout=10)  # the newest snapshot's pruning runs on its thread
+        wait_for(lambda: fully_pruned(data))  # the newest snapshot's pruning runs on its thread
         serve.kill9()
     finally:
         serve.proc.kill()
@@ -100,7 +99,16 @@ def test_with_the_chain_on_segments_whose_fills_are_committed_are_deleted_in_the
     serve = Serve(data, ["--snapshot-every", "0", "--prune-journal", *SMALL], chain=True)
     try:
         trade_and_snapshot(serve, data, 4)
-        assert wait_for(lambda: fully_pruned(data), timeout=10), (firsts(data)[:3], snapshot_seqs(data))
+        # pruning runs after a snapshot and keeps what the batcher has not committed yet: once the
+        # committed point it saved is past every event, one more snapshot prunes
+        with Client.from_data_dir(data, "alice") as c:
+            c.new("TSLAx-USD", "buy", "1", "1.00")
+            last = c.wait_report(lambda r: r.ev == "accepted").seq
+            assert wait_for(lambda: committed_point(data) >= last), committed_point(data)
+            serve.proc.send_signal(signal.SIGUSR1)
+            c.new("TSLAx-USD", "buy", "1", "1.00")  # a batch: the snapshot follows it
+            c.wait_report(lambda r: r.ev == "accepted")
+        assert wait_for(lambda: fully_pruned(data)), (firsts(data)[:3], snapshot_seqs(data))
     finally:
         assert serve.stop() == 0, serve.text()
     assert firsts(data)[0] > 1
