@@ -3,7 +3,11 @@
 Client order ids live per account; the gateway allocates the venue-wide engine order id behind each.
 A `new` whose client order id is live reuses that order's engine id, so the kernel itself reports
 `duplicate_oid` after the price, quantity and band checks that come first in the spec's order
-(or accepts it, when the old order finished earlier in the same batch).
+(or accepts it, when the old order finished earlier in the same batch). A client order id whose
+cancel is already sequenced is free again: the new order gets an engine id of its own.
+
+The live-order cap is counted in command order: `_held` is what an account holds at the current
+point of the batch being collected, so a cancel frees its order's place for the commands after it.
 """
 from __future__ import annotations
 
@@ -18,11 +22,12 @@ from engine.instruments import Instrument
 from engine.jitcall import DirectCall
 from gateway import protocol as P
 from gateway.config import GatewayConfig
-from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, DecimalCache
+from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC, POST, DecimalCache
 from gateway.errors import ProtocolError
-from gateway.fastentry import F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, N_FIELDS, commit, parse, word_table
+from gateway.fastentry import (F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, N_FIELDS, commit, parse,
+                               word_table)
 from gateway.sequencer import Answer, MassCancel, Sequencer
-from gateway.state import CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
+from gateway.state import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from gateway.units import TextCache
 
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
@@ -64,6 +69,11 @@ class OrderEntry:
         self.words, self.word_off = word_table(instruments)
         self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)  # the fast path's parsed orders
         self._parse, self._commit = DirectCall(parse), DirectCall(commit)  # always the same argument types
+        # the batch being collected (cleared once it has run): per account id the orders it holds
+        # at this point, the engine ids whose cancel is sequenced, and the resting kinds entered
+        self._held_now: dict[int, int] = {}
+        self._ending: set[int] = set()
+        self._fresh: set[int] = set()
 
     # ------------------------------------------------------------------ session requests
 
@@ -156,8 +166,10 @@ class OrderEntry:
             account.sessions.remove(s)
             self._routes_changed()
         if cancel and s.cod:
+            self._sync()
             for o in list(account.live.values()):
                 if o[SESSION] is s:
+                    self._ends(o)
                     self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
                                  None, None, C_COD, o, o[CL])
 
@@ -192,6 +204,7 @@ class OrderEntry:
         rate = self.rate
         if rate:
             self._refill(s, now)
+        self._sync()
         for kind, req, cl, sym, side, otype, tif, stp, pm, pe, qm, qe, flags, reason in cmds:
             if rate:
                 if s.tokens < 1.0:
@@ -201,23 +214,17 @@ class OrderEntry:
             if reason:
                 self._reject(s, kind, req, cl, sym, side, reason)
             elif kind == C_NEW:
-                old = live.get(cl)
-                if old is None:
-                    if len(live) >= self.config.max_live_orders:
-                        self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
-                        continue
-                    oid = self.next_oid
-                    self.next_oid = oid + 1
-                    rec = live[cl] = [oid, cl, account, s, sym, side, None]  # see state.new_order
+                rec = self._enter(account, s, cl, sym, side, tif)
+                if rec is None:
+                    self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
                 else:
-                    oid = old[OID]
-                    rec = [oid, cl, account, s, sym, side, None]
-                add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, oid, acct, pm, qm, s, req, C_NEW, rec, cl)
+                    add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, rec[OID], acct, pm, qm, s, req, C_NEW, rec, cl)
             elif kind == C_CANCEL:
                 rec = live.get(cl)
                 if rec is None:
                     self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
                 else:
+                    self._ends(rec)
                     add(CANCEL, rec[SIDE], 0, 0, 0, 0, 0, 0, 0, rec[SYM], rec[OID], acct, 0, 0, s, req, C_CANCEL,
                         rec, cl)
             elif kind == C_AMEND:
@@ -244,8 +251,6 @@ class OrderEntry:
                 return False  # commands() rejects the ones over the limit, one by one
             s.tokens -= k
         account = s.account
-        live = account.live
-        most = self.config.max_live_orders
         if not texts:  # every client order id an integer
             cls = rows[:k, F_CLINT].tolist()
         else:
@@ -253,27 +258,66 @@ class OrderEntry:
                    for kd, v, a, e in rows[:k, F_CLKIND:F_CLB + 1].tolist()]
         oids = []
         metas = []
-        next_oid = self.next_oid
-        for cl, req, sym, side in zip(cls, rows[:k, F_REQ].tolist(), rows[:k, F_SYM].tolist(),
-                                      rows[:k, F_SIDE].tolist()):
-            old = live.get(cl)
-            if old is None:
-                if len(live) >= most:
-                    oids.append(0)  # rejected: too many live orders
-                    rec = [0, cl, account, s, sym, side, None]
-                else:
-                    oids.append(next_oid)
-                    rec = live[cl] = [next_oid, cl, account, s, sym, side, None]  # see state.new_order
-                    next_oid += 1
+        enter = self._enter
+        self._sync()
+        for cl, req, sym, side, tif in zip(cls, rows[:k, F_REQ].tolist(), rows[:k, F_SYM].tolist(),
+                                           rows[:k, F_SIDE].tolist(), rows[:k, F_TIF].tolist()):
+            rec = enter(account, s, cl, sym, side, tif)
+            if rec is None:
+                oids.append(0)  # rejected: too many live orders
+                rec = [0, cl, account, s, sym, side, None]
             else:
-                oids.append(old[OID])
-                rec = [old[OID], cl, account, s, sym, side, None]
+                oids.append(rec[OID])
             metas.append((s, req, C_NEW, rec, cl))
-        self.next_oid = next_oid
         start, t0, cmds, cm = self.seq.place(k)
         self._commit(rows, k, b, np.array(oids, np.int64), account.id, s.slot, t0, start, cmds, cm, R_TOO_MANY)
         self.seq.placed(metas)
         return True
+
+    def _sync(self) -> None:
+        """Forget the cap's per-batch state once its batch has run."""
+        if not self.seq.count and self._held_now:
+            self._held_now.clear()
+            self._ending.clear()
+            self._fresh.clear()
+
+    def _held(self, account) -> int:
+        """The orders the account holds at this point of the batch being collected (the cap's count)."""
+        n = self._held_now.get(account.id)
+        if n is None:  # first touch in this batch: every live order rests (the batch before has run)
+            n = self._held_now[account.id] = len(account.live)
+        return n
+
+    def _enter(self, account, s: Session, cl, sym: int, side: int, tif: int) -> list | None:
+        """The order record of a new order, its client order id reserved; None when over the cap.
+
+        Only an order that can rest (GTC, POST) counts: IOC, FOK and market orders never rest."""
+        live = account.live
+        old = live.get(cl)
+        if old is not None and old[OID] not in self._ending:  # the kernel decides (duplicate_oid)
+            return [old[OID], cl, account, s, sym, side, None]
+        rests = tif == GTC or tif == POST
+        if rests:
+            held = self._held(account)
+            if held >= self.config.max_live_orders:
+                return None
+            self._held_now[account.id] = held + 1
+        oid = self.next_oid
+        self.next_oid = oid + 1
+        rec = live[cl] = [oid, cl, account, s, sym, side, None]  # see state.new_order
+        if rests:
+            self._fresh.add(oid)
+        return rec
+
+    def _ends(self, rec: list) -> None:
+        """A cancel of a live order is sequenced: its place under the cap is free for later commands."""
+        oid = rec[OID]
+        if oid in self._ending:
+            return
+        if rec[SLOT] is not None or oid in self._fresh:  # it rests or may rest
+            account = rec[ACCOUNT]
+            self._held_now[account.id] = self._held(account) - 1
+        self._ending.add(oid)
 
     def _refill(self, s: Session, now: float) -> None:
         """The session's rate-limit token bucket, topped up for the time since its last refill."""
@@ -286,6 +330,7 @@ class OrderEntry:
         mass.first = self.seq.count
         for o in list(account.live.values()):
             if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
+                self._ends(o)
                 self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_MASS_CANCEL, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
                              s, req, C_MASS, o, o[CL])
         mass.last = self.seq.count

@@ -16,7 +16,8 @@ from gateway.keys import client_credentials
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-            "mallory", "oscar", "peggy", "trent", "victor", "walter"]
+            "mallory", "oscar", "peggy", "trent", "victor", "walter", "capa", "capb", "seqa", "seqb", "keepa", "mda",
+            "mdb", "massa", "lista"]
 OPERATOR = "trent"  # the shared venue's operator account (serve --operators)
 
 INSTRUMENTS = """
@@ -71,6 +72,21 @@ band_pct = "10"
 
 [[instrument]]
 symbol = "BAD-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+
+[[instrument]]
+symbol = "CAP-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+
+[[instrument]]
+symbol = "SEQ-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+
+[[instrument]]
+symbol = "MDC-USD"
 tick_size = "0.01"
 lot_size = "0.001"
 """

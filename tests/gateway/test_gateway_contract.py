@@ -1,0 +1,43 @@
+"""The gateway's contract at its edges: the live-order cap in command order, gapless `seq`, one `ts` per
+command, market data that only says what changed, and the answers to odd requests."""
+import msgpack
+import pytest
+
+from gateway.client import new_command
+from gatewaykit import wait_until
+
+CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
+
+
+def of(cl):
+    return lambda r: r.cl_oid == cl
+
+
+def fill_to_the_cap(client, prefix: str) -> int:
+    """Rest orders until the account holds max_live_orders; returns the cap."""
+    cap = client.session["max_live_orders"]
+    for start in range(0, cap, 100):
+        client.batch([new_command(i, f"{prefix}{i}", CAP, "buy", "0.001", "10") for i in range(start, min(cap, start + 100))])
+    assert wait_until(lambda: len(client.reports) >= cap, poll=[client])
+    assert {r.ev for r in client.reports} == {"accepted"}
+    client.reports.clear()
+    return cap
+
+
+def test_at_the_cap_a_cancel_frees_its_place_for_a_new_order_later_in_the_same_batch(venue):
+    c = venue.client("capa", cod=True)
+    fill_to_the_cap(c, "g")
+    c.batch([["cancel", 1, "g0"], new_command(2, "k1", CAP, "buy", "0.001", "10")])
+    assert [(r.ev, r.cl_oid) for r in c.wait_reports(2)] == [("canceled", "g0"), ("accepted", "k1")]
+    c.send(["new", 3, "k2", CAP, "buy", "limit", "10", "0.001"])
+    assert (c.wait_report(of("k2")).reason) == "too_many_orders"  # the cap still holds
+
+
+def test_ioc_fok_and_market_orders_never_count_toward_the_cap(venue):
+    c = venue.client("capb", cod=True)
+    cap = fill_to_the_cap(c, "g")
+    c.batch([new_command(i, f"i{i}", CAP, "sell", "0.001", "20", tif=("IOC", "FOK")[i % 2]) for i in range(50)]
+            + [new_command(50 + i, f"m{i}", CAP, "buy", "0.001", type="market") for i in range(50)])
+    got = c.wait_reports(200)  # each is accepted, then canceled (ioc or fok): none rests
+    assert {r.reason for r in got} == {None, "ioc", "fok"}
+    assert len(c.orders(CAP)) == cap
