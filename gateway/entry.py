@@ -49,7 +49,8 @@ class OrderEntry:
     """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
 
     def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
-                 reply: Reply, first_oid: int = 1, routes: Callable | None = None):
+                 reply: Reply, first_oid: int = 1, routes: Callable | None = None,
+                 flush: Callable[[], None] | None = None):
         self.config = config
         self.instruments = list(instruments)
         self.symbols = [i.symbol for i in instruments]
@@ -62,6 +63,7 @@ class OrderEntry:
         self.accounts = Accounts()
         self.sessions: dict[bytes, Session] = {}
         self.routes = routes  # told every session of every account whenever sessions change
+        self.flush = flush  # runs the batch collected so far (the server's run_batch)
         self.next_slot = 0
         self.next_oid = first_oid
         self.rate = float(config.rate_limit)
@@ -166,7 +168,7 @@ class OrderEntry:
             account.sessions.remove(s)
             self._routes_changed()
         if cancel and s.cod:
-            self._sync()
+            self._settle()
             for o in list(account.live.values()):
                 if o[SESSION] is s:
                     self._ends(o)
@@ -274,6 +276,16 @@ class OrderEntry:
         self.seq.placed(metas)
         return True
 
+    def _settle(self) -> None:
+        """Run the commands collected so far, so that the account tables say exactly what is live.
+
+        The gateway cancels orders itself (mass cancel, cancel-on-disconnect) by naming them one by
+        one, and an order the batch before would end (a fill, a reject) would make the engine reject
+        that cancel: an event nobody is told about, a gap in `seq`. Run first, then name them."""
+        if self.seq.count and self.flush is not None:
+            self.flush()
+        self._sync()
+
     def _sync(self) -> None:
         """Forget the cap's per-batch state once its batch has run."""
         if not self.seq.count and self._held_now:
@@ -325,6 +337,7 @@ class OrderEntry:
         s.refilled = now
 
     def _mass_cancel(self, s: Session, req: int, sym: int, side: int) -> None:
+        self._settle()
         account = s.account
         mass = MassCancel(s, req)
         mass.first = self.seq.count

@@ -76,7 +76,8 @@ class Server:
         self.fanout.warm(self.engine.state)
         warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
-        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes)
+        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes,
+                                flush=self.run_batch)
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq,
                                       self.fanout.t.l3_seq if config.l3 else None)
         self.journal = journal if journal is not None else NullJournal()

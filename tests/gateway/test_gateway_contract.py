@@ -41,3 +41,17 @@ def test_ioc_fok_and_market_orders_never_count_toward_the_cap(venue):
     got = c.wait_reports(200)  # each is accepted, then canceled (ioc or fok): none rests
     assert {r.reason for r in got} == {None, "ioc", "fok"}
     assert len(c.orders(CAP)) == cap
+
+
+@pytest.mark.parametrize("first", [
+    [new_command(1, "k", SEQ, "buy", "1", "10"), ["cancel", 2, "k"]],  # canceled before the mass cancel
+    [new_command(1, "k", SEQ, "buy", "1", "10.001")],                  # rejected (bad_price) before it
+])
+def test_a_mass_cancel_after_orders_that_ended_in_its_batch_leaves_no_gap_in_seq(venue, first):
+    c = venue.client("seqa", cod=True)
+    c.batch([*first, ["mass_cancel", 3, SEQ]])
+    assert c.wait_reply(3) == ["mass_cancel", 3, 0]
+    seqs = [r.seq for r in c.drain()]
+    c.new(SEQ, "buy", "1", "10", cl_oid="next")
+    nxt = c.wait_report(of("next")).seq
+    assert seqs + [nxt] == list(range(seqs[0], nxt + 1))
