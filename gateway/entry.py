@@ -169,11 +169,13 @@ class OrderEntry:
             self._routes_changed()
         if cancel and s.cod:
             self._settle()
+            first = True
             for o in list(account.live.values()):
                 if o[SESSION] is s:
                     self._ends(o)
                     self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                                 None, None, C_COD, o, o[CL])
+                                 None, None, C_COD, o, o[CL], not first)
+                    first = False
 
     def restore_accounts(self, names: list[str]) -> None:
         """Recreate the accounts a recovery found (engine account ids in order) and route them: the
@@ -345,7 +347,7 @@ class OrderEntry:
             if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
                 self._ends(o)
                 self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_MASS_CANCEL, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                             s, req, C_MASS, o, o[CL])
+                             s, req, C_MASS, o, o[CL], self.seq.count > mass.first)
         mass.last = self.seq.count
         self.seq.ack(mass)
 

@@ -481,7 +481,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             if cmds[ci].op == OP_CANCEL and c.ck >= C_MASS:  # a cancel the gateway made: its real reason
                 if c.ck == C_MASS:
                     reason = R_MASS
-                    c.count = 1
+                    c.count += 1  # every cancel of one mass cancel shares its first command's ts and meta
                 else:
                     reason = R_DISCONNECT
             acct = g[slot, G_ACCT]

@@ -6,7 +6,8 @@ on the command's events (session slot, request id, client order id, ...).
 Each command's `ts` is a strictly increasing nanosecond timestamp: t0 + its index in the batch,
 where t0, taken when the batch's first command arrives, is >= the wall clock and > every earlier
 timestamp. The engine copies `ts` into every event a command causes, so `event.ts - t0` finds the
-command (and its session) behind each event.
+command (and its session) behind each event. The cancels one client command expands into (a mass
+cancel) share its first cancel's ts: one ts per client command, and one meta record for them all.
 """
 from __future__ import annotations
 
@@ -104,19 +105,26 @@ class Sequencer:
         self._acks: list = []
         self._last_ts = 0
         self._t0 = 0
+        self._ts = 0  # the ts add() wrote last
 
     def add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
             flags: int, sym: int, oid: int, acct: int, px: int, qty: int, sess, req: int | None, ck: int,
-            rec: list | None, cl) -> None:
+            rec: list | None, cl, same_ts: bool = False) -> None:
         """Append one command of session sess (or None) with request id req, gateway kind ck, the
-        order record it acts on (or None) and the client order id its reports name."""
+        order record it acts on (or None) and the client order id its reports name.
+
+        same_ts: one more engine command of the same client command (a mass cancel's cancels): it
+        takes the previous command's ts, so its events are reported with that ts and meta record."""
         n = self.count
         if n == 0:
             self._t0 = max(time.time_ns(), self._last_ts + 1)
+            same_ts = False
         elif n == self._cap:
             self._grow()
+        ts = self._ts if same_ts else self._t0 + n
+        self._ts = ts
         _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
-                       flags | HAS_TS, 0, sym, oid, acct, px, qty, self._t0 + n, 0)
+                       flags | HAS_TS, 0, sym, oid, acct, px, qty, ts, 0)
         if cl is None:
             k, v, text = 0, 0, b""
         elif type(cl) is int:

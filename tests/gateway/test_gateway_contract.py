@@ -55,3 +55,15 @@ def test_a_mass_cancel_after_orders_that_ended_in_its_batch_leaves_no_gap_in_seq
     c.new(SEQ, "buy", "1", "10", cl_oid="next")
     nxt = c.wait_report(of("next")).seq
     assert seqs + [nxt] == list(range(seqs[0], nxt + 1))
+
+
+def test_the_cancels_of_one_mass_cancel_carry_one_ts(venue):
+    c = venue.client("seqb", cod=True)
+    c.batch([new_command(i, f"t{i}", SEQ, "sell", "1", f"{50 + i}") for i in range(3)])
+    accepted = c.wait_reports(3)
+    req = c.mass_cancel(SEQ)
+    assert c.wait_reply(req)[2] == 3
+    canceled = c.drain()
+    assert [r.reason for r in canceled] == ["mass_cancel"] * 3
+    assert len({r.ts for r in canceled}) == 1 and canceled[0].ts > accepted[-1].ts
+    assert [r.seq for r in canceled] == list(range(canceled[0].seq, canceled[0].seq + 3))
