@@ -228,30 +228,31 @@ class Server:
             # a Frame tells `more` and the sender's User-Id without the socket option calls that
             # make recv_multipart cost twice as much
             frame = recv(NOBLOCK, copy=False)
+            user = frame.get("User-Id") if secure else None
+            s = self.entry.session_for(rid, user)
+            if s is not None:  # any frame on its connection proves the session alive, readable or not
+                s.last_seen = now
             if frame.more:
                 while recv(NOBLOCK, copy=False).more:
                     pass
                 self._answer(rid, [P.ERROR, None, P.reason_text(R_MALFORMED), "one frame per message"])
                 continue
-            self._on_frame(rid, frame.bytes, frame.get("User-Id") if secure else None, now)
+            self._on_frame(rid, frame.bytes, user, s, now)
             # asking is about half the cost of a recv that raises Again
             if self.sequencer.count >= target or not option(EVENTS) & POLLIN:
                 return
 
-    def _on_frame(self, rid: bytes, payload: bytes, user: str | None, now: float) -> None:
+    def _on_frame(self, rid: bytes, payload: bytes, user: str | None, s, now: float) -> None:
+        """One frame of connection rid (its session s, or None)."""
         entry = self.entry
         if payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD:  # new orders: try the fast path first
-            s = entry.session_for(rid, user)
             if s is not None and entry.new_batch(s, payload, now):
-                s.last_seen = now
                 return
         try:
             kind, req, body = self.decoder.decode(payload)
             if kind == COMMANDS:
-                s = entry.session_for(rid, user)
                 if s is None:
                     raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
-                s.last_seen = now
                 entry.commands(s, body, now)
                 return
             if self.sequencer.pending:
@@ -259,10 +260,8 @@ class Server:
             if kind == P.LOGON:
                 entry.logon(rid, user, req, body, now)
                 return
-            s = entry.session_for(rid, user)
             if s is None:
                 raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
-            s.last_seen = now
             if kind == P.HEARTBEAT:
                 entry.heartbeat(s, req)
             elif kind == P.LOGOUT:

@@ -1,5 +1,7 @@
 """The gateway's contract at its edges: the live-order cap in command order, gapless `seq`, one `ts` per
 command, market data that only says what changed, and the answers to odd requests."""
+import time
+
 import msgpack
 import pytest
 
@@ -67,3 +69,24 @@ def test_the_cancels_of_one_mass_cancel_carry_one_ts(venue):
     assert [r.reason for r in canceled] == ["mass_cancel"] * 3
     assert len({r.ts for r in canceled}) == 1 and canceled[0].ts > accepted[-1].ts
     assert [r.seq for r in canceled] == list(range(canceled[0].seq, canceled[0].seq + 3))
+
+
+UNREADABLE = [b"\xc1", msgpack.packb(["foo", 7]), msgpack.packb(["hb", 7, 1]), msgpack.packb(["batch", 7, []])]
+
+
+def test_unreadable_frames_keep_a_session_alive(venue):
+    watcher = venue.client("keepa")
+    c = venue.client("keepa", cod=True, heartbeat=3600)  # no heartbeats: only unreadable frames
+    c.new(SEQ, "buy", "1", "5", cl_oid="stays")
+    c.wait_report(of("stays"))
+    timeout = c.session["timeout"]
+    deadline = time.monotonic() + 2.5 * timeout
+    i = 0
+    while time.monotonic() < deadline:
+        c.send_raw(UNREADABLE[i % len(UNREADABLE)])
+        i += 1
+        c.poll(0.1)
+        watcher.poll(0)
+    assert [o[0] for o in watcher.orders(SEQ)] == ["stays"]
+    assert not [r for r in watcher.reports if r.ev == "canceled"]
+    assert c.wait_reply(c.heartbeat())[0] == "hb"  # the session itself goes on
