@@ -26,6 +26,7 @@ from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC,
 from gateway.errors import ProtocolError
 from gateway.fastentry import (F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, N_FIELDS, commit, parse,
                                word_table)
+from gateway.keys import ACCOUNT_RE
 from gateway.sequencer import Answer, MassCancel, Sequencer
 from gateway.state import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from gateway.units import TextCache
@@ -96,11 +97,13 @@ class OrderEntry:
         version = opts.get("version", P.VERSION)
         if type(cod) is not bool or version != P.VERSION:
             raise ProtocolError(R_MALFORMED, f"cod must be a boolean and version {P.VERSION}", req)
+        if name is not None and (type(name) is not str or not ACCOUNT_RE.fullmatch(name)):
+            raise ProtocolError(R_MALFORMED, "an account name is 1 to 64 of A-Z a-z 0-9 . _ -", req)
         if user is not None:  # CURVE: the key decides the account
             if name is not None and name != user:
                 raise ProtocolError(R_NOT_AUTHORIZED, "this key does not trade for that account", req)
             name = user
-        elif type(name) is not str or not 0 < len(name) <= 64:
+        elif name is None:
             raise ProtocolError(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
         old = self.sessions.get(rid)
         if old is not None:  # the same connection logs on again; a different account means the old peer is gone

@@ -6,7 +6,7 @@ import msgpack
 import pytest
 
 from gateway.client import new_command
-from gatewaykit import wait_until
+from gatewaykit import Venue, start_venue, wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
 
@@ -90,3 +90,35 @@ def test_unreadable_frames_keep_a_session_alive(venue):
     assert [o[0] for o in watcher.orders(SEQ)] == ["stays"]
     assert not [r for r in watcher.reports if r.ev == "canceled"]
     assert c.wait_reply(c.heartbeat())[0] == "hb"  # the session itself goes on
+
+
+@pytest.fixture(scope="module")
+def plain_venue(tmp_path_factory):
+    """A plain-text venue (--insecure): clients name their account at logon."""
+    data_dir = tmp_path_factory.mktemp("plain")
+    serve = start_venue(data_dir, ["--insecure"])
+    v = Venue(data_dir, serve)
+    yield v
+    v.close_clients()
+    assert serve.stop() == 0, "".join(serve.lines)
+
+
+def logon_answer(venue, opts) -> list:
+    c = venue.client("mda", logon=False)
+    c.send(["logon", 1, opts])
+    assert wait_until(lambda: 1 in c.replies, poll=[c])
+    return c.replies[1]
+
+
+@pytest.mark.parametrize("name", ["a b", "ｍｍ1", "mm1\n", "", "x" * 65, "é", 5, None, ["mm1"]])
+def test_plain_text_logon_refuses_an_account_name_outside_the_documented_characters(plain_venue, name):
+    assert logon_answer(plain_venue, {"account": name})[:3] == ["error", 1, "malformed"]
+
+
+def test_plain_text_logon_takes_a_name_of_the_documented_characters(plain_venue):
+    assert logon_answer(plain_venue, {"account": "Az09._-"})[:2] == ["logon", 1]
+
+
+@pytest.mark.parametrize("name", [5, "a b", ["mda"]])
+def test_an_account_that_is_no_account_name_is_malformed_under_curve_too(venue, name):
+    assert logon_answer(venue, {"account": name})[:3] == ["error", 1, "malformed"]
