@@ -4,8 +4,9 @@ The pass keeps the live order state the reports need (client order id, side, pri
 arrays indexed by a slot, found from the engine order id through an open-addressing hash. It writes
 every report once, then copies each account's reports into one `reports` frame per session of that
 account (the request id only for the session that sent the command, nil for the others). Market
-data is one `md` message per touched symbol: its trades, and the level quantities it touched, read
-from the engine's own book after the batch. Python is left with one send per frame and a short list
+data is one `md` message per symbol with trades or a level whose resting quantity changed: its
+trades, and the quantities of those levels, read from the engine's own book after the batch (the
+pass sums each touched level's change, so a level that ends as it began is left out). Python is left with one send per frame and a short list
 of order records to file or forget (accepted, finished, rejected) in the account tables.
 """
 from __future__ import annotations
@@ -87,10 +88,10 @@ class Scratch(NamedTuple):
     acct: np.ndarray       # (accounts, 4): generation, head, tail, count
     acct_list: np.ndarray  # accounts touched, in first-touch order
     trades: np.ndarray     # (trades, 6): seq, px, qty, side, ts, next
-    lv: np.ndarray         # (levels, 3): book, px, next
+    lv: np.ndarray         # (levels, 4): book, px, next, net change of its resting quantity in the batch
     sym: np.ndarray        # (symbols, 7): generation, trade head, trade tail, level head, level tail, op head, op tail
     sym_list: np.ndarray   # symbols touched
-    lset: np.ndarray       # (set slots, 3): generation, book, px  -- the touched-level set
+    lset: np.ndarray       # (set slots, 4): generation, book, px, lv row  -- the touched-level set
     ops: np.ndarray        # (ops, 7): L3 op kind, oid, side, px, qty, open, next
     todo: np.ndarray       # todo entries (TODO_*)
     frames: np.ndarray     # (n, 4): kind, session slot or symbol, start, end
@@ -288,8 +289,9 @@ def _sym_touch(t, x, sym):
 
 
 @njit(cache=True, _nrt=False)
-def _level_touch(t, x, sym, side, px):
-    """Remember that level (sym, side, px) changed (once per batch)."""
+def _level_change(t, x, sym, side, px, d):
+    """The resting quantity at level (sym, side, px) changed by d lots (summed over the batch: the
+    md message names only levels whose quantity differs from before the batch)."""
     b = 2 * sym + side
     ls = x.lset
     mask = ls.shape[0] - 1
@@ -297,6 +299,7 @@ def _level_touch(t, x, sym, side, px):
     i = ((px * 0x9E3779B1) ^ (b * 0x85EBCA77)) & mask
     while ls[i, 0] == gen:
         if ls[i, 1] == b and ls[i, 2] == px:
+            x.lv[ls[i, 3], 3] += d
             return
         i = (i + 1) & mask
     ls[i, 0] = gen
@@ -304,8 +307,10 @@ def _level_touch(t, x, sym, side, px):
     ls[i, 2] = px
     _sym_touch(t, x, sym)
     k = t.m[M_LVS]
+    ls[i, 3] = k
     x.lv[k, 0] = b
     x.lv[k, 1] = px
+    x.lv[k, 3] = d
     _append(x.lv, 2, x.sym, sym, 3, k)
     t.m[M_LVS] = k + 1
 
@@ -358,6 +363,7 @@ def _rested(t, x, slot):
     """The order entered (or re-entered) by the last command rests now if it is still open."""
     g = t.g
     if g[slot, G_OPEN] > 0 and g[slot, G_HASPX]:
+        _level_change(t, x, g[slot, G_SYM], g[slot, G_SIDE], g[slot, G_PX], g[slot, G_OPEN])
         _op(t, x, g[slot, G_SYM], OP_ADD, g[slot, G_OID], g[slot, G_SIDE], g[slot, G_PX], g[slot, G_OPEN],
             g[slot, G_OPEN])
 
@@ -436,8 +442,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                         g[ms, G_CLINT], g[ms, G_CLLEN], gcl[ms], e.maker, sym, 1 - e.side, e.px, True, q, True,
                         mo, True, -1, S_MAKER)
             _trade(t, x, sym, seq, e.px, q, e.side, e.ts)
-            if g[ms, G_HASPX]:
-                _level_touch(t, x, sym, g[ms, G_SIDE], g[ms, G_PX])
+            _level_change(t, x, sym, g[ms, G_SIDE], g[ms, G_PX], -q)  # a maker rests, at its price
             _op(t, x, sym, OP_FILL, e.maker, g[ms, G_SIDE], g[ms, G_PX], q, mo)
             if to == 0:
                 _forget(t, x, e.oid, ht)
@@ -469,8 +474,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             g[slot, G_TODO] = _todo(t, x, TODO_ACCEPTED, ci, slot)
             p = _report(t, x, out, p, e.acct, sess, S_ACCEPTED, seq, e.ts, c.req, c.clkind, c.clint, c.cllen,
                         c.cl, e.oid, sym, e.side, e.px, has_px, e.qty, True, e.qty, True, -1, -1)
-            if has_px:
-                _level_touch(t, x, sym, e.side, e.px)
+            if has_px:  # it rests (level and L3 add) if anything is left once its command is done
                 pend, pend_ci = slot, ci
         elif kind == CANCELED:
             h = hash_find(hk, e.oid)
@@ -491,9 +495,8 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             p = _report(t, x, out, p, acct, origin, S_CANCELED, seq, e.ts, c.req if origin >= 0 else -1,
                         g[slot, G_CLKIND], g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side,
                         0, False, e.qty, True, e.open, True, reason, -1)
-            if g[slot, G_HASPX]:
-                _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
-            if slot != pend:  # not the incoming order (an IOC's rest, say): it was on the book
+            if slot != pend and g[slot, G_HASPX]:  # not the incoming order (an IOC's rest, say): on the book
+                _level_change(t, x, sym, g[slot, G_SIDE], g[slot, G_PX], -e.qty)
                 _op(t, x, sym, OP_CANCEL_L3, e.oid, g[slot, G_SIDE], g[slot, G_PX], e.qty, e.open)
             if e.open == 0:
                 _forget(t, x, e.oid, h)
@@ -503,17 +506,18 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
                 continue
             slot = hv[h]
             sym = g[slot, G_SYM]
-            if g[slot, G_HASPX]:
-                _level_touch(t, x, sym, g[slot, G_SIDE], g[slot, G_PX])
-            if e.px == g[slot, G_PX] and e.qty <= g[slot, G_OPEN]:  # the engine keeps its priority
-                _op(t, x, sym, OP_AMEND, e.oid, g[slot, G_SIDE], e.px, e.qty, e.qty)
+            was = g[slot, G_OPEN]
+            if e.px == g[slot, G_PX] and e.qty <= was:  # the engine keeps its priority
+                if e.qty != was:  # (an amend that changes nothing changes no level)
+                    _level_change(t, x, sym, g[slot, G_SIDE], e.px, e.qty - was)
+                    _op(t, x, sym, OP_AMEND, e.oid, g[slot, G_SIDE], e.px, e.qty, e.qty)
             else:  # it leaves the book, may trade, and rests again at the back
+                _level_change(t, x, sym, g[slot, G_SIDE], g[slot, G_PX], -was)
                 _op(t, x, sym, OP_DELETE, e.oid, g[slot, G_SIDE], g[slot, G_PX], 0, 0)
                 pend, pend_ci = slot, ci
             g[slot, G_PX] = e.px
             g[slot, G_HASPX] = 1
             g[slot, G_OPEN] = e.qty
-            _level_touch(t, x, sym, g[slot, G_SIDE], e.px)
             p = _report(t, x, out, p, g[slot, G_ACCT], sess, S_AMENDED, seq, e.ts, c.req, g[slot, G_CLKIND],
                         g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side, e.px, True, e.qty,
                         True, e.qty, True, -1, -1)
@@ -566,7 +570,7 @@ def _frames(t, x, out, p):
 
 @njit(cache=True, _nrt=False)
 def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
-    """One md message per touched symbol, in symbol order: its trades, then its level changes."""
+    """One md message per symbol with trades or changed levels, in symbol order (and its L3 message)."""
     n = t.m[M_SYMS]
     syms = x.sym_list
     for a in range(1, n):  # insertion sort: a batch touches few symbols
@@ -576,40 +580,12 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
             syms[b + 1] = syms[b]
             b -= 1
         syms[b + 1] = v
-    strs, off, u = t.strs, t.str_off, t.units
     nf = t.m[M_FRAMES]
     for a in range(n):
         sym = syms[a]
-        t.md_seq[sym] += 1
-        start = p
-        p = _feed_header(t, out, p, 6, S_MD, sym, t.md_seq[sym], now)
-        p = _array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
-        k = x.sym[sym, 1]
-        while k != EMPTY:
-            tr = x.trades[k]
-            out[p] = 0x95
-            p = _uint(out, p + 1, tr[0])
-            p = _decstr(out, p, tr[1], u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, tr[2], u[sym, 2], u[sym, 3])
-            p = _str(out, p, strs, off, S_BUY + tr[3])
-            p = _uint(out, p, tr[4])
-            k = tr[5]
-        p = _array_header(out, p, _chain_length(x.lv, 2, x.sym[sym, 3]))
-        k = x.sym[sym, 3]
-        while k != EMPTY:
-            bk, px = x.lv[k, 0], x.lv[k, 1]
-            side = bk - 2 * sym
-            out[p] = 0x93
-            p = _str(out, p + 1, strs, off, S_BUY + side)
-            p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
-            k = x.lv[k, 2]
-        f = x.frames[nf]
-        f[0] = FRAME_MD
-        f[1] = sym
-        f[2] = start
-        f[3] = p
-        nf += 1
+        changed = _changed_levels(x, x.sym[sym, 3])
+        if x.sym[sym, 1] != EMPTY or changed:  # trades or levels that changed: an md message
+            p, nf = _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty)
         if x.sym[sym, 5] != EMPTY:
             f = x.frames[nf]
             f[0] = FRAME_L3
@@ -620,6 +596,54 @@ def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
             nf += 1
     t.m[M_FRAMES] = nf
     return p
+
+
+@njit(cache=True, _nrt=False)
+def _changed_levels(x, k):
+    """How many of a symbol's touched levels (list from row k) changed their resting quantity."""
+    n = 0
+    while k != EMPTY:
+        if x.lv[k, 3] != 0:
+            n += 1
+        k = x.lv[k, 2]
+    return n
+
+
+@njit(cache=True, _nrt=False)
+def _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty):
+    """["md", sym, seq, ts, trades, levels] of one symbol; returns (end, frames)."""
+    strs, off, u = t.strs, t.str_off, t.units
+    t.md_seq[sym] += 1
+    start = p
+    p = _feed_header(t, out, p, 6, S_MD, sym, t.md_seq[sym], now)
+    p = _array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
+    k = x.sym[sym, 1]
+    while k != EMPTY:
+        tr = x.trades[k]
+        out[p] = 0x95
+        p = _uint(out, p + 1, tr[0])
+        p = _decstr(out, p, tr[1], u[sym, 0], u[sym, 1])
+        p = _decstr(out, p, tr[2], u[sym, 2], u[sym, 3])
+        p = _str(out, p, strs, off, S_BUY + tr[3])
+        p = _uint(out, p, tr[4])
+        k = tr[5]
+    p = _array_header(out, p, changed)
+    k = x.sym[sym, 3]
+    while k != EMPTY:
+        if x.lv[k, 3] != 0:
+            bk, px = x.lv[k, 0], x.lv[k, 1]
+            side = bk - 2 * sym
+            out[p] = 0x93
+            p = _str(out, p + 1, strs, off, S_BUY + side)
+            p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
+            p = _decstr(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
+        k = x.lv[k, 2]
+    f = x.frames[nf]
+    f[0] = FRAME_MD
+    f[1] = sym
+    f[2] = start
+    f[3] = p
+    return p, nf + 1
 
 
 @njit(cache=True, _nrt=False)
@@ -740,9 +764,9 @@ class Fanout:
         ns = self.n_symbols
         self.x = Scratch(np.zeros((2 * n_ev, 6), np.int64), np.zeros(2 * n_ev, np.int64),
                          np.zeros((n_acc, 4), np.int64), np.zeros(n_acc, np.int64),
-                         np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 3), np.int64),
+                         np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 4), np.int64),
                          np.zeros((ns, 7), np.int64), np.zeros(ns, np.int64),
-                         np.zeros((_pow2(4 * n_ev), 3), np.int64), np.zeros((3 * n_ev, 7), np.int64),
+                         np.zeros((_pow2(4 * n_ev), 4), np.int64), np.zeros((3 * n_ev, 7), np.int64),
                          np.zeros(3 * n_ev, np.int64),
                          np.zeros((self.n_sessions + 2 * ns + 1, 4), np.int64),
                          np.zeros(self._out_bytes(n_ev), np.uint8))

@@ -4,8 +4,10 @@ import time
 
 import msgpack
 import pytest
+import zmq
 
 from gateway.client import new_command
+from gateway.keys import client_credentials
 from gatewaykit import Venue, start_venue, wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
@@ -122,3 +124,62 @@ def test_plain_text_logon_takes_a_name_of_the_documented_characters(plain_venue)
 @pytest.mark.parametrize("name", [5, "a b", ["mda"]])
 def test_an_account_that_is_no_account_name_is_malformed_under_curve_too(venue, name):
     assert logon_answer(venue, {"account": name})[:3] == ["error", 1, "malformed"]
+
+
+def md_subscriber(venue, sym: str, end: str = "|") -> zmq.Socket:
+    """A raw SUB socket on sym's L2 topic (L3 with end "#"), returned once the feed delivers."""
+    s = zmq.Context.instance().socket(zmq.SUB)
+    cred = client_credentials(venue.data_dir, "mdb", venue.info["server_key"].encode())
+    s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
+    s.linger = 0
+    s.setsockopt(zmq.SUBSCRIBE, f"{sym}{end}".encode())
+    s.connect(venue.info["market_data"])
+    assert s.poll(60_000), "no market data"
+    s.recv_multipart()
+    return s
+
+
+def md_updates_until(sub: zmq.Socket, last) -> list:
+    """The updates (not heartbeats) received up to and including the first for which last() holds."""
+    got = []
+    deadline = time.monotonic() + 60
+    while not got or not last(got[-1]):
+        assert time.monotonic() < deadline and sub.poll(1000), f"no such md update: {got}"
+        msg = msgpack.unpackb(sub.recv_multipart()[1])
+        if msg[0] != "hb":
+            got.append(msg)
+    return got
+
+
+def test_market_data_names_only_levels_whose_quantity_changed(venue):
+    c = venue.client("mda", cod=True)
+    sub = md_subscriber(venue, MDC)
+    try:
+        c.new(MDC, "buy", "1", "50", cl_oid="b")
+        first = md_updates_until(sub, lambda m: True)[0]
+        assert first[4:] == [[], [["buy", "50.00", "1.000"]]]
+        c.new(MDC, "sell", "1", "60", tif="IOC", cl_oid="ioc")             # neither trades nor rests
+        c.new(MDC, "buy", "5", "40", tif="FOK", cl_oid="fok")              # cannot fill: nothing
+        c.amend("b", px="50", qty="1")                                      # changes nothing
+        c.batch([new_command(1, "gone", MDC, "buy", "1", "45"), ["cancel", 2, "gone"]])  # never shown
+        c.amend("b", qty="0.5")                                             # the first real change
+        assert len(c.wait_reports(9)) == 9
+        rest = md_updates_until(sub, lambda m: m[5] == [["buy", "50.00", "0.500"]])
+        assert [(m[2], m[4], m[5]) for m in rest] == [(first[2] + 1, [], [["buy", "50.00", "0.500"]])]
+    finally:
+        sub.close()
+
+
+def test_a_market_order_that_finds_nothing_is_no_l3_op(venue):
+    c = venue.client("mdb", cod=True)
+    sub = md_subscriber(venue, MDC, "#")
+    try:
+        c.new(MDC, "sell", "1", "90", cl_oid="s")
+        first = md_updates_until(sub, lambda m: True)[0]
+        c.new(MDC, "sell", "1", type="market", tif="FOK", cl_oid="fok")  # no buyer at all: canceled
+        c.batch([new_command(1, "m", MDC, "sell", "1", type="market")])  # the same, IOC
+        c.new(MDC, "sell", "2", "91", cl_oid="t")
+        rest = md_updates_until(sub, lambda m: any(op[0] == "add" for op in m[4]))
+        assert len(rest) == 1 and rest[0][2] == first[2] + 1 and [op[0] for op in rest[0][4]] == ["add"]
+    finally:
+        sub.close()
