@@ -63,6 +63,7 @@ class OrderEntry:
         self.reply = reply
         self.accounts = Accounts()
         self.sessions: dict[bytes, Session] = {}
+        self.by_fd: dict[int, Session] = {}  # the session of each connection's socket descriptor
         self.routes = routes  # told every session of every account whenever sessions change
         self.flush = flush  # runs the batch collected so far (the server's run_batch)
         self.next_slot = 0
@@ -87,8 +88,8 @@ class OrderEntry:
             return None
         return s
 
-    def logon(self, rid: bytes, user: str | None, req: int, opts: dict, now: float) -> None:
-        """Open (or re-open) the session of a connection and answer it."""
+    def logon(self, rid: bytes, user: str | None, req: int, opts: dict, now: float, fd: int = -1) -> None:
+        """Open (or re-open) the session of connection rid (socket descriptor fd) and answer it."""
         unknown = set(opts) - LOGON_OPTIONS
         if unknown:
             raise ProtocolError(R_MALFORMED, f"unknown logon options {sorted(map(str, unknown))}", req)
@@ -112,6 +113,9 @@ class OrderEntry:
         s = Session(rid, self.next_slot, account, cod, now, self.burst)
         self.next_slot += 1
         self.sessions[rid] = s
+        if fd >= 0:
+            s.fd = fd
+            self.by_fd[fd] = s
         account.sessions.append(s)
         self._routes_changed()
         self.reply(rid, [P.LOGON, req, {
@@ -162,10 +166,18 @@ class OrderEntry:
         self.seq.add(REF, 0, 0, 0, 0, 0, 0, 0, flags, k, 0, s.account.id, lo_t, hi_t, s, req, C_REF, None, None)
         self.seq.ack(Answer(s, req, [P.REF, req, sym, px if type(px) is str else str(px), lo, hi]))
 
+    def disconnected(self, fd: int) -> None:
+        """The connection of socket descriptor fd closed: its session ends now (cancel-on-disconnect)."""
+        s = self.by_fd.get(fd)
+        if s is not None and self.sessions.get(s.rid) is s:
+            self.drop(s, cancel=True)
+
     def drop(self, s: Session, cancel: bool) -> None:
         """Forget a session; with cancel-on-disconnect, cancel the live orders it entered."""
         if self.sessions.get(s.rid) is s:
             del self.sessions[s.rid]
+        if self.by_fd.get(s.fd) is s:
+            del self.by_fd[s.fd]
         account = s.account
         if s in account.sessions:
             account.sessions.remove(s)

@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 
 import msgpack
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from engine.codes import Reason
 from engine.engine import Engine
@@ -48,6 +49,7 @@ SWITCH_INTERVAL = 0.0002   # seconds a thread may keep the GIL while another one
 SNDMORE = int(zmq.SNDMORE | zmq.NOBLOCK)
 NOBLOCK = int(zmq.NOBLOCK)
 EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+SRCFD, DISCONNECTED = int(zmq.SRCFD), int(zmq.EVENT_DISCONNECTED)
 R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
                                                    int(Reason.UNKNOWN_SYMBOL))
 _pack = msgpack.Packer().pack
@@ -85,6 +87,7 @@ class Server:
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
         self._ctx = context or zmq.Context.instance()
         self._auth: KeyAuthenticator | None = None
+        self._monitor: zmq.Socket | None = None  # the orders socket's disconnection events
         self._stop = False
         self.endpoints: dict[str, str] = {}
         self.server_public: bytes | None = None
@@ -110,6 +113,9 @@ class Server:
             self._auth.start()
         self.orders = self._socket(zmq.ROUTER, secret)
         self.orders.setsockopt(zmq.MAXMSGSIZE, cfg.max_frame)
+        # a closed connection ends its session at once: libzmq says which descriptor closed, and
+        # every message tells the descriptor it came in on (ZMQ_SRCFD), recorded at logon
+        self._monitor = self.orders.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.pub = self._socket(zmq.PUB, secret)
         self.snaps = self._socket(zmq.ROUTER, secret)
         self.snaps.setsockopt(zmq.MAXMSGSIZE, 4096)
@@ -184,8 +190,10 @@ class Server:
         # is read until empty whenever its descriptor fired.
         sleeper = select.poll()
         orders_fd, snaps_fd = self.orders.getsockopt(zmq.FD), self.snaps.getsockopt(zmq.FD)
+        monitor_fd = self._monitor.getsockopt(zmq.FD)
         sleeper.register(orders_fd, select.POLLIN)
         sleeper.register(snaps_fd, select.POLLIN)
+        sleeper.register(monitor_fd, select.POLLIN)
         orders_events = self.orders.getsockopt
         snaps_due = True
         next_tick = time.monotonic()
@@ -198,6 +206,8 @@ class Server:
                 for fd, _ in woke:
                     if fd == snaps_fd:
                         snaps_due = True
+                    elif fd == monitor_fd:
+                        self._disconnects()
                     else:
                         self._read_orders(time.monotonic())
             if self.sequencer.pending:
@@ -207,6 +217,7 @@ class Server:
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + TICK
+                self._disconnects()  # (the monitor's descriptor is not watched while orders keep coming)
                 if self.entry.expire(now) and self.sequencer.pending:
                     self.run_batch()
                 if now >= next_hb:
@@ -237,14 +248,15 @@ class Server:
                     pass
                 self._answer(rid, [P.ERROR, None, P.reason_text(R_MALFORMED), "one frame per message"])
                 continue
-            self._on_frame(rid, frame.bytes, user, s, now)
+            self._on_frame(rid, frame, user, s, now)
             # asking is about half the cost of a recv that raises Again
             if self.sequencer.count >= target or not option(EVENTS) & POLLIN:
                 return
 
-    def _on_frame(self, rid: bytes, payload: bytes, user: str | None, s, now: float) -> None:
+    def _on_frame(self, rid: bytes, frame: zmq.Frame, user: str | None, s, now: float) -> None:
         """One frame of connection rid (its session s, or None)."""
         entry = self.entry
+        payload = frame.bytes
         if payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD:  # new orders: try the fast path first
             if s is not None and entry.new_batch(s, payload, now):
                 return
@@ -258,7 +270,9 @@ class Server:
             if self.sequencer.pending:
                 self.run_batch()  # answers leave in the order the requests came
             if kind == P.LOGON:
-                entry.logon(rid, user, req, body, now)
+                # disconnections first: a descriptor the kernel gave a closed connection can be this one's
+                self._disconnects()
+                entry.logon(rid, user, req, body, now, frame.get(SRCFD))
                 return
             if s is None:
                 raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
@@ -272,6 +286,17 @@ class Server:
                 entry.list_orders(s, req, body, self.fanout.px_open, self.market_data.px, self.market_data.qty)
         except ProtocolError as e:
             self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
+
+    def _disconnects(self) -> None:
+        """End the sessions whose connection closed (libzmq's monitor events, in the order they happened)."""
+        recv = self._monitor.recv_multipart
+        while True:
+            try:
+                event = parse_monitor_message(recv(NOBLOCK))
+            except zmq.Again:
+                return
+            if event["event"] == DISCONNECTED:
+                self.entry.disconnected(int(event["value"]))
 
     def _answer(self, rid: bytes, msg: list) -> None:
         if self.sequencer.pending:
@@ -377,6 +402,10 @@ class Server:
                 close()
             except Exception as e:  # a full disk failing one sink must not leave the journal unsynced
                 errors.append(e)
+        if self._monitor is not None:
+            self.orders.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         for s in (getattr(self, "orders", None), getattr(self, "pub", None), getattr(self, "snaps", None)):
             if s is not None:
                 s.close(linger=0)

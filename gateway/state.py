@@ -35,7 +35,7 @@ class Account:
 class Session:
     """One logged-on DEALER connection of an account."""
 
-    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled")
+    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd")
 
     def __init__(self, rid: bytes, slot: int, account: Account, cod: bool, now: float, burst: float):
         self.rid = rid          # the ROUTER routing id of the connection
@@ -45,6 +45,7 @@ class Session:
         self.last_seen = now
         self.tokens = burst     # rate limit token bucket
         self.refilled = now
+        self.fd = -1            # the connection's socket descriptor in the gateway (ZMQ_SRCFD), -1: unknown
 
 
 class Accounts:

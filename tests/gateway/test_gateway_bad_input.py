@@ -57,16 +57,19 @@ def test_a_message_of_several_frames_is_malformed(frank):
     assert frank.errors[0][2] == "malformed"
 
 
-def test_an_oversized_frame_drops_the_connection_and_others_keep_trading(venue, frank):
+def test_an_oversized_frame_drops_the_connection_and_ends_its_session_at_once(venue, frank):
     other = venue.client("frank")
-    resting = frank.new(BAD, "sell", "1", "500")
+    resting = frank.new(BAD, "sell", "1", "500", cl_oid="big")
     frank.wait_report()
+    kept = other.new(BAD, "sell", "1", "501", cl_oid="kept")
+    other.wait_report(lambda r: r.cl_oid == kept)
     frank.send_raw(msgpack.packb(["hb", 1, "x" * 70_000]))  # over --max-frame 65536
-    keep_polling(0.5, other)
+    gone = other.wait_report(lambda r: r.cl_oid == resting and r.ev == "canceled")  # frank's session had cod
+    assert gone.reason == "disconnect"
     with pytest.raises(NotAuthorized):  # the reconnected socket is a new connection: no session
         frank.wait_reply(frank.heartbeat())
-    assert [o[0] for o in other.orders(BAD)] == [resting]  # no accepted order was lost
-    cl = other.new(BAD, "buy", "1", "100")
+    assert [o[0] for o in other.orders(BAD)] == [kept]  # the other session's order stays
+    cl = other.new(BAD, "buy", "1", "100", cl_oid="after")
     assert other.wait_report(lambda r: r.cl_oid == cl).ev == "accepted"
     frank.logon()
     frank.mass_cancel()

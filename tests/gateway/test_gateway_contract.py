@@ -1,6 +1,9 @@
 """The gateway's contract at its edges: the live-order cap in command order, gapless `seq`, one `ts` per
 command, market data that only says what changed, and the answers to odd requests."""
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -11,6 +14,7 @@ from gateway.keys import client_credentials
 from gatewaykit import Venue, start_venue, wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
+COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))
 
 
 def of(cl):
@@ -183,3 +187,26 @@ def test_a_market_order_that_finds_nothing_is_no_l3_op(venue):
         assert len(rest) == 1 and rest[0][2] == first[2] + 1 and [op[0] for op in rest[0][4]] == ["add"]
     finally:
         sub.close()
+
+
+@pytest.fixture(scope="module")
+def patient_venue(tmp_path_factory):
+    """A CurveZMQ venue (demo accounts mm1, mm2, trader) whose heartbeat timeout is 10 minutes."""
+    data_dir = tmp_path_factory.mktemp("patient")
+    serve = start_venue(data_dir, ["--cod-timeout", "600"])
+    v = Venue(data_dir, serve)
+    yield v
+    v.close_clients()
+    assert serve.stop() == 0, "".join(serve.lines)
+
+
+def test_cancel_on_disconnect_cancels_as_soon_as_a_killed_clients_connection_closes(patient_venue):
+    watcher = patient_venue.client("mm1")
+    p = subprocess.Popen([sys.executable, COD_CLIENT, str(patient_venue.data_dir), "mm1", SEQ, "cod"],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    assert len(watcher.orders(SEQ)) == 3
+    p.kill()  # SIGKILL: the kernel closes its TCP connection; nothing is said
+    p.wait()
+    cancels = watcher.wait_reports(3, lambda r: r.ev == "canceled", timeout=60)  # long before 600 s
+    assert {r.reason for r in cancels} == {"disconnect"} and watcher.orders(SEQ) == []
