@@ -41,9 +41,14 @@ CACHE_SIZE = 1 << 16
 Command = tuple
 
 
-def malformed(req: int | None = None) -> Command:
-    """The command tuple of an unreadable command."""
-    return (-1, req, None, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, R_MALFORMED)
+def malformed(req: int | None = None, cl: int | str | None = None) -> Command:
+    """The command tuple of an unreadable command (its request and client order ids when readable)."""
+    return (-1, req, cl, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, R_MALFORMED)
+
+
+def _cl_at(c: list) -> int | str | None:
+    """The client order id of a new, cancel or amend array (position 2), None when not readable."""
+    return client_oid(c[2]) if len(c) > 2 else None
 
 
 def _uint(v) -> int | None:
@@ -159,13 +164,13 @@ class Decoder:
         req = _uint(c[1])
         kind = COMMAND_KINDS.get(c[0]) if type(c[0]) is str else None
         if req is None or kind is None:
-            return malformed(req)
+            return malformed(req, _cl_at(c) if kind in (C_NEW, C_CANCEL, C_AMEND) else None)
         if kind == C_NEW:
             return self._new(c, req)
         if kind == C_CANCEL:
-            cl = client_oid(c[2]) if len(c) == 3 else None
-            if cl is None:
-                return malformed(req)
+            cl = _cl_at(c)
+            if cl is None or len(c) != 3:
+                return malformed(req, cl)
             return (C_CANCEL, req, cl, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         if kind == C_AMEND:
             return self._amend(c, req)
@@ -175,7 +180,7 @@ class Decoder:
         # ["new", req, cl_oid, sym, side, type, px, qty, tif?, stp?]
         n = len(c)
         if not 8 <= n <= 10:
-            return malformed(req)
+            return malformed(req, _cl_at(c))
         cl = c[2]
         if type(cl) is not int or not 0 <= cl <= P.MAX_U63:
             cl = client_oid(cl)
@@ -183,7 +188,7 @@ class Decoder:
         side = SIDES.get(side) if type(side) is str else None
         otype = TYPES.get(otype) if type(otype) is str else None
         if cl is None or type(sym) is not str or side is None or otype is None:
-            return malformed(req)
+            return malformed(req, cl)
         s = self.symbols.get(sym, -1)
         reason = 0 if s >= 0 else R_UNKNOWN_SYMBOL
         tif = IOC if otype == MARKET else GTC
@@ -217,12 +222,12 @@ class Decoder:
 
     def _amend(self, c: list, req: int) -> Command:
         # ["amend", req, cl_oid, px or nil, qty or nil]
+        cl = _cl_at(c)
         if len(c) != 5:
-            return malformed(req)
-        cl = client_oid(c[2])
+            return malformed(req, cl)
         px, qty = c[3], c[4]
         if cl is None or (px is None and qty is None):
-            return malformed(req)
+            return malformed(req, cl)
         flags = pm = pe = qm = qe = 0
         if px is not None:
             flags |= HAS_PX

@@ -135,6 +135,8 @@ class OrderEntry:
     def list_orders(self, s: Session, req: int, sym: str | None, px_open: PxOpen, px: TextCache,
                     qty: TextCache) -> None:
         """Answer with the account's live orders: [cl_oid, oid, sym, side, px, open]."""
+        if sym is not None and sym not in self.symbol_index:
+            raise ProtocolError(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
         out = []
         for o in s.account.live.values():
             k = o[SYM]
@@ -173,7 +175,19 @@ class OrderEntry:
             self.drop(s, cancel=True)
 
     def drop(self, s: Session, cancel: bool) -> None:
-        """Forget a session; with cancel-on-disconnect, cancel the live orders it entered."""
+        """Forget a session; with cancel-on-disconnect, cancel the live orders it entered first (their
+        reports reach every session of the account, this one included)."""
+        if cancel and s.cod:
+            self._settle()
+            first = True
+            account = s.account
+            for o in list(account.live.values()):
+                if o[SESSION] is s:
+                    self._ends(o)
+                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
+                                 None, None, C_COD, o, o[CL], not first)
+                    first = False
+            self._settle()
         if self.sessions.get(s.rid) is s:
             del self.sessions[s.rid]
         if self.by_fd.get(s.fd) is s:
@@ -182,15 +196,6 @@ class OrderEntry:
         if s in account.sessions:
             account.sessions.remove(s)
             self._routes_changed()
-        if cancel and s.cod:
-            self._settle()
-            first = True
-            for o in list(account.live.values()):
-                if o[SESSION] is s:
-                    self._ends(o)
-                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                                 None, None, C_COD, o, o[CL], not first)
-                    first = False
 
     def restore_accounts(self, names: list[str]) -> None:
         """Recreate the accounts a recovery found (engine account ids in order) and route them: the
@@ -370,3 +375,5 @@ class OrderEntry:
         rec = new_order(0, cl, s.account, s, sym, side) if kind == C_NEW else None
         self.seq.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, s.account.id, 0, 0, s, req, kind, rec,
                      None if kind == C_MASS else cl)
+        if kind == C_MASS:  # answered like any mass cancel, after its report: it canceled nothing
+            self.seq.ack(MassCancel(s, req))

@@ -210,3 +210,51 @@ def test_cancel_on_disconnect_cancels_as_soon_as_a_killed_clients_connection_clo
     p.wait()
     cancels = watcher.wait_reports(3, lambda r: r.ev == "canceled", timeout=60)  # long before 600 s
     assert {r.reason for r in cancels} == {"disconnect"} and watcher.orders(SEQ) == []
+
+
+def test_logout_with_cancel_on_disconnect_reports_the_cancels_to_the_session_itself(venue):
+    c = venue.client("massa", cod=True)
+    c.new(SEQ, "buy", "1", "7", cl_oid="bye")
+    c.wait_report(of("bye"))
+    req = c.next_req()
+    c.send(["logout", req])
+    assert c.wait_reply(req) == ["logout", req]
+    r = c.wait_report(of("bye"), timeout=0)  # it arrived before the logout answer
+    assert (r.ev, r.reason, r.req) == ("canceled", "disconnect", None)
+    c.session = {}
+
+
+def test_a_rejected_mass_cancel_gets_its_answer_after_the_reject(venue):
+    c = venue.client("massa", cod=True)
+    c.send(["mass_cancel", 7, "NOPE-USD"])
+    assert c.wait_reply(7) == ["mass_cancel", 7, 0]
+    r = c.wait_report(timeout=0)
+    assert (r.ev, r.req, r.reason) == ("rejected", 7, "unknown_symbol")
+
+
+def test_orders_of_an_unknown_symbol_is_unknown_symbol(venue):
+    c = venue.client("lista")
+    c.send(["orders", 8, "NOPE-USD"])
+    assert wait_until(lambda: 8 in c.replies, poll=[c])
+    assert c.replies[8][:3] == ["error", 8, "unknown_symbol"]
+
+
+@pytest.mark.parametrize("cmd", [
+    ["new", 9, "m1", SEQ, "up", "limit", "1", "1"],
+    ["new", 9, "m1", SEQ, "buy", "limit", "1"],
+    ["cancel", 9, "m1", "extra"],
+    ["amend", 9, "m1", None, None],
+    ["amend", 9, "m1", "1"],
+])
+def test_a_malformed_command_is_rejected_with_its_readable_client_order_id(venue, cmd):
+    c = venue.client("lista")
+    c.send(cmd)
+    r = c.wait_report()
+    assert (r.ev, r.req, r.cl_oid, r.reason) == ("rejected", 9, "m1", "malformed")
+
+
+def test_an_integer_and_a_string_client_order_id_name_two_orders(venue):
+    c = venue.client("lista", cod=True)
+    c.batch([new_command(1, 5, SEQ, "buy", "1", "3"), new_command(2, "5", SEQ, "buy", "1", "3")])
+    assert [(r.ev, r.cl_oid) for r in c.wait_reports(2)] == [("accepted", 5), ("accepted", "5")]
+    assert sorted(map(str, (o[0] for o in c.orders(SEQ)))) == ["5", "5"]
