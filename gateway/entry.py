@@ -64,6 +64,7 @@ class OrderEntry:
         self.accounts = Accounts()
         self.sessions: dict[bytes, Session] = {}
         self.by_fd: dict[int, Session] = {}  # the session of each connection's socket descriptor
+        self.keys: dict[bytes, str] = {}  # CURVE: client key (Z85) -> account, as the key file says now
         self.routes = routes  # told every session of every account whenever sessions change
         self.flush = flush  # runs the batch collected so far (the server's run_batch)
         self.next_slot = 0
@@ -82,9 +83,9 @@ class OrderEntry:
     # ------------------------------------------------------------------ session requests
 
     def session_for(self, rid: bytes, user: str | None) -> Session | None:
-        """The logged-on session of a connection, or None; with CURVE its key's account must match."""
+        """The logged-on session of a connection, or None; with CURVE the key must be the session's."""
         s = self.sessions.get(rid)
-        if s is not None and user is not None and s.account.name != user:
+        if s is not None and user is not None and s.user != user:
             return None
         return s
 
@@ -101,9 +102,12 @@ class OrderEntry:
         if name is not None and (type(name) is not str or not ACCOUNT_RE.fullmatch(name)):
             raise ProtocolError(R_MALFORMED, "an account name is 1 to 64 of A-Z a-z 0-9 . _ -", req)
         if user is not None:  # CURVE: the key decides the account
-            if name is not None and name != user:
+            owner = self.keys.get(user.encode())
+            if owner is None:
+                raise ProtocolError(R_NOT_AUTHORIZED, "this key is no longer in the key file", req)
+            if name is not None and name != owner:
                 raise ProtocolError(R_NOT_AUTHORIZED, "this key does not trade for that account", req)
-            name = user
+            name = owner
         elif name is None:
             raise ProtocolError(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
         old = self.sessions.get(rid)
@@ -111,6 +115,7 @@ class OrderEntry:
             self.drop(old, cancel=old.account.name != name)
         account = self.accounts.get(name)
         s = Session(rid, self.next_slot, account, cod, now, self.burst)
+        s.user = user
         self.next_slot += 1
         self.sessions[rid] = s
         if fd >= 0:
@@ -167,6 +172,15 @@ class OrderEntry:
             lo, hi = ins.px.text(lo_t), ins.px.text(hi_t)
         self.seq.add(REF, 0, 0, 0, 0, 0, 0, 0, flags, k, 0, s.account.id, lo_t, hi_t, s, req, C_REF, None, None)
         self.seq.ack(Answer(s, req, [P.REF, req, sym, px if type(px) is str else str(px), lo, hi]))
+
+    def rekey(self, keys: dict[bytes, str]) -> None:
+        """The key file changed: end every session whose key left it or now names another account."""
+        self.keys = keys
+        for s in list(self.sessions.values()):
+            if s.user is not None and keys.get(s.user.encode()) != s.account.name:
+                self.drop(s, cancel=True)
+                self.reply(s.rid, [P.ERROR, None, P.reason_text(R_NOT_AUTHORIZED),
+                                   "this key was revoked: the session has ended"])
 
     def disconnected(self, fd: int) -> None:
         """The connection of socket descriptor fd closed: its session ends now (cancel-on-disconnect)."""

@@ -130,9 +130,11 @@ def client_credentials(data_dir: Path, account: str, server_public: bytes | None
 
 
 class KeyAuthenticator(ThreadAuthenticator):
-    """ZAP handler: a CURVE client is let in when its key is in the key file; its User-Id is the account.
+    """ZAP handler: a CURVE client is let in when its key is in the key file; its User-Id is its key (Z85).
 
-    The key file is read again when it changes, so keys can be added while the venue runs."""
+    The key file is read again when it changes, so keys can be added while the venue runs; the
+    gateway maps each message's key to its account through `accounts`, so a key removed from the
+    file (or given to another account) stops trading on connections already open too."""
 
     def __init__(self, context: zmq.Context, key_file: Path):
         super().__init__(context)
@@ -141,6 +143,10 @@ class KeyAuthenticator(ThreadAuthenticator):
         self._keys: dict[bytes, str] = {}
         self._reload()
         self.configure_curve_callback(ZAP_DOMAIN, self)
+
+    def reload(self) -> None:
+        """Read the key file again if it changed (keeping the previous keys when it is broken)."""
+        self._reload()
 
     def _reload(self) -> None:
         try:
@@ -156,7 +162,7 @@ class KeyAuthenticator(ThreadAuthenticator):
 
     @property
     def accounts(self) -> dict[bytes, str]:
-        """The current map from Z85 public key to account."""
+        """The current map from Z85 public key to account (a new dict whenever the file changed)."""
         return self._keys
 
     def callback(self, domain: str, key: bytes) -> bool:
@@ -165,5 +171,5 @@ class KeyAuthenticator(ThreadAuthenticator):
         return key in self._keys
 
     def curve_user_id(self, client_public_key: bytes) -> str:
-        """The account of an accepted key, delivered with every message as User-Id."""
-        return self._keys.get(z85.encode(client_public_key), "")
+        """The User-Id delivered with every message of an accepted connection: its key, in Z85."""
+        return z85.encode(client_public_key).decode()

@@ -111,6 +111,7 @@ class Server:
         if not cfg.insecure:
             self._auth = KeyAuthenticator(self._ctx, cfg.key_file)
             self._auth.start()
+            self.entry.keys = self._auth.accounts
         self.orders = self._socket(zmq.ROUTER, secret)
         self.orders.setsockopt(zmq.MAXMSGSIZE, cfg.max_frame)
         # a closed connection ends its session at once: libzmq says which descriptor closed, and
@@ -218,6 +219,7 @@ class Server:
             if now >= next_tick:
                 next_tick = now + TICK
                 self._disconnects()  # (the monitor's descriptor is not watched while orders keep coming)
+                self._check_keys()
                 if self.entry.expire(now) and self.sequencer.pending:
                     self.run_batch()
                 if now >= next_hb:
@@ -272,6 +274,7 @@ class Server:
             if kind == P.LOGON:
                 # disconnections first: a descriptor the kernel gave a closed connection can be this one's
                 self._disconnects()
+                self._check_keys()  # a key added a moment ago is in (the ZAP handler let it connect)
                 entry.logon(rid, user, req, body, now, frame.get(SRCFD))
                 return
             if s is None:
@@ -286,6 +289,13 @@ class Server:
                 entry.list_orders(s, req, body, self.fanout.px_open, self.market_data.px, self.market_data.qty)
         except ProtocolError as e:
             self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
+
+    def _check_keys(self) -> None:
+        """Read the key file if it changed; a key no longer in it ends its sessions."""
+        if self._auth is not None:
+            self._auth.reload()
+            if self._auth.accounts is not self.entry.keys:  # (the ZAP thread may have read it first)
+                self.entry.rekey(self._auth.accounts)
 
     def _disconnects(self) -> None:
         """End the sessions whose connection closed (libzmq's monitor events, in the order they happened)."""

@@ -35,7 +35,7 @@ class Account:
 class Session:
     """One logged-on DEALER connection of an account."""
 
-    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd")
+    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd", "user")
 
     def __init__(self, rid: bytes, slot: int, account: Account, cod: bool, now: float, burst: float):
         self.rid = rid          # the ROUTER routing id of the connection
@@ -46,6 +46,7 @@ class Session:
         self.tokens = burst     # rate limit token bucket
         self.refilled = now
         self.fd = -1            # the connection's socket descriptor in the gateway (ZMQ_SRCFD), -1: unknown
+        self.user = None        # CURVE: the connection's User-Id, its client key (Z85); None in plain text
 
 
 class Accounts:

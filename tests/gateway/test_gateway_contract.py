@@ -1,5 +1,6 @@
 """The gateway's contract at its edges: the live-order cap in command order, gapless `seq`, one `ts` per
 command, market data that only says what changed, and the answers to odd requests."""
+import os
 import subprocess
 import sys
 import time
@@ -9,8 +10,9 @@ import msgpack
 import pytest
 import zmq
 
-from gateway.client import new_command
-from gateway.keys import client_credentials
+from gateway.client import Client, new_command
+from gateway.errors import NotAuthorized
+from gateway.keys import Credentials, add_client, client_credentials
 from gatewaykit import Venue, start_venue, wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
@@ -258,3 +260,41 @@ def test_an_integer_and_a_string_client_order_id_name_two_orders(venue):
     c.batch([new_command(1, 5, SEQ, "buy", "1", "3"), new_command(2, "5", SEQ, "buy", "1", "3")])
     assert [(r.ev, r.cl_oid) for r in c.wait_reports(2)] == [("accepted", 5), ("accepted", "5")]
     assert sorted(map(str, (o[0] for o in c.orders(SEQ)))) == ["5", "5"]
+
+
+def test_revoking_a_key_ends_the_sessions_of_that_key_and_only_those(venue):
+    key_file = venue.data_dir / "clients.toml"
+    add_client(venue.data_dir, key_file, "revokee")  # its first key, and a second one by hand
+    public, secret = zmq.curve_keypair()
+    with open(key_file, "a") as f:
+        f.write(f'\n[[client]]\naccount = "revokee"\npublic_key = "{public.decode()}"\n')
+    first = client_credentials(venue.data_dir, "revokee", venue.info["server_key"].encode())
+    doomed = Client(venue.info["orders"], credentials=first, cod=True, heartbeat=0.3)
+    kept = Client(venue.info["orders"], credentials=Credentials(public, secret, first.server), heartbeat=0.3)
+    try:
+        doomed.new(SEQ, "buy", "1", "2", cl_oid="r1")
+        doomed.wait_report(of("r1"))
+        text = key_file.read_text()
+        block = f'\n[[client]]\naccount = "revokee"\npublic_key = "{first.public.decode()}"\n'
+        assert block in text
+        tmp = key_file.with_suffix(".tmp")
+        tmp.write_text(text.replace(block, ""))
+        os.replace(tmp, key_file)
+        def gone() -> list:
+            return [r for r in kept.reports if r.cl_oid == "r1" and r.ev == "canceled"]
+        assert wait_until(gone, timeout=60, poll=[kept, doomed])  # both heartbeating all along
+        assert gone()[0].reason == "disconnect"  # the doomed session had cancel-on-disconnect
+        assert wait_until(lambda: doomed.errors, timeout=60, poll=[doomed])
+        assert doomed.errors[0][2] == "not_authorized"
+        doomed.new(SEQ, "buy", "1", "2", cl_oid="r2")
+        assert wait_until(lambda: doomed.replies, timeout=60, poll=[doomed])
+        assert list(doomed.replies.values())[0][2] == "not_authorized"  # no session any more
+        with pytest.raises(NotAuthorized):
+            doomed.logon()
+        kept.new(SEQ, "buy", "1", "2", cl_oid="k1")
+        assert kept.wait_report(of("k1")).ev == "accepted"
+    finally:
+        kept.mass_cancel()
+        kept.drain()
+        doomed.close(logout=False)
+        kept.close()
