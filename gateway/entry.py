@@ -252,7 +252,7 @@ class OrderEntry:
             if reason:
                 self._reject(s, kind, req, cl, sym, side, reason)
             elif kind == C_NEW:
-                rec = self._enter(account, s, cl, sym, side, tif)
+                rec = self._enter(account, s, ((cl, sym, side, tif),))[0]
                 if rec is None:
                     self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
                 else:
@@ -296,11 +296,10 @@ class OrderEntry:
                    for kd, v, a, e in rows[:k, F_CLKIND:F_CLB + 1].tolist()]
         oids = []
         metas = []
-        enter = self._enter
         self._sync()
-        for cl, req, sym, side, tif in zip(cls, rows[:k, F_REQ].tolist(), rows[:k, F_SYM].tolist(),
-                                           rows[:k, F_SIDE].tolist(), rows[:k, F_TIF].tolist()):
-            rec = enter(account, s, cl, sym, side, tif)
+        syms, sides = rows[:k, F_SYM].tolist(), rows[:k, F_SIDE].tolist()
+        recs = self._enter(account, s, zip(cls, syms, sides, rows[:k, F_TIF].tolist()))
+        for rec, cl, req, sym, side in zip(recs, cls, rows[:k, F_REQ].tolist(), syms, sides):
             if rec is None:
                 oids.append(0)  # rejected: too many live orders
                 rec = [0, cl, account, s, sym, side, None]
@@ -336,26 +335,34 @@ class OrderEntry:
             n = self._held_now[account.id] = len(account.live)
         return n
 
-    def _enter(self, account, s: Session, cl, sym: int, side: int, tif: int) -> list | None:
-        """The order record of a new order, its client order id reserved; None when over the cap.
+    def _enter(self, account, s: Session, orders) -> list:
+        """The order records of new orders (cl, sym, side, tif) of one session, their client order ids
+        reserved, in order; None for an order over the cap.
 
         Only an order that can rest (GTC, POST) counts: IOC, FOK and market orders never rest."""
         live = account.live
-        old = live.get(cl)
-        if old is not None and old[OID] not in self._ending:  # the kernel decides (duplicate_oid)
-            return [old[OID], cl, account, s, sym, side, None]
-        rests = tif == GTC or tif == POST
-        if rests:
-            held = self._held(account)
-            if held >= self.config.max_live_orders:
-                return None
-            self._held_now[account.id] = held + 1
+        ending, fresh = self._ending, self._fresh
+        held = self._held(account)  # before anything of this call is filed
+        most = self.config.max_live_orders
         oid = self.next_oid
-        self.next_oid = oid + 1
-        rec = live[cl] = [oid, cl, account, s, sym, side, None]  # see state.new_order
-        if rests:
-            self._fresh.add(oid)
-        return rec
+        out = []
+        for cl, sym, side, tif in orders:
+            old = live.get(cl)
+            if old is not None and old[OID] not in ending:  # the kernel decides (duplicate_oid)
+                out.append([old[OID], cl, account, s, sym, side, None])
+                continue
+            if tif == GTC or tif == POST:
+                if held >= most:
+                    out.append(None)
+                    continue
+                held += 1
+                fresh.add(oid)
+            out.append([oid, cl, account, s, sym, side, None])  # see state.new_order
+            live[cl] = out[-1]
+            oid += 1
+        self.next_oid = oid
+        self._held_now[account.id] = held
+        return out
 
     def _ends(self, rec: list) -> None:
         """A cancel of a live order is sequenced: its place under the cap is free for later commands."""

@@ -53,6 +53,15 @@ def test_ioc_fok_and_market_orders_never_count_toward_the_cap(venue):
     assert len(c.orders(CAP)) == cap
 
 
+def test_one_place_under_the_cap_is_taken_by_a_gtc_order_behind_an_ioc_in_its_batch(venue):
+    c = venue.client("capb", cod=True)
+    fill_to_the_cap(c, "j")
+    c.cancel("j0")
+    c.wait_report(of("j0"))
+    c.batch([new_command(1, "ioc", CAP, "sell", "0.001", "20", tif="IOC"), new_command(2, "gtc", CAP, "sell", "0.001", "20")])
+    assert [(r.ev, r.cl_oid) for r in c.wait_reports(3)] == [("accepted", "ioc"), ("canceled", "ioc"), ("accepted", "gtc")]
+
+
 @pytest.mark.parametrize("first", [
     [new_command(1, "k", SEQ, "buy", "1", "10"), ["cancel", 2, "k"]],  # canceled before the mass cancel
     [new_command(1, "k", SEQ, "buy", "1", "10.001")],                  # rejected (bad_price) before it
