@@ -49,27 +49,30 @@ def test_another_user_runs_kabuto_with_a_cache_in_their_home(nobody_env):
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o700)
 
 
-def test_a_user_without_a_home_gets_a_private_folder_in_the_temp_dir(nobody_env, base):
+@pytest.fixture
+def homeless(nobody_env, base):
+    """The other user's environment without a home, and the shared temp folder (sticky, like /tmp) it gets."""
     env, _ = nobody_env
     tmp = base / "tmp"
     tmp.mkdir()
     tmp.chmod(0o1777)
     env.update(HOME="/nonexistent", TMPDIR=str(tmp))
+    return env, tmp
+
+
+def test_a_user_without_a_home_gets_a_private_folder_in_the_temp_dir(homeless):
+    env, tmp = homeless
     out = as_nobody([KABUTO, "--help"], env)
     assert out.returncode == 0, out.stderr
     st = (tmp / f"kabuto-numba-{NOBODY}").stat()
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o700)
 
 
-def test_a_cache_folder_another_user_planted_is_not_used(nobody_env, base):
-    env, _ = nobody_env
-    tmp = base / "tmp"
-    tmp.mkdir()
-    tmp.chmod(0o1777)
+def test_a_cache_folder_another_user_planted_is_not_used(homeless):
+    env, tmp = homeless
     planted = tmp / f"kabuto-numba-{NOBODY}"
-    planted.mkdir(mode=0o777)  # root's, and writable by anyone: it could hold someone's pickled code
+    planted.mkdir()  # root's, and writable by anyone: it could hold someone's pickled code
     planted.chmod(0o777)
-    env.update(HOME="/nonexistent", TMPDIR=str(tmp))
     out = as_nobody([sys.executable, "-c", "import engine, os; print(os.environ.get('NUMBA_CACHE_DIR'))"], env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None"
