@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as d:  # the chain batcher's kernels compile on a real fill
         from chain.batcher import FillBatcher
         from chain.ledger import LedgerPublisher
-        batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")))
+        # its thread compiles them: close() waits for it however long that takes (minutes on a busy
+        # machine with bounds checking on), or they would be compiled again by the first venue
+        batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")), close_timeout_s=3600)
         replay(io.BytesIO(SAMPLE), io.BytesIO(), instruments, sinks=[batcher])
     for name in OPTIONAL:
         try:
