@@ -23,6 +23,7 @@ CHECKED_SUITES := tests/gateway tests/journal
 CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boundscheck
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest $(addprefix --ignore=,$(CHECKED_SUITES))
 	$(MAKE) test-boundscheck
 

@@ -171,7 +171,8 @@ def main(quick: bool = False) -> list[str]:
     sizes = [100, 1_000, 10_000] if quick else [100, 1_000, 10_000, 100_000]
     big = 100_000 if quick else 1_000_000
     rows = engine_fills(max(big, sizes[-1] * 4))
-    lines = ["| fills per batch | gas, first batch | gas per batch | gas per fill | Merkle build (fills + settlement) |",
+    lines = ["| fills per batch | gas, first batch | gas per batch | gas per fill "
+             "| Merkle build (fills + settlement) |",
              "|---:|---:|---:|---:|---:|"]
     for r in gas_rows(rows, sizes):
         lines.append(f"| {r['size']:,} | {r['first']:,} | {r['steady']:,.0f} | {r['per_fill']:,.1f} "

@@ -42,7 +42,7 @@ def _frames(batch: int, count: int, side: str) -> list[bytes]:
     cl = 0
     for f in range(count):
         cmds = []
-        for i in range(batch):
+        for _ in range(batch):
             cl += 1
             px = MID + (cl * 7919) % 11 - 5
             cmds.append(["new", cl, cl, SYM, side, "limit", f"{px // 100}.{px % 100:02d}", "0.100", None, None])
@@ -497,7 +497,7 @@ def main() -> int:
             venue.wait(timeout=30)
 
     rows = [
-        ("throughput, orders/s (batches of %d, %d in flight)" % (args.batch, args.window),
+        (f"throughput, orders/s (batches of {args.batch}, {args.window} in flight)",
          tp["per_s"], base_tp["per_s"], ">= 100000"),
         ("server CPU per order, us", tp["cpu_us"], base_tp["cpu_us"], ""),
         ("orders/s per fully used server core (1e6 / CPU per order)", 1e6 / tp["cpu_us"], 1e6 / base_tp["cpu_us"],
@@ -537,7 +537,8 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"throughput": tp, "baseline_throughput": base_tp, "latency": lat,
                                                "baseline_latency": base_lat,
-                                               "low_rate_latency": low, "latency_with_subscriber": lat_md, "baseline_low_rate_latency": base_low,
+                                               "low_rate_latency": low, "latency_with_subscriber": lat_md,
+                                               "baseline_low_rate_latency": base_low,
                                                "echo_floor": floor, "c_floor": c_lat, "market_data": md,
                                                "curve_throughput": tp_curve, "curve_latency": lat_curve,
                                                "l3_throughput": tp_l3,

@@ -61,9 +61,8 @@ def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
     """(seconds to recover from the journal alone, seconds for the engine alone, records, commands)."""
     from engine.engine import Engine
     from engine.instruments import load_instruments
-    from engine.records import COMMAND_DTYPE
+    from engine.records import COMMAND_DTYPE, empty_commands
     from gateway.recovery import recover_state
-    from engine.records import empty_commands
     instruments = load_instruments(None)
     Engine(instruments).process(empty_commands(0))
     t_rec = float("inf")

@@ -47,7 +47,8 @@ def main(quick: bool = False) -> list[str]:
             f"| `kabuto replay` (numba), whole process | {n:,} | {numba_s:.2f} | {n / numba_s / 1e3:.0f}k |",
             f"| same, less the {startup:.2f} s start-up (a 1-line log) | {n:,} | {numba_s - startup:.2f} "
             f"| {n / (numba_s - startup) / 1e3:.0f}k |",
-            f"| `kabuto replay --engine reference`, whole process | {ref_n:,} | {ref_s:.2f} | {ref_n / ref_s / 1e3:.1f}k |"]
+            f"| `kabuto replay --engine reference`, whole process | {ref_n:,} | {ref_s:.2f} "
+            f"| {ref_n / ref_s / 1e3:.1f}k |"]
 
 
 if __name__ == "__main__":

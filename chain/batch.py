@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 from eth_abi import encode
@@ -49,7 +49,7 @@ class BatchRecord:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "BatchRecord":
+    def from_json(cls, d: dict) -> BatchRecord:
         """The record of a dict made by as_json."""
         vals = [bytes.fromhex(d[f][2:]) if t == "bytes32" else int(d[f]) for f, t in zip(RECORD_FIELDS, RECORD_TYPES)]
         return cls(*vals)
@@ -104,7 +104,7 @@ class Batch:
         return MAGIC + struct.pack("<I", len(h)) + h + self.fills.astype(FILL_DTYPE, copy=False).tobytes()
 
     @classmethod
-    def decode(cls, data: bytes) -> "Batch":
+    def decode(cls, data: bytes) -> Batch:
         """The batch encoded in data; LedgerError when the bytes are not a well-formed batch."""
         try:
             if data[:4] != MAGIC:

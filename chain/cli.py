@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from chain.errors import ChainError, ContractError, ProofError
 from chain.ledger import DEFAULT_DIR
@@ -71,7 +72,7 @@ def add_publisher_options(p: argparse.ArgumentParser) -> None:
 
 
 def make_batcher(args: argparse.Namespace, instruments: Sequence,
-                 account_name: Callable[[int], str] | None) -> "FillBatcher | None":
+                 account_name: Callable[[int], str] | None) -> FillBatcher | None:
     """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
     from chain.batcher import FillBatcher
     ledger = getattr(args, "ledger", None)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from chain.errors import ContractError
 
@@ -64,7 +65,7 @@ def load_key(path: str) -> str:
     return "0x" + raw
 
 
-def connect(url: str) -> "Web3":
+def connect(url: str) -> Web3:
     """A Web3 client of an HTTP(S) JSON-RPC node, without web3's own retries (the batcher retries)."""
     from web3 import Web3
     if not url.startswith(("http://", "https://")):

@@ -1,8 +1,8 @@
 """Fills taken from the engine's event stream, and their Merkle leaves."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from numba import njit

@@ -26,8 +26,8 @@ def _rotl(x, n):
 @njit(cache=True, nogil=True)
 def _permute(a):
     """keccak-f[1600] on the 25 lanes of a (lane x + 5y), unrolled over locals."""
-    a00, a01, a02, a03, a04, a05, a06, a07, a08, a09, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24 = (
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24])
+    a00, a01, a02, a03, a04, a05, a06, a07, a08, a09, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24 = (  # noqa: E501 (unrolled)
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24])  # noqa: E501
     for rnd in range(24):
         # theta
         c0 = a00 ^ a05 ^ a10 ^ a15 ^ a20

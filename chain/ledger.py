@@ -9,13 +9,14 @@ import os
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from chain.batch import MAGIC as BATCH_MAGIC, Batch, BatchRecord
+from chain.batch import MAGIC as BATCH_MAGIC
+from chain.batch import Batch, BatchRecord
 from chain.errors import LedgerError
 from chain.fills import FILL_DTYPE
 from chain.merkle import ZERO

@@ -1,7 +1,7 @@
 """OpenZeppelin StandardMerkleTree: double-keccak ABI leaves, leaves sorted by hash, sorted-pair nodes."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from eth_abi import encode

@@ -24,7 +24,7 @@ class Publisher(Protocol):
     """A place batches are committed to, in batch-number order, each exactly once."""
 
     queue_dir: Path  # where the batcher keeps batches not yet published
-    ledger: "Ledger"  # the local ledger every batch is written to (a replay is compared with it)
+    ledger: Ledger  # the local ledger every batch is written to (a replay is compared with it)
 
     def head(self) -> Head:
         """Where the batcher resumes after everything already committed."""

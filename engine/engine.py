@@ -1,17 +1,16 @@
 """The engine facade: the numba kernel behind a small API (process a batch, read a book)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Sequence
 
 import numpy as np
 
 from engine import kernel
-from engine.jitcall import DirectCall
 from engine.instruments import Instrument, initial_bands
+from engine.jitcall import DirectCall
 from engine.records import COMMAND_DTYPE, EVENT_DTYPE
-from engine.state import (EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels,
-                          grow_orders, new_state)
+from engine.state import EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders, new_state
 
 Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first
 

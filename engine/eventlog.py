@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from engine import fastencode
-from engine.errors import InputError
-from engine.codes import REASON_NAMES, Ev, Flag, Reason
-from engine.instruments import Instrument
 from engine.accounts import Accounts
+from engine.codes import REASON_NAMES, Ev, Flag, Reason
+from engine.errors import InputError
+from engine.instruments import Instrument
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from engine.accounts import intern
-from engine.codes import Flag, Op, OrdType, Reason, Side, Stp, Tif
+from engine.codes import Flag, Op, OrdType, Reason, Side, Tif
 
 FALLBACK = -1  # op of a placeholder record the Python decoder fills in
 BLANK = -2  # op of a blank line (dropped)

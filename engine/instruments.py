@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 from engine.errors import ConfigError
 
@@ -178,7 +178,8 @@ def _step(entry: dict, key: str, where: str) -> Decimal:
     d = _decimal(entry, key, where)
     _, digits, exp = d.normalize().as_tuple()
     if int("".join(map(str, digits))) > 100_000 or exp < -30:
-        raise ConfigError(f"{where}: {key} = {entry[key]!r} needs at most five significant digits, not finer than 1e-30")
+        raise ConfigError(f"{where}: {key} = {entry[key]!r} needs at most five significant digits, "
+                          f"not finer than 1e-30")
     return d
 
 

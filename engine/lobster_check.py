@@ -10,8 +10,7 @@ import numpy as np
 from numba import njit
 
 from engine.codes import Ev, Flag, Op, OrdType, Side, Tif
-from engine.kernel import (NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK,
-                           hash_find, run)
+from engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, hash_find, run
 from engine.state import EMPTY, M_HASH_USED, M_LIVE
 
 # the LOBSTER instrument: prices are USD x 10000 (one tick = 0.0001), sizes whole shares
@@ -354,7 +353,7 @@ def replay_messages(st, msgs, seen, book, L, check, start, ev, k, keep, cmds, st
     Any other status names a capacity for Python to grow (the kernel's NEED_* codes, NEED_CMDS)."""
     b_lv, b_n, l_px, l_qty, l_head, l_tail = st.b_lv, st.b_n, st.l_px, st.l_qty, st.l_head, st.l_tail
     o_next, o_prev, o_oid, o_qty, o_px, o_book = st.o_next, st.o_prev, st.o_oid, st.o_qty, st.o_px, st.o_book
-    h_key, h_val, meta, b_orders = st.h_key, st.h_val, st.meta, st.b_orders
+    h_key, h_val, meta = st.h_key, st.h_val, st.meta
     n_msgs = msgs.shape[0]
     has_book = book.shape[0] > 0
     adds = 2 * L + 4  # most orders and levels one message and its re-sync can add

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 
 from engine import fastdecode
 from engine.accounts import Accounts
-from engine.codes import (STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif)
+from engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif
 from engine.instruments import MAX_UNITS, Instrument, symbol_index
 from engine.records import COMMAND_DTYPE
 

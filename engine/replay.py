@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import sys
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO
 
+from engine.accounts import Accounts
 from engine.eventlog import Encoder, book_json
 from engine.instruments import Instrument
-from engine.accounts import Accounts
 from engine.orderlog import BOM, Decoder
 
 CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk

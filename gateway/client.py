@@ -13,9 +13,10 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 import msgpack
 import zmq
@@ -99,7 +100,7 @@ class Client:
             self.logon()
 
     @classmethod
-    def from_data_dir(cls, data_dir: str | Path, account: str, **kw) -> "Client":
+    def from_data_dir(cls, data_dir: str | Path, account: str, **kw) -> Client:
         """Connect to the venue whose endpoints.json (and, when secure, keys) are in data_dir."""
         info = venue_info(data_dir)
         cred = None
@@ -107,7 +108,7 @@ class Client:
             cred = client_credentials(Path(data_dir), account, info["server_key"].encode())
         return cls(info["orders"], credentials=cred, account=account, **kw)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -396,7 +397,7 @@ class MarketDataClient:
 
     @classmethod
     def from_data_dir(cls, data_dir: str | Path, account: str | None, symbols: Iterable[str],
-                      **kw) -> "MarketDataClient":
+                      **kw) -> MarketDataClient:
         """Subscribe to the venue whose endpoints.json (and keys, when secure) are in data_dir."""
         info = venue_info(data_dir)
         cred = None
@@ -404,7 +405,7 @@ class MarketDataClient:
             cred = client_credentials(Path(data_dir), account, info["server_key"].encode())
         return cls(info["market_data"], info["snapshots"], symbols, credentials=cred, **kw)
 
-    def __enter__(self) -> "MarketDataClient":
+    def __enter__(self) -> MarketDataClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,7 +6,7 @@ a readable order command with a bad field becomes a command tuple carrying its r
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import msgpack
 

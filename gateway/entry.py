@@ -12,8 +12,8 @@ point of the batch being collected, so a cancel frees its order's place for the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -24,8 +24,7 @@ from gateway import protocol as P
 from gateway.config import GatewayConfig
 from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC, POST, DecimalCache
 from gateway.errors import ProtocolError
-from gateway.fastentry import (F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, N_FIELDS, commit, parse,
-                               word_table)
+from gateway.fastentry import F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, N_FIELDS, commit, parse, word_table
 from gateway.keys import ACCOUNT_RE
 from gateway.sequencer import Answer, MassCancel, Sequencer
 from gateway.state import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order

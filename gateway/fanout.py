@@ -6,12 +6,14 @@ every report once, then copies each account's reports into one `reports` frame p
 account (the request id only for the session that sent the command, nil for the others). Market
 data is one `md` message per symbol with trades or a level whose resting quantity changed: its
 trades, and the quantities of those levels, read from the engine's own book after the batch (the
-pass sums each touched level's change, so a level that ends as it began is left out). Python is left with one send per frame and a short list
-of order records to file or forget (accepted, finished, rejected) in the account tables.
+pass sums each touched level's change, so a level that ends as it began is left out). Python is
+left with one send per frame and a short list of order records to file or forget (accepted,
+finished, rejected) in the account tables.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import msgpack
 import numpy as np
@@ -844,8 +846,8 @@ class Fanout:
 
     def warm(self, engine_state) -> None:
         """Load (or compile) the pass now rather than on the first order: run it over no events."""
-        from gateway.sequencer import Sequencer
         from engine.records import empty_commands, empty_events
+        from gateway.sequencer import Sequencer
         batch = Sequencer(1).take()
         self.run(empty_events(0), 1, empty_commands(0), batch.cm, 0, 0, engine_state)
 

@@ -9,7 +9,7 @@ META_DTYPE records once the session stage has given each order its engine order 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
@@ -367,6 +367,7 @@ assert CL_TEXT == P.MAX_CL_OID_LEN
 def warm(instruments: Sequence[Instrument]) -> None:
     """Compile (or load) parse and commit with the argument types the venue uses."""
     import msgpack
+
     from gateway.sequencer import Sequencer
     words, off = word_table(instruments)
     rows = np.zeros((4, N_FIELDS), np.int64)

@@ -30,9 +30,9 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -285,7 +285,8 @@ class Torn:
         if self.corrupt:
             return (f"{self.path.name}: corrupt end of the journal at byte {self.offset} ({self.why}); "
                     f"{self.size - self.offset} bytes cut (--truncate-corrupt-tail)")
-        return f"{self.path.name}: torn last record at byte {self.offset} ({self.why}); {self.size - self.offset} bytes cut"
+        return (f"{self.path.name}: torn last record at byte {self.offset} ({self.why}); "
+                f"{self.size - self.offset} bytes cut")
 
 
 CUT_HINT = "restore the file, or start `kabuto serve --truncate-corrupt-tail` to cut the journal there"

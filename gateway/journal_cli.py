@@ -55,7 +55,7 @@ def inspect(args: argparse.Namespace) -> int:
     print(f"journal     {jdir}")
     print(f"instruments {', '.join(s[0] for s in meta['instruments'])}")
     segs = segments(jdir)
-    for first, path in segs:
+    for _, path in segs:
         size = path.stat().st_size
         seal = read_seal(path, size)
         print(f"segment     {path.name}  {size} bytes  " +
@@ -78,7 +78,8 @@ def inspect(args: argparse.Namespace) -> int:
     except JournalError as e:
         print(f"ERROR       {e}")
         status = 1
-    print(f"records     {reader.records}" + (f" (sequence {first_seq}..{reader.last_seq}, no gaps)" if reader.records else "")
+    span = f" (sequence {first_seq}..{reader.last_seq}, no gaps)" if reader.records else ""
+    print(f"records     {reader.records}" + span
           + (f"; pruned: records before {start} were deleted" if start > 1 else ""))
     print("commands    " + (", ".join(f"{OP_TEXT.get(k, k)} {n}" for k, n in sorted(ops.items())) or "none"))
     print(f"accounts    {accounts}")

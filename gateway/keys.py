@@ -9,8 +9,8 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from zmq.utils import z85
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from gateway.errors import ConfigError
 

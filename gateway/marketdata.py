@@ -7,7 +7,7 @@ sequence number it stands at.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import msgpack
 import numpy as np

@@ -21,9 +21,10 @@ import os
 import sys
 import threading
 import tomllib
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple, Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import msgpack
 import numpy as np

@@ -44,7 +44,7 @@ CL_TEXT = 36  # bytes of a client order id text (protocol.MAX_CL_OID_LEN)
 META_DTYPE = np.dtype([("sess", np.int64), ("req", np.int64), ("ck", np.int64), ("clkind", np.int64),
                        ("clint", np.int64), ("cllen", np.int64), ("sym", np.int64), ("side", np.int64),
                        ("count", np.int64), ("cl", np.uint8, (CL_TEXT,)), ("pad", np.uint8, (4,))])
-_META = struct.Struct("<9q%ds4x" % CL_TEXT)
+_META = struct.Struct(f"<9q{CL_TEXT}s4x")
 assert _META.size == META_DTYPE.itemsize
 
 
@@ -156,7 +156,7 @@ class Sequencer:
         self._meta.extend(metas)
         self.count += len(metas)
 
-    def ack(self, mass: "MassCancel | Answer") -> None:
+    def ack(self, mass: MassCancel | Answer) -> None:
         """Answer a request after this batch (a mass cancel's count, even when it canceled nothing)."""
         self._acks.append(mass)
 

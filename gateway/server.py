@@ -15,7 +15,7 @@ import os
 import select
 import sys
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import msgpack
 import zmq
@@ -30,11 +30,19 @@ from gateway.config import GatewayConfig
 from gateway.decoder import COMMANDS, Decoder
 from gateway.entry import OrderEntry
 from gateway.errors import ConfigError, ProtocolError
+from gateway.fanout import (
+    FRAME_L3,
+    FRAME_MD,
+    FRAME_REPORTS,
+    TODO_ACCEPTED,
+    TODO_FINISHED,
+    TODO_INDEX_MASK,
+    TODO_SLOT_SHIFT,
+    Fanout,
+)
 from gateway.fastentry import HEAD as FAST_HEAD
 from gateway.fastentry import NEW_HEAD
 from gateway.fastentry import warm as warm_entry
-from gateway.fanout import (FRAME_L3, FRAME_MD, FRAME_REPORTS, TODO_ACCEPTED, TODO_FINISHED, TODO_INDEX_MASK,
-                            TODO_SLOT_SHIFT, Fanout)
 from gateway.journal import NullJournal
 from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from gateway.marketdata import MarketData

@@ -15,7 +15,7 @@ SIDE = 5     # 0 buy, 1 sell
 SLOT = 6     # its row in the fan-out stage's order table once accepted (None before): price, open lots
 
 
-def new_order(oid: int, cl, account: "Account", session: "Session | None", sym: int, side: int) -> list:
+def new_order(oid: int, cl, account: Account, session: Session | None, sym: int, side: int) -> list:
     """A fresh order record (the hot path writes the same list literal inline)."""
     return [oid, cl, account, session, sym, side, None]
 

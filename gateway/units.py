@@ -1,7 +1,7 @@
 """Decimal text of ticks and lots per instrument, memoized: venues print the same prices over and over."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 TEXT_CACHE = 1 << 14
 

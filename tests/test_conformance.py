@@ -21,7 +21,8 @@ def test_shared_conformance_cases_pass_through_the_kabuto_command(engine):
     kabuto = kabuto_command()
     assert kabuto, "the kabuto console script is not installed"
     # check.py runs COMMAND replay CASE ...: the wrapper puts --engine after "replay"
-    wrapper = f"{sys.executable} -c \"import sys,subprocess; sys.exit(subprocess.call(['{kabuto}'] + sys.argv[1:2] + ['--engine', '{engine}'] + sys.argv[2:]))\""
+    call = f"subprocess.call(['{kabuto}'] + sys.argv[1:2] + ['--engine', '{engine}'] + sys.argv[2:])"
+    wrapper = f"{sys.executable} -c \"import sys,subprocess; sys.exit({call})\""
     p = subprocess.run([sys.executable, CHECK, wrapper], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert " 0 failed" in p.stdout

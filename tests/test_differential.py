@@ -1,10 +1,9 @@
 """The numba engine and the reference model agree event for event on random order logs."""
+import pytest
 from hypothesis import HealthCheck, given, settings
+from orderlogs import INSTRUMENTS, order_logs, random_log
 
 from engine.replay import replay_text
-import pytest
-
-from orderlogs import INSTRUMENTS, order_logs, random_log
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,10 +3,10 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from orderlogs import INSTRUMENTS, command, random_log
 
 from engine.codes import Op
 from engine.orderlog import Decoder
-from orderlogs import INSTRUMENTS, command, random_log
 
 
 def python_records(lines):
@@ -44,7 +44,8 @@ def mutated_line(draw):
     except ValueError:
         return text
     if not isinstance(base, dict) or not draw(st.integers(0, 5)):
-        return draw(st.sampled_from(["", " \t\r", "{}", "{ }", "[", "nul", '{"op":"new",}', "{\"op\":\"cancel\",\"oid\":01}"]))
+        return draw(st.sampled_from(["", " \t\r", "{}", "{ }", "[", "nul", '{"op":"new",}',
+                                     '{"op":"cancel","oid":01}']))
     for _ in range(draw(st.integers(0, 2))):
         base[draw(KEYS)] = draw(json_values)
     text = json.dumps(base, ensure_ascii=draw(st.booleans()))

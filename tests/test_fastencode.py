@@ -1,10 +1,10 @@
 """The numba event encoder writes exactly the text of the Python encoder."""
 import pytest
+from orderlogs import INSTRUMENTS, random_log
 
 from engine.engine import Engine
 from engine.eventlog import Encoder
 from engine.orderlog import Decoder
-from orderlogs import INSTRUMENTS, random_log
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -20,7 +20,8 @@ def test_numba_encoder_writes_the_python_encoders_text(seed):
 
 def test_numba_encoder_prints_accounts_with_json_escapes():
     decoder = Decoder(INSTRUMENTS)
-    log = ('{"op":"new","oid":1,"acct":"mm \\"one\\"","sym":"TSLAx-USD","side":"sell","type":"limit","px":"1.00","qty":"1"}\n'
+    log = ('{"op":"new","oid":1,"acct":"mm \\"one\\"","sym":"TSLAx-USD","side":"sell","type":"limit",'
+           '"px":"1.00","qty":"1"}\n'
            '{"op":"new","oid":2,"acct":"b\\u00e9","sym":"TSLAx-USD","side":"buy","type":"limit","px":"1.00","qty":"1"}\n')
     events = Engine(INSTRUMENTS).process(decoder.decode_chunk(log.encode(), 1))
     text = Encoder(INSTRUMENTS, decoder.accounts).encode_bytes(events, 1).decode()

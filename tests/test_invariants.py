@@ -2,11 +2,11 @@
 import json
 
 import pytest
+from orderlogs import INSTRUMENTS, random_log
 
 from engine.engine import Engine
 from engine.eventlog import Encoder
 from engine.orderlog import Decoder, split_lines
-from orderlogs import INSTRUMENTS, random_log
 
 
 def run_checked(log: bytes):

@@ -211,6 +211,7 @@ def audit(ledger: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def test_the_audit_against_the_journal_finds_a_batch_whose_seq_range_misses_a_fill(tmp_path):
     import numpy as np
+
     from chain.batch import build_batch
     from chain.ledger import Ledger, LedgerPublisher
     from chain.merkle import ZERO

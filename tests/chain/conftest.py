@@ -1,6 +1,5 @@
 """Shared fixtures of the chain tests: real engine events, a real in-process EVM, the deployed contract."""
 import pytest
-
 from chainkit import INSTRUMENTS, account_name, engine_run
 
 

@@ -5,11 +5,11 @@ import time
 
 import numpy as np
 import pytest
+from chainkit import INSTRUMENTS, account_name, engine_run
 
 from chain.batcher import FillBatcher
 from chain.errors import ChainError
 from chain.ledger import FILE, Ledger, LedgerPublisher
-from chainkit import INSTRUMENTS, account_name, engine_run
 from engine.codes import Ev
 from engine.records import EVENT_DTYPE
 

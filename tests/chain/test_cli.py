@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from chainkit import INSTRUMENTS, account_name, feed
 
 from chain.batcher import FillBatcher
 from chain.ledger import FILE, Ledger, LedgerPublisher
-from chainkit import INSTRUMENTS, account_name, feed
 from engine.cli import main as kabuto
 
 

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from chainkit import INSTRUMENTS, account_name
 
 from chain.batch import build_batch
 from chain.contract import Registry, deploy, send
@@ -11,7 +12,6 @@ from chain.errors import ContractError
 from chain.fills import account_names, fill_rows
 from chain.merkle import ZERO
 from chain.settlement import SymbolInfo
-from chainkit import INSTRUMENTS, account_name
 
 SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]
 

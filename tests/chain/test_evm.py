@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 import pytest
+from chainkit import INSTRUMENTS, account_name, feed
+from evmnode import EvmNode
 
 from chain.batcher import FillBatcher
 from chain.contract import Registry, connect, deploy
@@ -17,9 +19,7 @@ from chain.errors import ChainError
 from chain.evm import EvmPublisher, read_receipts
 from chain.ledger import Ledger, LedgerPublisher
 from chain.proof import check_against_chain, fill_proof
-from chainkit import INSTRUMENTS, account_name, feed
 from engine.cli import main as kabuto
-from evmnode import EvmNode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -196,6 +196,7 @@ def test_the_cli_reports_an_unreachable_node_in_one_line(tmp_path, stream, capsy
 
 def test_status_shows_whether_the_contracts_owner_paused_commits(tmp_path, node, registry, stream, capsys):
     from eth_account import Account
+
     from chain.contract import send
     b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=700)
     feed(b, stream[:2])

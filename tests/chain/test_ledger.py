@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from chainkit import INSTRUMENTS, account_name, engine_run, feed
 
 from chain.batch import build_batch
 from chain.batcher import FillBatcher
@@ -15,7 +16,6 @@ from chain.errors import ChainError, LedgerError, ProofError
 from chain.ledger import FILE, Ledger, LedgerPublisher
 from chain.merkle import ZERO
 from chain.proof import check_against_ledger, check_fill_proof, fill_proof
-from chainkit import INSTRUMENTS, account_name, engine_run, feed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -3,10 +3,10 @@ from collections import defaultdict
 from decimal import Decimal
 
 import numpy as np
+from chainkit import INSTRUMENTS, account_name
 
 from chain.fills import FILL_DTYPE, fill_rows
 from chain.settlement import SymbolInfo, net_deltas, split_symbol
-from chainkit import INSTRUMENTS, account_name
 from engine.codes import Side
 
 SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]

@@ -6,9 +6,9 @@ other's orders.
 from __future__ import annotations
 
 import pytest
+from gatewaykit import ACCOUNTS, OPERATOR, Venue, start_venue
 
 from gateway.keys import add_client
-from gatewaykit import ACCOUNTS, OPERATOR, Venue, start_venue
 
 
 @pytest.fixture(scope="session")

@@ -195,7 +195,7 @@ def keep_polling(seconds: float, *clients) -> None:
             c.poll(0.02)
 
 
-def raw_snapshot(venue: "Venue", sym: str, kind: str = "snapshot", req: int = 1) -> list:
+def raw_snapshot(venue: Venue, sym: str, kind: str = "snapshot", req: int = 1) -> list:
     """A snapshot answer fetched with a raw DEALER (the engine's own book and the seq it stands at)."""
     s = zmq.Context.instance().socket(zmq.DEALER)
     cred = client_credentials(venue.data_dir, "victor", venue.info["server_key"].encode())

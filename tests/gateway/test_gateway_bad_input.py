@@ -1,9 +1,9 @@
 """Bad input: every bad frame is answered (or, oversized, disconnected) and the venue keeps serving."""
 import msgpack
 import pytest
+from gatewaykit import wait_until
 
 from gateway.errors import NotAuthorized
-from gatewaykit import keep_polling, wait_until
 
 BAD = "BAD-USD"
 

@@ -3,9 +3,10 @@ import re
 import signal
 import subprocess
 
+from gatewaykit import KABUTO, start_venue
+
 from gateway.client import Client, venue_info
 from gateway.config import GatewayConfig
-from gatewaykit import KABUTO, start_venue
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

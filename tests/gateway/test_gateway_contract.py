@@ -9,11 +9,11 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
+from gatewaykit import Venue, start_venue, wait_until
 
 from gateway.client import Client, new_command
 from gateway.errors import NotAuthorized
 from gateway.keys import Credentials, add_client, client_credentials
-from gatewaykit import Venue, start_venue, wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))
@@ -27,7 +27,8 @@ def fill_to_the_cap(client, prefix: str) -> int:
     """Rest orders until the account holds max_live_orders; returns the cap."""
     cap = client.session["max_live_orders"]
     for start in range(0, cap, 100):
-        client.batch([new_command(i, f"{prefix}{i}", CAP, "buy", "0.001", "10") for i in range(start, min(cap, start + 100))])
+        client.batch([new_command(i, f"{prefix}{i}", CAP, "buy", "0.001", "10")
+                      for i in range(start, min(cap, start + 100))])
     assert wait_until(lambda: len(client.reports) >= cap, poll=[client])
     assert {r.ev for r in client.reports} == {"accepted"}
     client.reports.clear()
@@ -58,8 +59,10 @@ def test_one_place_under_the_cap_is_taken_by_a_gtc_order_behind_an_ioc_in_its_ba
     fill_to_the_cap(c, "j")
     c.cancel("j0")
     c.wait_report(of("j0"))
-    c.batch([new_command(1, "ioc", CAP, "sell", "0.001", "20", tif="IOC"), new_command(2, "gtc", CAP, "sell", "0.001", "20")])
-    assert [(r.ev, r.cl_oid) for r in c.wait_reports(3)] == [("accepted", "ioc"), ("canceled", "ioc"), ("accepted", "gtc")]
+    c.batch([new_command(1, "ioc", CAP, "sell", "0.001", "20", tif="IOC"),
+             new_command(2, "gtc", CAP, "sell", "0.001", "20")])
+    assert [(r.ev, r.cl_oid) for r in c.wait_reports(3)] == [
+        ("accepted", "ioc"), ("canceled", "ioc"), ("accepted", "gtc")]
 
 
 @pytest.mark.parametrize("first", [

@@ -21,8 +21,28 @@ from engine.codes import Flag, Op, OrdType, Reason, Stp, Tif
 from engine.instruments import load_instruments
 from gateway.decoder import C_NEW, COMMANDS, Decoder
 from gateway.errors import ProtocolError
-from gateway.fastentry import (HEAD, F_CLA, F_CLB, F_CLINT, F_CLKIND, F_PE, F_PM, F_QE, F_QM, F_REQ, F_SIDE, F_STP, F_SYM,
-                               F_TIF, F_TYPE, FALLBACK, N_FIELDS, commit, parse, word_table)
+from gateway.fastentry import (
+    F_CLA,
+    F_CLB,
+    F_CLINT,
+    F_CLKIND,
+    F_PE,
+    F_PM,
+    F_QE,
+    F_QM,
+    F_REQ,
+    F_SIDE,
+    F_STP,
+    F_SYM,
+    F_TIF,
+    F_TYPE,
+    FALLBACK,
+    HEAD,
+    N_FIELDS,
+    commit,
+    parse,
+    word_table,
+)
 from gateway.sequencer import CL_TEXT, META_DTYPE, Sequencer
 
 INSTRUMENTS = load_instruments()

@@ -7,9 +7,9 @@ import time
 import msgpack
 import pytest
 import zmq
+from gatewaykit import keep_polling, raw_snapshot, wait_until
 
 from gateway.keys import client_credentials
-from gatewaykit import keep_polling, raw_snapshot, wait_until
 
 L3 = "L3A-USD"
 

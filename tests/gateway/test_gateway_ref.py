@@ -5,10 +5,9 @@ REF-USD has a 10% band and no reference price, so its band is off until the firs
 import subprocess
 
 import pytest
+from gatewaykit import KABUTO, OPERATOR
 
 from gateway.errors import ClientError, NotAuthorized
-
-from gatewaykit import KABUTO, OPERATOR
 
 REF = "REF-USD"
 

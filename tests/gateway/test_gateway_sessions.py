@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import zmq
+from gatewaykit import keep_polling, wait_until
 
 from gateway.client import Client
 from gateway.errors import NotAuthorized
 from gateway.keys import Credentials
-from gatewaykit import keep_polling, wait_until
 
 SES = "SES-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))
@@ -103,7 +103,7 @@ def test_logout_with_cancel_on_disconnect_cancels_the_sessions_orders(venue):
 def test_commands_over_the_rate_are_rejected_and_every_one_is_answered(venue):
     c = venue.client("judy")
     n = 0
-    for f in range(12):
+    for _ in range(12):
         c.batch([["cancel", n + i, f"none{n + i}"] for i in range(100)])
         n += 100
     assert wait_until(lambda: len(c.reports) >= n, timeout=10, poll=[c])
@@ -121,7 +121,7 @@ def test_commands_over_the_rate_are_rejected_and_every_one_is_answered(venue):
 def test_a_flood_from_one_session_does_not_stop_another(venue):
     flood = venue.client("mallory")
     calm = venue.client("oscar")
-    for f in range(30):
+    for _ in range(30):
         flood.batch([["cancel", i, "x"] for i in range(100)])
     cls = [calm.new(SES, "sell", "1", f"{200 + i}") for i in range(10)]
     got = calm.wait_reports(10, timeout=10)

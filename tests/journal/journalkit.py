@@ -123,6 +123,7 @@ def unseal(path: Path) -> None:
 def write_journal(data_dir: Path, batches: list[list[dict]], names: list[str], segment_bytes: int = 64 << 20) -> None:
     """A journal as `kabuto serve` writes it, of hand-made command batches (fields of COMMAND_DTYPE)."""
     import msgpack
+
     from engine.codes import Flag, Op
     from engine.engine import Engine
     from engine.instruments import load_instruments

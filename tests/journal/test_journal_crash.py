@@ -9,11 +9,11 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from journalkit import Serve, Trader, events
 
 from engine.instruments import load_instruments
 from gateway.client import Client
 from gateway.recovery import live_orders, recover_state, replay_journal
-from journalkit import Serve, Trader, events
 
 ACCOUNTS = ("alice", "bob", "carol")
 
@@ -80,7 +80,7 @@ def test_kill9_keeps_every_acknowledged_order_and_fills_none_twice(tmp_path, see
     # the restarted venue's books, order by order and owner by owner, are those of a clean replay
     ins = load_instruments(None)[0]
     expect = defaultdict(list)
-    for oid, acct, sym, side, px, q in live_orders(clean.engine):
+    for oid, acct, _sym, _side, px, q in live_orders(clean.engine):
         expect[clean.names[acct]].append((oid, ins.px.text(px), ins.qty.text(q)))
     for name in ACCOUNTS:
         assert listed[name] == sorted(expect[name])

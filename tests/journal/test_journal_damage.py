@@ -8,10 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from journalkit import Serve, refused, unseal, wait_for
 
 from gateway.client import Client
 from gateway.journal import HEAD, read_seal, segments
-from journalkit import Serve, refused, unseal, wait_for
 
 SMALL = ["--segment-bytes", "2000"]  # about 15 one-order records per segment
 

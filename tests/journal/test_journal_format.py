@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from journalkit import unseal
 
 from gateway.journal import HEAD, SEAL_BYTES, JournalError, JournalReader, JournalWriter, read_seal, segments
-from journalkit import unseal
 
 
 def write(directory, bodies, **kw):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from journalkit import Serve, events, wait_for
 
 from engine.instruments import load_instruments
 from gateway.client import Client, new_command
 from gateway.recovery import replay_journal
-from journalkit import Serve, events, wait_for
 
 INSTRUMENTS = load_instruments(None)
 

@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from journalkit import KABUTO, Serve, Trader, wait_for
 
 from engine.instruments import load_instruments
 from engine.records import empty_commands
 from gateway.client import Client
 from gateway.journal import JournalError, JournalReader, JournalWriter, segments
 from gateway.recovery import recover_state
-from journalkit import KABUTO, Serve, Trader, wait_for
 
 INSTRUMENTS = load_instruments(None)
 ACCOUNTS = ("alice", "bob")
@@ -53,10 +53,10 @@ def trade_and_snapshot(serve: Serve, data: Path, snapshots: int) -> dict:
     try:
         for _ in range(snapshots):
             mark = firsts(data)[-1]
-            assert wait_for(lambda: firsts(data)[-1] > mark + 10), "the journal does not grow"
+            assert wait_for(lambda mark=mark: firsts(data)[-1] > mark + 10), "the journal does not grow"
             before = snapshot_seqs(data)[-1:]
             serve.proc.send_signal(signal.SIGUSR1)
-            assert wait_for(lambda: snapshot_seqs(data)[-1:] != before), "no snapshot"
+            assert wait_for(lambda before=before: snapshot_seqs(data)[-1:] != before), "no snapshot"
         newest = snapshot_seqs(data)[-1]
         assert wait_for(lambda: firsts(data)[-1] > newest + 1)  # records after the newest snapshot
     finally:
@@ -167,7 +167,7 @@ def test_a_full_replay_of_a_pruned_journal_is_refused_with_a_clear_message(prune
 
 def test_a_journal_starting_after_the_state_it_continues_is_refused(tmp_path):
     w = JournalWriter(tmp_path, fsync="off", segment_bytes=100)
-    for i in range(20):
+    for _ in range(20):
         w.append(bytes(60))
     w.close()
     segs = segments(tmp_path)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from journalkit import unseal, write_journal
 
 from engine.codes import Op
 from engine.engine import Engine
 from engine.instruments import load_instruments, parse_instruments
 from gateway.journal import JournalError, segments
 from gateway.recovery import Durability, recover_state
-from journalkit import unseal, write_journal
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 INSTRUMENTS = load_instruments(None)

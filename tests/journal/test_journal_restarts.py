@@ -5,9 +5,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from journalkit import KABUTO, Serve, wait_for
+
 from gateway.client import Client
 from gateway.snapshot import snapshot_name
-from journalkit import KABUTO, Serve, wait_for
 
 COD_ACCOUNTS = ("bob", "carol", "dave")
 

@@ -8,6 +8,7 @@ import time
 from argparse import Namespace
 
 import pytest
+from journalkit import Serve, Trader, events
 
 from engine.eventlog import book_json
 from engine.instruments import load_instruments
@@ -15,7 +16,6 @@ from gateway.client import Client
 from gateway.journal import JournalError, JournalReader
 from gateway.recovery import recover_state, replay_journal
 from gateway.snapshot import decode, encode, load_newest
-from journalkit import Serve, Trader, events
 
 INSTRUMENTS = load_instruments(None)
 
@@ -31,9 +31,9 @@ def venue_dir(tmp_path_factory):
         t.start()
     try:
         for n in (1, 2):
-            wait(lambda: last_record(data) > 50 * n)
+            wait(lambda n=n: last_record(data) > 50 * n)
             serve.proc.send_signal(signal.SIGUSR1)
-            wait(lambda: len(list((data / "snapshots").glob("*.snap"))) == n)
+            wait(lambda n=n: len(list((data / "snapshots").glob("*.snap"))) == n)
         newest = int(sorted((data / "snapshots").glob("*.snap"))[-1].stem)
         wait(lambda: last_record(data) > newest + 5)  # a journal tail after the newest snapshot
         serve.kill9()
