@@ -8,6 +8,9 @@ import subprocess
 import sys
 import time
 
+from engine.errors import MissingExtra
+from engine.extras import require
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = ("kernel", "depth", "replay", "lobster", "chain", "gateway", "journal")
 
@@ -69,6 +72,8 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen sections; print each table and write the report."""
     from tqdm import tqdm
+    for module in ("matplotlib", "hdrh"):  # before minutes of measuring, not after
+        require(module, "bench")
     sections = args.only or SECTIONS
     plots = os.path.dirname(os.path.abspath(args.report))
     header = ["# Kabuto benchmark report", "",
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         try:
             lines = _section(name, args.quick, plots)
-        except ModuleNotFoundError as e:
+        except (ModuleNotFoundError, MissingExtra) as e:  # the chain section without the evm extra
             lines = [f"(skipped: {e})"]
         body[name] = [f"## {name}", ""] + lines + ["", f"_{time.perf_counter() - t:.0f} s, "
                                                         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}_", ""]

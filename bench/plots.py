@@ -5,9 +5,11 @@ import os
 
 import numpy as np
 
+from engine.extras import require
+
 
 def _plt():
-    import matplotlib
+    matplotlib = require("matplotlib", "bench")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

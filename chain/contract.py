@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chain.errors import ContractError
+from engine.extras import require
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -28,8 +29,8 @@ def _cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def compiled() -> tuple[list, str]:
     """(abi, deploy bytecode hex) of FillRegistry.vy, compiled once per source and vyper version."""
-    import vyper
-    from vyper.compiler.settings import Settings
+    vyper = require("vyper", "evm")
+    Settings = require("vyper.compiler.settings", "evm").Settings
     source = SOURCE.read_text(encoding="utf-8")
     key = hashlib.sha256(f"{vyper.__version__}\0{EVM_VERSION}\0{source}".encode()).hexdigest()[:20]
     cache = _cache_dir() / f"FillRegistry-{key}.json"
@@ -67,7 +68,7 @@ def load_key(path: str) -> str:
 
 def connect(url: str) -> Web3:
     """A Web3 client of an HTTP(S) JSON-RPC node, without web3's own retries (the batcher retries)."""
-    from web3 import Web3
+    Web3 = require("web3", "evm").Web3
     if not url.startswith(("http://", "https://")):
         raise ContractError(f"--chain-rpc must be an http(s) URL: {url}")
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}, exception_retry_configuration=None))
@@ -93,7 +94,7 @@ def send(w3, account, call, gas: int | None = None) -> dict:
 
 def deploy(w3, key: str, operator: str | None = None) -> str:
     """Deploy a FillRegistry owned by key's address with the given operator (default: the same address)."""
-    from eth_account import Account
+    Account = require("eth_account", "evm").Account
     abi, bytecode = compiled()
     account = Account.from_key(key)
     factory = w3.eth.contract(abi=abi, bytecode=bytecode)

@@ -15,6 +15,7 @@ from chain.contract import Registry, send
 from chain.errors import ChainError, ContractError, PublishError
 from chain.ledger import LedgerPublisher, ledger_status
 from chain.publisher import Head
+from engine.extras import require
 
 RECEIPTS = "receipts.jsonl"
 
@@ -23,7 +24,7 @@ class EvmPublisher:
     """Publisher to a deployed FillRegistry, signing with the operator's key."""
 
     def __init__(self, path: str | os.PathLike, w3, key: str, address: str):
-        from eth_account import Account
+        Account = require("eth_account", "evm").Account
         self.local = LedgerPublisher(path)
         self.ledger = self.local.ledger
         self.queue_dir = self.local.queue_dir

@@ -13,5 +13,9 @@ class InputError(EngineError):
     """An input file cannot be read or an output file cannot be written."""
 
 
+class MissingExtra(EngineError):
+    """An optional dependency is not installed (engine/extras.py names the extra)."""
+
+
 class CapacityError(EngineError):
     """The engine cannot grow its arrays any further."""
