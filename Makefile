@@ -35,7 +35,7 @@ conformance: install
 	$(BIN)/python ../shared/conformance/check.py $(BIN)/kabuto
 
 bench: install
-	$(BIN)/kabuto bench
+	$(BIN)/python -m bench
 
 run: install
 	$(BIN)/kabuto serve

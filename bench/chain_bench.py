@@ -18,14 +18,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from kabuto.chain.batch import build_batch  # noqa: E402
+from kabuto.chain.fills import account_names, fill_rows  # noqa: E402
+from kabuto.chain.merkle import ZERO  # noqa: E402
+from kabuto.chain.settlement import SymbolInfo  # noqa: E402
+from kabuto.engine.codes import Op, OrdType, Stp, Tif  # noqa: E402
+from kabuto.engine.engine import Engine  # noqa: E402
+from kabuto.engine.records import COMMAND_DTYPE  # noqa: E402
+
 from bench.workload import MID, bench_instruments, mixed_workload  # noqa: E402
-from chain.batch import build_batch  # noqa: E402
-from chain.fills import account_names, fill_rows  # noqa: E402
-from chain.merkle import ZERO  # noqa: E402
-from chain.settlement import SymbolInfo  # noqa: E402
-from engine.codes import Op, OrdType, Stp, Tif  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.records import COMMAND_DTYPE  # noqa: E402
 
 CHUNK = 8192  # commands per engine call, as a replay or a busy gateway batches them
 INSTRUMENTS = bench_instruments(4)
@@ -86,9 +87,8 @@ class Chain:
     def __init__(self):
         from eth_account import Account
         from eth_tester import EthereumTester, PyEVMBackend
+        from kabuto.chain.contract import Registry, deploy
         from web3 import EthereumTesterProvider, Web3
-
-        from chain.contract import Registry, deploy
         tester = EthereumTester(PyEVMBackend())
         self.w3 = Web3(EthereumTesterProvider(tester))
         key = tester.backend.account_keys[0].to_hex()
@@ -97,7 +97,7 @@ class Chain:
 
     def commit(self, record) -> int:
         """Gas used by committing one record."""
-        from chain.contract import send
+        from kabuto.chain.contract import send
         return send(self.w3, self.account, self.registry.functions.commit(*record.values()))["gasUsed"]
 
 
@@ -135,8 +135,8 @@ def proof_gas(rows: np.ndarray, samples: int = 5) -> dict:
 def throughput(n: int, rounds: int = 5) -> dict:
     """Matching throughput of the mixed workload without and with a FillBatcher: alternating runs, best of each
     (the machine is shared: the best run is the one least disturbed by others)."""
-    from chain.batcher import FillBatcher
-    from chain.ledger import Ledger, LedgerPublisher
+    from kabuto.chain.batcher import FillBatcher
+    from kabuto.chain.ledger import Ledger, LedgerPublisher
     prefill, steady = mixed_workload(n, nsym=len(INSTRUMENTS))
     best = {"off": 0.0, "on": 0.0}
     info = {}

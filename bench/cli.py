@@ -1,4 +1,4 @@
-"""`kabuto bench`: run every benchmark, print the tables and write bench/REPORT.md with plots."""
+"""`python -m bench` (make bench): run every benchmark, print the tables and write bench/REPORT.md with plots."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from engine.errors import MissingExtra
-from engine.extras import require
+from kabuto.engine.errors import MissingExtra
+from kabuto.engine.extras import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = ("kernel", "depth", "replay", "lobster", "chain", "gateway", "journal")

@@ -56,7 +56,7 @@ def _dealer(ctx: zmq.Context, endpoint: str, account: str | None, keys: str = "-
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     if keys != "-":
-        from gateway.keys import client_credentials
+        from kabuto.gateway.keys import client_credentials
         cred = client_credentials(Path(keys), account)
         s.curve_secretkey, s.curve_publickey, s.curve_serverkey = cred.secret, cred.public, cred.server
     s.connect(endpoint)
@@ -331,7 +331,7 @@ def latency(exe: Path | None, tmp: Path, endpoint: str, seconds: float, rate: fl
                 f.write(struct.pack("<I", len(frame)) + frame)
     curve = []
     if keys != "-":
-        from gateway.keys import client_credentials
+        from kabuto.gateway.keys import client_credentials
         creds = [client_credentials(Path(keys), a) for a in ("latbuy", "latsell")]
         curve = [creds[0].server.decode()] + [k.decode() for c in creds for k in (c.public, c.secret)]
     r = _run_load(exe, ["orders", endpoint, str(rate), str(frames), *curve], seconds + 30)
@@ -388,7 +388,7 @@ def start_venue(tmp: Path, chain: bool, durability: list[str] = (), secure: bool
         raise SystemExit("kabuto serve did not start")
     keys = "-"
     if secure:  # the venue re-reads its key file when it changes
-        from gateway.keys import add_client
+        from kabuto.gateway.keys import add_client
         for name in BENCH_ACCOUNTS:
             add_client(vdir, vdir / "clients.toml", name)
         keys = str(vdir)

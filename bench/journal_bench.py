@@ -38,13 +38,13 @@ def throughput(data: Path, extra: list[str], seconds: float) -> float:
 
 def journal_batches(data: Path) -> list[bytes]:
     """The command bytes of every record of a venue's journal."""
-    from gateway.journal import JournalReader
+    from kabuto.durability.journal import JournalReader
     return [msgpack.unpackb(body)[2] for _, body in JournalReader(data / "journal").scan()]
 
 
 def fsync_cost(directory: Path, record_bytes: int, n: int) -> tuple[float, float]:
     """(mean, p99) microseconds of append + fdatasync of one record of record_bytes."""
-    from gateway.journal import JournalWriter
+    from kabuto.durability.journal import JournalWriter
     w = JournalWriter(directory, fsync="always")
     body = os.urandom(record_bytes)
     times = []
@@ -59,10 +59,10 @@ def fsync_cost(directory: Path, record_bytes: int, n: int) -> tuple[float, float
 
 def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
     """(seconds to recover from the journal alone, seconds for the engine alone, records, commands)."""
-    from engine.engine import Engine
-    from engine.instruments import load_instruments
-    from engine.records import COMMAND_DTYPE, empty_commands
-    from gateway.recovery import recover_state
+    from kabuto.durability.recovery import recover_state
+    from kabuto.engine.engine import Engine
+    from kabuto.engine.instruments import load_instruments
+    from kabuto.engine.records import COMMAND_DTYPE, empty_commands
     instruments = load_instruments(None)
     Engine(instruments).process(empty_commands(0))
     t_rec = float("inf")
@@ -83,10 +83,10 @@ def recovery(data: Path, batches: list[bytes]) -> tuple[float, float, int, int]:
 def snapshot_pause(data: Path, orders: int) -> tuple[float, float, float]:
     """(ms the engine thread pauses for a background snapshot, ms for one written on the engine
     thread (the baseline), MB of the file) with an order pool of `orders` slots."""
-    from engine.instruments import load_instruments
-    from gateway.config import GatewayConfig
-    from gateway.recovery import Durability
-    from gateway.server import Server
+    from kabuto.durability.recovery import Durability
+    from kabuto.engine.instruments import load_instruments
+    from kabuto.gateway.server import Server
+    from kabuto.venue.config import GatewayConfig
     instruments = load_instruments(None)
     server = Server(GatewayConfig(data_dir=data, insecure=True), instruments)
     server.engine = type(server.engine)(instruments, orders=orders)

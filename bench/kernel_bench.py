@@ -11,14 +11,14 @@ import sys
 import time
 
 import numpy as np
+from kabuto.engine.engine import Engine
+from kabuto.engine.instruments import load_instruments
+from kabuto.engine.records import EVENT_DTYPE
+from kabuto.engine.reference import ReferenceEngine
+from kabuto.replay.orderlog import Decoder
 from numba import njit
 
 from bench.workload import bench_instruments, mixed_workload, resting_orders
-from engine.engine import Engine
-from engine.instruments import load_instruments
-from engine.orderlog import Decoder
-from engine.records import EVENT_DTYPE
-from engine.reference import ReferenceEngine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED_BENCH = os.path.join(HERE, "..", "..", "shared", "bench")

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from kabuto.engine.records import EVENT_DTYPE, empty_commands
+from kabuto.replay import lobster, lobster_check
 
 from bench.kernel_bench import floor_kernel
-from engine import lobster, lobster_check
-from engine.records import EVENT_DTYPE, empty_commands
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "lobster")
 STEM = "AMZN_2012-06-21_34200000_57600000_{}_5.csv"

@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
-from engine.extras import require
+from kabuto.engine.extras import require
 
 
 def _plt():

@@ -4,11 +4,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
+from kabuto.engine.codes import Flag, Op, OrdType, Tif
+from kabuto.engine.instruments import Instrument
+from kabuto.engine.records import COMMAND_DTYPE
 from numba import njit
-
-from engine.codes import Flag, Op, OrdType, Tif
-from engine.instruments import Instrument
-from engine.records import COMMAND_DTYPE
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)

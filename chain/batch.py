@@ -10,11 +10,10 @@ from functools import cached_property
 import numpy as np
 from eth_abi import encode
 from eth_hash.auto import keccak
-
-from chain.errors import LedgerError
-from chain.fills import FILL_DTYPE, Fill, fill_leaves, fills_from_rows
-from chain.merkle import ZERO, MerkleTree
-from chain.settlement import Delta, Settlement, SymbolInfo, settle
+from kabuto.chain.errors import LedgerError
+from kabuto.chain.fills import FILL_DTYPE, Fill, fill_leaves, fills_from_rows
+from kabuto.chain.merkle import ZERO, MerkleTree
+from kabuto.chain.settlement import Delta, Settlement, SymbolInfo, settle
 
 # The record hash: keccak256(abi.encode(...)) of these, exactly as FillRegistry.vy computes it.
 RECORD_FIELDS = ("batch", "prev_hash", "first_seq", "last_seq", "fill_count", "fills_root", "settle_root")

@@ -16,15 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-
-from chain.batch import Batch, build_batch
-from chain.errors import ChainError
-from chain.fills import account_names, default_account_name, fill_rows
-from chain.ledger import CommittedFills
-from chain.publisher import Publisher
-from chain.queue import BatchQueue
-from chain.settlement import SymbolInfo
-from engine.instruments import Instrument
+from kabuto.chain.batch import Batch, build_batch
+from kabuto.chain.errors import ChainError
+from kabuto.chain.fills import account_names, default_account_name, fill_rows
+from kabuto.chain.ledger import CommittedFills
+from kabuto.chain.publisher import Publisher
+from kabuto.chain.queue import BatchQueue
+from kabuto.chain.settlement import SymbolInfo
+from kabuto.engine.instruments import Instrument
 
 NICE = 10  # scheduling niceness of the batcher thread
 # Beside the queue directory: "SEQ BATCH HASH", every fill at or before engine seq SEQ is committed,

@@ -9,8 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.errors import ContractError
-from engine.extras import require
+from kabuto.chain.errors import ContractError
+from kabuto.engine.extras import require
 
 if TYPE_CHECKING:
     from web3 import Web3

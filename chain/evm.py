@@ -10,12 +10,12 @@ import json
 import os
 from pathlib import Path
 
-from chain.batch import Batch
-from chain.contract import Registry, send
-from chain.errors import ChainError, ContractError, PublishError
-from chain.ledger import LedgerPublisher, ledger_status
-from chain.publisher import Head
-from engine.extras import require
+from kabuto.chain.batch import Batch
+from kabuto.chain.contract import Registry, send
+from kabuto.chain.errors import ChainError, ContractError, PublishError
+from kabuto.chain.ledger import LedgerPublisher, ledger_status
+from kabuto.chain.publisher import Head
+from kabuto.engine.extras import require
 
 RECEIPTS = "receipts.jsonl"
 

@@ -5,12 +5,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from kabuto.chain import keccak as kk
+from kabuto.chain.merkle import abi_leaves, standard_leaf_hash
+from kabuto.engine.codes import Ev, Side
+from kabuto.engine.instruments import Instrument
 from numba import njit
-
-from chain import keccak as kk
-from chain.merkle import abi_leaves, standard_leaf_hash
-from engine.codes import Ev, Side
-from engine.instruments import Instrument
 
 FILL = int(Ev.FILL)
 

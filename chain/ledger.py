@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from chain.batch import MAGIC as BATCH_MAGIC
-from chain.batch import Batch, BatchRecord
-from chain.errors import LedgerError
-from chain.fills import FILL_DTYPE
-from chain.merkle import ZERO
-from chain.publisher import Head
+from kabuto.chain.batch import MAGIC as BATCH_MAGIC
+from kabuto.chain.batch import Batch, BatchRecord
+from kabuto.chain.errors import LedgerError
+from kabuto.chain.fills import FILL_DTYPE
+from kabuto.chain.merkle import ZERO
+from kabuto.chain.publisher import Head
 
 FILE = "ledger.kbl"
 FRAME_MAGIC = b"KBL2"

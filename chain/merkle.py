@@ -6,8 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 from eth_abi import encode
 from eth_hash.auto import keccak
-
-from chain import keccak as kk
+from kabuto.chain import keccak as kk
 
 ZERO = bytes(32)  # the root of an empty tree (a batch always has at least one fill)
 

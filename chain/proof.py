@@ -1,12 +1,12 @@
 """Proofs of fills and settlement deltas: built from the ledger, checked offline, against the ledger or the chain."""
 from __future__ import annotations
 
-from chain.batch import RECORD_FIELDS, RECORD_TYPES, Batch, BatchRecord
-from chain.errors import ProofError
-from chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill, fills_from_rows
-from chain.ledger import Ledger
-from chain.merkle import MerkleTree, process_proof, standard_leaf_hash
-from chain.settlement import SETTLE_LEAF_TYPES
+from kabuto.chain.batch import RECORD_FIELDS, RECORD_TYPES, Batch, BatchRecord
+from kabuto.chain.errors import ProofError
+from kabuto.chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill, fills_from_rows
+from kabuto.chain.ledger import Ledger
+from kabuto.chain.merkle import MerkleTree, process_proof, standard_leaf_hash
+from kabuto.chain.settlement import SETTLE_LEAF_TYPES
 
 
 def _hex(b: bytes) -> str:

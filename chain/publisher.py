@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from chain.batch import Batch
-from chain.merkle import ZERO
+from kabuto.chain.batch import Batch
+from kabuto.chain.merkle import ZERO
 
 if TYPE_CHECKING:
-    from chain.ledger import Ledger
+    from kabuto.chain.ledger import Ledger
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from chain.batch import Batch
-from chain.errors import LedgerError
+from kabuto.chain.batch import Batch
+from kabuto.chain.errors import LedgerError
 
 SUFFIX = ".batch"
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-
-from chain import keccak as kk
-from chain.merkle import abi_leaves, standard_leaf_hash
-from engine.codes import Side
-from engine.instruments import Scale
+from kabuto.chain import keccak as kk
+from kabuto.chain.merkle import abi_leaves, standard_leaf_hash
+from kabuto.engine.codes import Side
+from kabuto.engine.instruments import Scale
 
 SETTLE_LEAF_FIELDS = ("account", "asset", "amount", "decimals")
 SETTLE_LEAF_TYPES = ("string", "string", "int256", "uint8")

@@ -5,12 +5,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
-
-from engine import kernel
-from engine.instruments import Instrument, initial_bands
-from engine.jitcall import DirectCall
-from engine.records import COMMAND_DTYPE, EVENT_DTYPE
-from engine.state import EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders, new_state
+from kabuto.engine import kernel
+from kabuto.engine.instruments import Instrument, initial_bands
+from kabuto.engine.jitcall import DirectCall
+from kabuto.engine.records import COMMAND_DTYPE, EVENT_DTYPE
+from kabuto.engine.state import EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders, new_state
 
 Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first
 

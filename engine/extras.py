@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from engine.errors import MissingExtra
+from kabuto.engine.errors import MissingExtra
 
 EXTRAS = {
     "evm": "the EVM publisher (--chain-rpc, kabuto chain deploy, sync and status --chain-rpc)",
-    "bench": "the benchmarks and their plots (kabuto bench)",
+    "bench": "the benchmarks and their plots (make bench, from a source checkout)",
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from engine.errors import ConfigError
+from kabuto.engine.errors import ConfigError
 
 MAX_UNITS = 1 << 40  # the largest price in ticks and quantity in lots
 SYMBOL_RE = re.compile(r"[A-Za-z0-9._/-]{1,32}")

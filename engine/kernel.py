@@ -6,13 +6,12 @@ take the state are inlined at numba level: a call passes every array of the stat
 scalars (~200 arguments), which cost more than the matching itself. The price is a longer first
 compile, paid once (cache=True)."""
 import numpy as np
+from kabuto.engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
+from kabuto.engine.state import EMPTY, M_FREE_LEVEL, M_FREE_ORDER, M_HASH_USED, M_LIVE
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
-
-from engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
-from engine.state import EMPTY, M_FREE_LEVEL, M_FREE_ORDER, M_HASH_USED, M_LIVE
 
 # kernel return status: why it stopped before the end of the batch
 OK = 0

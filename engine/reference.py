@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from kabuto.engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
+from kabuto.engine.instruments import MAX_UNITS, Instrument, initial_bands
+from kabuto.engine.records import EVENT_DTYPE
 from sortedcontainers import SortedDict
-
-from engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
-from engine.instruments import MAX_UNITS, Instrument, initial_bands
-from engine.records import EVENT_DTYPE
 
 
 @dataclass

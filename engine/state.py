@@ -145,6 +145,6 @@ def grow_hash(st: State) -> State:
     h = _rows(len(st.h_key) * 2, HASH_FIELDS)
     h["h_key"][:] = EMPTY
     live = np.flatnonzero(st.h_key != EMPTY)
-    from engine.kernel import rehash  # the kernel owns the hash function
+    from kabuto.engine.kernel import rehash  # the kernel owns the hash function
     rehash(st.h_key[live], st.h_val[live], h["h_key"], h["h_val"])
     return st._replace(**h)

@@ -19,7 +19,7 @@ import signal
 import time
 from decimal import ROUND_DOWN, Decimal
 
-from gateway.client import Client, MarketDataClient, new_command
+from kabuto.gateway.client import Client, MarketDataClient, new_command
 
 DEFAULT_REFS = {"TSLAx-USD": "250.00", "AMZNx-USD": "180.00", "BTC-USD": "60000.00", "ETH-USD": "3000.00",
                 "AAPLx-USD": "190.00", "NVDAx-USD": "120.00"}

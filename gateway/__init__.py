@@ -1,2 +1,2 @@
-"""The venue: sessions, entry checks, sequencer, journal and recovery, the ZeroMQ/msgpack wire, the client SDK."""
-import engine  # noqa: F401  (numba cache location, before any kernel is compiled)
+"""The venue's ZeroMQ/msgpack wire adapter: server, protocol, decoders, report and market data writers, SDK."""
+import kabuto.engine  # noqa: F401  (numba cache location, before any kernel is compiled)

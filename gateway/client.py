@@ -1,6 +1,6 @@
 """Client SDK: an order entry session (DEALER) and a market data subscriber with a self-healing local book.
 
-    from gateway.client import Client, MarketDataClient
+    from kabuto.gateway.client import Client, MarketDataClient
     with Client.from_data_dir("kabuto-data", "mm1", cod=True) as c:
         cl = c.new("TSLAx-USD", "buy", "1.000", "245.10")
         report = c.wait_report(lambda r: r.cl_oid == cl)
@@ -20,11 +20,10 @@ from typing import NamedTuple
 
 import msgpack
 import zmq
+from kabuto.gateway import protocol as P
+from kabuto.gateway.errors import ClientError, NotAuthorized
+from kabuto.gateway.keys import Credentials, client_credentials
 from zmq.utils.monitor import recv_monitor_message
-
-from gateway import protocol as P
-from gateway.errors import ClientError, NotAuthorized
-from gateway.keys import Credentials, client_credentials
 
 AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgpack
-
-from engine.codes import Flag, OrdType, Reason, Stp, Tif
-from engine.instruments import Instrument, symbol_index
-from gateway import protocol as P
-from gateway.errors import ProtocolError
+from kabuto.engine.codes import Flag, OrdType, Reason, Stp, Tif
+from kabuto.engine.instruments import Instrument, symbol_index
+from kabuto.gateway import protocol as P
+from kabuto.gateway.errors import ProtocolError
 
 # command kinds inside the gateway (the engine's Op is decided later, by the session stage)
 C_NEW, C_CANCEL, C_AMEND, C_MASS = 0, 1, 2, 3

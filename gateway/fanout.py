@@ -17,16 +17,15 @@ from typing import NamedTuple
 
 import msgpack
 import numpy as np
+from kabuto.engine.codes import Ev, Flag, Op, Reason
+from kabuto.engine.instruments import Instrument
+from kabuto.engine.jitcall import DirectCall
+from kabuto.engine.kernel import _hash_del, _hash_put, hash_find
+from kabuto.gateway import protocol as P
+from kabuto.gateway.decoder import C_MASS, C_NEW
+from kabuto.replay.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
+from kabuto.replay.fastencode import _dec
 from numba import njit
-
-from engine.codes import Ev, Flag, Op, Reason
-from engine.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
-from engine.fastencode import _dec
-from engine.instruments import Instrument
-from engine.jitcall import DirectCall
-from engine.kernel import _hash_del, _hash_put, hash_find
-from gateway import protocol as P
-from gateway.decoder import C_MASS, C_NEW
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
 HAS_PX = int(Flag.HAS_PX)
@@ -846,8 +845,8 @@ class Fanout:
 
     def warm(self, engine_state) -> None:
         """Load (or compile) the pass now rather than on the first order: run it over no events."""
-        from engine.records import empty_commands, empty_events
-        from gateway.sequencer import Sequencer
+        from kabuto.engine.records import empty_commands, empty_events
+        from kabuto.venue.sequencer import Sequencer
         batch = Sequencer(1).take()
         self.run(empty_events(0), 1, empty_commands(0), batch.cm, 0, 0, engine_state)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from kabuto.engine.codes import Flag, Op, OrdType, Stp, Tif
+from kabuto.engine.instruments import Instrument
+from kabuto.gateway import protocol as P
+from kabuto.gateway.decoder import C_NEW, MAX_MANT
+from kabuto.venue.sequencer import CL_TEXT
 from numba import njit
-
-from engine.codes import Flag, Op, OrdType, Stp, Tif
-from engine.instruments import Instrument
-from gateway import protocol as P
-from gateway.decoder import C_NEW, MAX_MANT
-from gateway.sequencer import CL_TEXT
 
 FALLBACK = -1
 NEW, REJECT = int(Op.NEW), int(Op.REJECT)
@@ -367,8 +366,7 @@ assert CL_TEXT == P.MAX_CL_OID_LEN
 def warm(instruments: Sequence[Instrument]) -> None:
     """Compile (or load) parse and commit with the argument types the venue uses."""
     import msgpack
-
-    from gateway.sequencer import Sequencer
+    from kabuto.venue.sequencer import Sequencer
     words, off = word_table(instruments)
     rows = np.zeros((4, N_FIELDS), np.int64)
     frame = msgpack.packb(["batch", 1, [["new", 1, "a", instruments[0].symbol, "buy", "limit", "1", "1"]]])

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+from kabuto.gateway.errors import ConfigError
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
-
-from gateway.errors import ConfigError
 
 ACCOUNT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 Z85_KEY_LEN = 40

@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 
 import msgpack
 import numpy as np
-
-from engine.instruments import Instrument
-from gateway import protocol as P
-from gateway.units import price_cache, qty_cache
+from kabuto.engine.instruments import Instrument
+from kabuto.gateway import protocol as P
+from kabuto.gateway.units import price_cache, qty_cache
 
 Publish = Callable[[bytes, bytes], None]
 _pack = msgpack.Packer().pack

@@ -3,7 +3,7 @@
 Every message is one msgpack array whose first element is its kind (a short string). See
 docs/protocol.md for the full specification.
 """
-from engine.codes import REASON_NAMES, Side
+from kabuto.engine.codes import REASON_NAMES, Side
 
 VERSION = 1
 

@@ -19,18 +19,15 @@ from collections.abc import Iterable, Sequence
 
 import msgpack
 import zmq
-from zmq.utils.monitor import parse_monitor_message
-
-from engine.codes import Reason
-from engine.engine import Engine
-from engine.instruments import Instrument, load_instruments
-from engine.records import empty_commands
-from gateway import protocol as P
-from gateway.config import GatewayConfig
-from gateway.decoder import COMMANDS, Decoder
-from gateway.entry import OrderEntry
-from gateway.errors import ConfigError, ProtocolError
-from gateway.fanout import (
+from kabuto.durability.journal import NullJournal
+from kabuto.engine.codes import Reason
+from kabuto.engine.engine import Engine
+from kabuto.engine.instruments import Instrument, load_instruments
+from kabuto.engine.records import empty_commands
+from kabuto.gateway import protocol as P
+from kabuto.gateway.decoder import COMMANDS, Decoder
+from kabuto.gateway.errors import ConfigError, ProtocolError
+from kabuto.gateway.fanout import (
     FRAME_L3,
     FRAME_MD,
     FRAME_REPORTS,
@@ -40,14 +37,16 @@ from gateway.fanout import (
     TODO_SLOT_SHIFT,
     Fanout,
 )
-from gateway.fastentry import HEAD as FAST_HEAD
-from gateway.fastentry import NEW_HEAD
-from gateway.fastentry import warm as warm_entry
-from gateway.journal import NullJournal
-from gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
-from gateway.marketdata import MarketData
-from gateway.sequencer import Sequencer
-from gateway.state import ACCOUNT, CL, SLOT
+from kabuto.gateway.fastentry import HEAD as FAST_HEAD
+from kabuto.gateway.fastentry import NEW_HEAD
+from kabuto.gateway.fastentry import warm as warm_entry
+from kabuto.gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
+from kabuto.gateway.marketdata import MarketData
+from kabuto.venue.accounts import ACCOUNT, CL, SLOT
+from kabuto.venue.config import GatewayConfig
+from kabuto.venue.entry import OrderEntry
+from kabuto.venue.sequencer import Sequencer
+from zmq.utils.monitor import parse_monitor_message
 
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096

@@ -3,8 +3,7 @@ import json
 import os
 
 from hypothesis import strategies as st
-
-from engine.instruments import load_instruments
+from kabuto.engine.instruments import load_instruments
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INSTRUMENTS = load_instruments(os.path.join(HERE, "instruments_test.toml"))

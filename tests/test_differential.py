@@ -1,9 +1,8 @@
 """The numba engine and the reference model agree event for event on random order logs."""
 import pytest
 from hypothesis import HealthCheck, given, settings
+from kabuto.replay.replay import replay_text
 from orderlogs import INSTRUMENTS, order_logs, random_log
-
-from engine.replay import replay_text
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

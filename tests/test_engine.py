@@ -1,10 +1,10 @@
 """Engine facade: capacity, growth and deep sweeps."""
 import numpy as np
+from kabuto.engine.codes import Ev, Op, OrdType, Tif
+from kabuto.engine.engine import Engine
+from kabuto.engine.records import empty_commands
 
 from bench.workload import bench_instruments, resting_orders
-from engine.codes import Ev, Op, OrdType, Tif
-from engine.engine import Engine
-from engine.records import empty_commands
 
 
 def market(oid: int, side: int, lots: int) -> np.ndarray:

@@ -3,10 +3,9 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kabuto.engine.codes import Op
+from kabuto.replay.orderlog import Decoder
 from orderlogs import INSTRUMENTS, command, random_log
-
-from engine.codes import Op
-from engine.orderlog import Decoder
 
 
 def python_records(lines):

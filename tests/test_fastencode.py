@@ -1,10 +1,9 @@
 """The numba event encoder writes exactly the text of the Python encoder."""
 import pytest
+from kabuto.engine.engine import Engine
+from kabuto.replay.eventlog import Encoder
+from kabuto.replay.orderlog import Decoder
 from orderlogs import INSTRUMENTS, random_log
-
-from engine.engine import Engine
-from engine.eventlog import Encoder
-from engine.orderlog import Decoder
 
 
 @pytest.mark.parametrize("seed", range(3))

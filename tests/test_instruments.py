@@ -7,11 +7,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine.accounts import Accounts
-from engine.errors import ConfigError
-from engine.eventlog import Encoder
-from engine.instruments import KNOWN_KEYS, parse_instruments
+from kabuto.engine.errors import ConfigError
+from kabuto.engine.instruments import KNOWN_KEYS, parse_instruments
+from kabuto.replay.accounts import Accounts
+from kabuto.replay.eventlog import Encoder
 
 KABUTO = os.path.join(os.path.dirname(sys.executable), "kabuto")
 

@@ -2,11 +2,10 @@
 import json
 
 import pytest
+from kabuto.engine.engine import Engine
+from kabuto.replay.eventlog import Encoder
+from kabuto.replay.orderlog import Decoder, split_lines
 from orderlogs import INSTRUMENTS, random_log
-
-from engine.engine import Engine
-from engine.eventlog import Encoder
-from engine.orderlog import Decoder, split_lines
 
 
 def run_checked(log: bytes):

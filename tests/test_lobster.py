@@ -16,7 +16,7 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"LOBSTER sample files
 
 def kabuto(*args, timeout=180) -> subprocess.CompletedProcess:
     """Run the real `kabuto replay --format lobster` command."""
-    cmd = [str(KABUTO)] if KABUTO.exists() else [sys.executable, "-m", "engine.cli"]
+    cmd = [str(KABUTO)] if KABUTO.exists() else [sys.executable, "-m", "kabuto.cli.main"]
     return subprocess.run([*cmd, "replay", "--format", "lobster", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 
@@ -176,7 +176,7 @@ def test_the_fills_of_real_order_flow_go_to_a_ledger_that_verifies(tmp_path):
     head_b = write(tmp_path / book.name, book.read_text().splitlines()[:400])
     run = kabuto(head_m, "--orderbook", head_b, "--ledger", tmp_path / "chain")
     assert run.returncode == 0, run.stderr
-    cmd = [str(KABUTO)] if KABUTO.exists() else [sys.executable, "-m", "engine.cli"]
+    cmd = [str(KABUTO)] if KABUTO.exists() else [sys.executable, "-m", "kabuto.cli.main"]
     verify = subprocess.run([*cmd, "chain", "verify", "--ledger", str(tmp_path / "chain")],
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stderr + verify.stdout

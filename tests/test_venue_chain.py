@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from gateway.client import Client
-from gateway.snapshot import snapshot_seq
+from kabuto.durability.snapshot import snapshot_seq
+from kabuto.gateway.client import Client
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
@@ -159,7 +158,7 @@ def committed_point(data_dir: Path) -> int:
 
 def committed_seqs(data_dir: Path) -> list[int]:
     """Engine seqs of every fill in the venue's ledger, in ledger order."""
-    from chain.ledger import Ledger
+    from kabuto.chain.ledger import Ledger
     ledger = Ledger(data_dir / "chain")
     try:
         return [int(s) for n in range(ledger.count) for s in ledger.batch(n).fills["seq"]]
@@ -173,7 +172,7 @@ def cut_100_bytes(path: Path) -> None:
 
 
 def flip_last_frames_checksum(path: Path) -> None:
-    from chain.ledger import Ledger
+    from kabuto.chain.ledger import Ledger
     ledger = Ledger(path.parent)
     at = ledger.entries[-1].offset + 12  # the payload checksum in the frame header
     ledger.close()
@@ -211,10 +210,9 @@ def audit(ledger: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def test_the_audit_against_the_journal_finds_a_batch_whose_seq_range_misses_a_fill(tmp_path):
     import numpy as np
-
-    from chain.batch import build_batch
-    from chain.ledger import Ledger, LedgerPublisher
-    from chain.merkle import ZERO
+    from kabuto.chain.batch import build_batch
+    from kabuto.chain.ledger import Ledger, LedgerPublisher
+    from kabuto.chain.merkle import ZERO
     venue = start_venue(tmp_path, "--batch-ms", "600000")  # one batch, closed at the stop
     trade(tmp_path, 5)
     stop(venue)

@@ -4,11 +4,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
-
-from engine.codes import Op, OrdType, Side, Stp, Tif
-from engine.engine import Engine, decimal_parts
-from engine.instruments import load_instruments
-from engine.records import empty_commands
+from kabuto.engine.codes import Op, OrdType, Side, Stp, Tif
+from kabuto.engine.engine import Engine, decimal_parts
+from kabuto.engine.instruments import load_instruments
+from kabuto.engine.records import empty_commands
 
 INSTRUMENTS = load_instruments()  # the built-in set: TSLAx-USD, AMZNx-USD, ..., BTC-USD, ETH-USD
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "günther", "0xdeadbeef-🐢"]

@@ -12,7 +12,7 @@ def stream():
 @pytest.fixture(scope="session")
 def all_fills(stream):
     """Every fill of the stream as Fill records."""
-    from chain.fills import fills_from_events
+    from kabuto.chain.fills import fills_from_events
     out = []
     for events, first in stream:
         out += fills_from_events(events, first, INSTRUMENTS, account_name)
@@ -33,6 +33,6 @@ def evm():
 @pytest.fixture(scope="module")
 def registry(evm):
     """FillRegistry deployed once per module by keys[0] (owner and operator)."""
-    from chain.contract import Registry, deploy
+    from kabuto.chain.contract import Registry, deploy
     w3, keys, _ = evm
     return Registry(w3, deploy(w3, keys[0]))

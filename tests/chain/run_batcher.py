@@ -11,8 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chainkit import INSTRUMENTS, account_name, engine_run  # noqa: E402
-
-from chain.batcher import FillBatcher  # noqa: E402
+from kabuto.chain.batcher import FillBatcher  # noqa: E402
 
 
 def main() -> int:
@@ -28,11 +27,11 @@ def main() -> int:
     a = p.parse_args()
     stream = engine_run(a.orders, a.seed)
     if a.rpc:
-        from chain.contract import connect
-        from chain.evm import EvmPublisher
+        from kabuto.chain.contract import connect
+        from kabuto.chain.evm import EvmPublisher
         publisher = EvmPublisher(a.ledger, connect(a.rpc), a.key, a.contract)
     else:
-        from chain.ledger import LedgerPublisher
+        from kabuto.chain.ledger import LedgerPublisher
         publisher = LedgerPublisher(a.ledger)
     batcher = FillBatcher(INSTRUMENTS, account_name, publisher, max_fills=a.max_fills, max_ms=20,
                           retry_s=(0.02, 0.2))

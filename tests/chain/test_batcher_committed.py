@@ -6,12 +6,11 @@ import time
 import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name, engine_run
-
-from chain.batcher import FillBatcher
-from chain.errors import ChainError
-from chain.ledger import FILE, Ledger, LedgerPublisher
-from engine.codes import Ev
-from engine.records import EVENT_DTYPE
+from kabuto.chain.batcher import FillBatcher
+from kabuto.chain.errors import ChainError
+from kabuto.chain.ledger import FILE, Ledger, LedgerPublisher
+from kabuto.engine.codes import Ev
+from kabuto.engine.records import EVENT_DTYPE
 
 FILL = int(Ev.FILL)
 

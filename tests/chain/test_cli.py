@@ -6,10 +6,9 @@ import sys
 
 import pytest
 from chainkit import INSTRUMENTS, account_name, feed
-
-from chain.batcher import FillBatcher
-from chain.ledger import FILE, Ledger, LedgerPublisher
-from engine.cli import main as kabuto
+from kabuto.chain.batcher import FillBatcher
+from kabuto.chain.ledger import FILE, Ledger, LedgerPublisher
+from kabuto.cli.main import main as kabuto
 
 
 @pytest.fixture(scope="module")

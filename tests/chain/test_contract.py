@@ -5,13 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name
-
-from chain.batch import build_batch
-from chain.contract import Registry, deploy, send
-from chain.errors import ContractError
-from chain.fills import account_names, fill_rows
-from chain.merkle import ZERO
-from chain.settlement import SymbolInfo
+from kabuto.chain.batch import build_batch
+from kabuto.chain.contract import Registry, deploy, send
+from kabuto.chain.errors import ContractError
+from kabuto.chain.fills import account_names, fill_rows
+from kabuto.chain.merkle import ZERO
+from kabuto.chain.settlement import SymbolInfo
 
 SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]
 

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name, feed
 from evmnode import EvmNode
-
-from chain.batcher import FillBatcher
-from chain.contract import Registry, connect, deploy
-from chain.errors import ChainError
-from chain.evm import EvmPublisher, read_receipts
-from chain.ledger import Ledger, LedgerPublisher
-from chain.proof import check_against_chain, fill_proof
-from engine.cli import main as kabuto
+from kabuto.chain.batcher import FillBatcher
+from kabuto.chain.contract import Registry, connect, deploy
+from kabuto.chain.errors import ChainError
+from kabuto.chain.evm import EvmPublisher, read_receipts
+from kabuto.chain.ledger import Ledger, LedgerPublisher
+from kabuto.chain.proof import check_against_chain, fill_proof
+from kabuto.cli.main import main as kabuto
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -196,8 +195,7 @@ def test_the_cli_reports_an_unreachable_node_in_one_line(tmp_path, stream, capsy
 
 def test_status_shows_whether_the_contracts_owner_paused_commits(tmp_path, node, registry, stream, capsys):
     from eth_account import Account
-
-    from chain.contract import send
+    from kabuto.chain.contract import send
     b = FillBatcher(INSTRUMENTS, account_name, LedgerPublisher(tmp_path), max_fills=700)
     feed(b, stream[:2])
     b.close()

@@ -9,13 +9,12 @@ import time
 import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name, engine_run, feed
-
-from chain.batch import build_batch
-from chain.batcher import FillBatcher
-from chain.errors import ChainError, LedgerError, ProofError
-from chain.ledger import FILE, Ledger, LedgerPublisher
-from chain.merkle import ZERO
-from chain.proof import check_against_ledger, check_fill_proof, fill_proof
+from kabuto.chain.batch import build_batch
+from kabuto.chain.batcher import FillBatcher
+from kabuto.chain.errors import ChainError, LedgerError, ProofError
+from kabuto.chain.ledger import FILE, Ledger, LedgerPublisher
+from kabuto.chain.merkle import ZERO
+from kabuto.chain.proof import check_against_ledger, check_fill_proof, fill_proof
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name
 from eth_hash.auto import keccak
-
-from chain import keccak as kk
-from chain.fills import FILL_DTYPE, Fill, account_names, fill_leaves, fill_rows
-from chain.merkle import MerkleTree, abi_leaves, process_proof, standard_leaf_hash, verify
-from chain.settlement import SymbolInfo, settle
+from kabuto.chain import keccak as kk
+from kabuto.chain.fills import FILL_DTYPE, Fill, account_names, fill_leaves, fill_rows
+from kabuto.chain.merkle import MerkleTree, abi_leaves, process_proof, standard_leaf_hash, verify
+from kabuto.chain.settlement import SymbolInfo, settle
 
 SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]
 

@@ -4,10 +4,9 @@ from decimal import Decimal
 
 import numpy as np
 from chainkit import INSTRUMENTS, account_name
-
-from chain.fills import FILL_DTYPE, fill_rows
-from chain.settlement import SymbolInfo, net_deltas, split_symbol
-from engine.codes import Side
+from kabuto.chain.fills import FILL_DTYPE, fill_rows
+from kabuto.chain.settlement import SymbolInfo, net_deltas, split_symbol
+from kabuto.engine.codes import Side
 
 SYMBOLS = [SymbolInfo(i.symbol, str(i.tick_size), str(i.lot_size)) for i in INSTRUMENTS]
 SYM = {s.symbol: k for k, s in enumerate(SYMBOLS)}

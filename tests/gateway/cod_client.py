@@ -4,7 +4,7 @@
 """
 import sys
 
-from gateway.client import Client
+from kabuto.gateway.client import Client
 
 
 def main() -> None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 from gatewaykit import ACCOUNTS, OPERATOR, Venue, start_venue
-
-from gateway.keys import add_client
+from kabuto.gateway.keys import add_client
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import msgpack
 import zmq
-
-from gateway.client import Client, MarketDataClient, venue_info
-from gateway.keys import client_credentials
+from kabuto.gateway.client import Client, MarketDataClient, venue_info
+from kabuto.gateway.keys import client_credentials
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",

@@ -2,8 +2,7 @@
 import msgpack
 import pytest
 from gatewaykit import wait_until
-
-from gateway.errors import NotAuthorized
+from kabuto.gateway.errors import NotAuthorized
 
 BAD = "BAD-USD"
 

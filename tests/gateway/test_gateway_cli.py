@@ -4,9 +4,8 @@ import signal
 import subprocess
 
 from gatewaykit import KABUTO, start_venue
-
-from gateway.client import Client, venue_info
-from gateway.config import GatewayConfig
+from kabuto.gateway.client import Client, venue_info
+from kabuto.venue.config import GatewayConfig
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -10,10 +10,9 @@ import msgpack
 import pytest
 import zmq
 from gatewaykit import Venue, start_venue, wait_until
-
-from gateway.client import Client, new_command
-from gateway.errors import NotAuthorized
-from gateway.keys import Credentials, add_client, client_credentials
+from kabuto.gateway.client import Client, new_command
+from kabuto.gateway.errors import NotAuthorized
+from kabuto.gateway.keys import Credentials, add_client, client_credentials
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))

@@ -3,11 +3,10 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine.codes import Reason
-from engine.instruments import load_instruments
-from gateway.decoder import C_AMEND, C_CANCEL, C_MASS, C_NEW, COMMANDS, Decoder
-from gateway.errors import ProtocolError
+from kabuto.engine.codes import Reason
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.decoder import C_AMEND, C_CANCEL, C_MASS, C_NEW, COMMANDS, Decoder
+from kabuto.gateway.errors import ProtocolError
 
 DEC = Decoder(load_instruments(), max_batch=10)
 TSLA = 0

@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from engine.codes import Flag, Op, OrdType, Reason, Stp, Tif
-from engine.instruments import load_instruments
-from gateway.decoder import C_NEW, COMMANDS, Decoder
-from gateway.errors import ProtocolError
-from gateway.fastentry import (
+from kabuto.engine.codes import Flag, Op, OrdType, Reason, Stp, Tif
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.decoder import C_NEW, COMMANDS, Decoder
+from kabuto.gateway.errors import ProtocolError
+from kabuto.gateway.fastentry import (
     F_CLA,
     F_CLB,
     F_CLINT,
@@ -43,7 +42,7 @@ from gateway.fastentry import (
     parse,
     word_table,
 )
-from gateway.sequencer import CL_TEXT, META_DTYPE, Sequencer
+from kabuto.venue.sequencer import CL_TEXT, META_DTYPE, Sequencer
 
 INSTRUMENTS = load_instruments()
 SYMBOLS = [i.symbol for i in INSTRUMENTS]

@@ -8,9 +8,8 @@ import msgpack
 import numpy as np
 import pytest
 from gatewaykit import wait_until
-
-from engine.instruments import load_instruments
-from gateway.fastentry import FALLBACK, N_FIELDS, parse, word_table
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.fastentry import FALLBACK, N_FIELDS, parse, word_table
 
 TSLA, AMZN = "TSLAx-USD", "AMZNx-USD"
 

@@ -8,8 +8,7 @@ import msgpack
 import pytest
 import zmq
 from gatewaykit import keep_polling, raw_snapshot, wait_until
-
-from gateway.keys import client_credentials
+from kabuto.gateway.keys import client_credentials
 
 L3 = "L3A-USD"
 

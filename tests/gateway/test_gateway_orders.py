@@ -5,8 +5,7 @@ Clients log on with cancel-on-disconnect, so closing them at the end of a test c
 import msgpack
 import pytest
 from gatewaykit import wait_until
-
-from gateway.client import new_command
+from kabuto.gateway.client import new_command
 
 BTC, ETH, TSLA, AMZN = "BTC-USD", "ETH-USD", "TSLAx-USD", "AMZNx-USD"
 

@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 from gatewaykit import KABUTO, OPERATOR
-
-from gateway.errors import ClientError, NotAuthorized
+from kabuto.gateway.errors import ClientError, NotAuthorized
 
 REF = "REF-USD"
 

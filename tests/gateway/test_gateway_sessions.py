@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import zmq
 from gatewaykit import keep_polling, wait_until
-
-from gateway.client import Client
-from gateway.errors import NotAuthorized
-from gateway.keys import Credentials
+from kabuto.gateway.client import Client
+from kabuto.gateway.errors import NotAuthorized
+from kabuto.gateway.keys import Credentials
 
 SES = "SES-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))

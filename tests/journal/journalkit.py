@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from gateway.client import Client
+from kabuto.gateway.client import Client
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
@@ -113,7 +113,7 @@ def refused(data_dir: Path, extra: list[str] = ()) -> tuple[int, str]:
 
 def unseal(path: Path) -> None:
     """Take the seal off a closed segment: the segment as a crash (kill -9) leaves it."""
-    from gateway.journal import SEAL_BYTES, read_seal
+    from kabuto.durability.journal import SEAL_BYTES, read_seal
     size = path.stat().st_size
     assert read_seal(path, size) is not None, f"{path.name} is not sealed"
     with open(path, "r+b") as f:
@@ -123,13 +123,12 @@ def unseal(path: Path) -> None:
 def write_journal(data_dir: Path, batches: list[list[dict]], names: list[str], segment_bytes: int = 64 << 20) -> None:
     """A journal as `kabuto serve` writes it, of hand-made command batches (fields of COMMAND_DTYPE)."""
     import msgpack
-
-    from engine.codes import Flag, Op
-    from engine.engine import Engine
-    from engine.instruments import load_instruments
-    from engine.records import empty_commands
-    from gateway.journal import JournalWriter
-    from gateway.recovery import ZERO_HASH, Durability, chain_hash
+    from kabuto.durability.journal import JournalWriter
+    from kabuto.durability.recovery import ZERO_HASH, Durability, chain_hash
+    from kabuto.engine.codes import Flag, Op
+    from kabuto.engine.engine import Engine
+    from kabuto.engine.instruments import load_instruments
+    from kabuto.engine.records import empty_commands
     instruments = load_instruments(None)
     Durability(data_dir, instruments)._check_meta()
     writer = JournalWriter(data_dir / "journal", fsync="off", segment_bytes=segment_bytes)

@@ -6,9 +6,8 @@ from argparse import Namespace
 
 import pytest
 from journalkit import KABUTO, unseal, write_journal
-
-from engine.codes import Op
-from gateway.recovery import replay_journal
+from kabuto.durability.recovery import replay_journal
+from kabuto.engine.codes import Op
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 # TSLAx-USD: tick 0.01 (px in hundredths with pexp -2), lot 0.001 (qexp -3)

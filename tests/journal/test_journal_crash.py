@@ -10,10 +10,9 @@ from decimal import Decimal
 
 import pytest
 from journalkit import Serve, Trader, events
-
-from engine.instruments import load_instruments
-from gateway.client import Client
-from gateway.recovery import live_orders, recover_state, replay_journal
+from kabuto.durability.recovery import live_orders, recover_state, replay_journal
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.client import Client
 
 ACCOUNTS = ("alice", "bob", "carol")
 
@@ -122,7 +121,7 @@ def test_orders_of_a_cancel_on_disconnect_session_are_canceled_after_a_crash(tmp
 
 
 def test_market_data_sequences_jump_forward_after_a_restart(tmp_path):
-    from gateway.client import MarketDataClient
+    from kabuto.gateway.client import MarketDataClient
     data = tmp_path / "venue"
     serve = Serve(data)
     with Client.from_data_dir(data, "alice") as c:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from journalkit import Serve, refused, unseal, wait_for
-
-from gateway.client import Client
-from gateway.journal import HEAD, read_seal, segments
+from kabuto.durability.journal import HEAD, read_seal, segments
+from kabuto.gateway.client import Client
 
 SMALL = ["--segment-bytes", "2000"]  # about 15 one-order records per segment
 

@@ -5,8 +5,7 @@ import time
 
 import pytest
 from journalkit import unseal
-
-from gateway.journal import HEAD, SEAL_BYTES, JournalError, JournalReader, JournalWriter, read_seal, segments
+from kabuto.durability.journal import HEAD, SEAL_BYTES, JournalError, JournalReader, JournalWriter, read_seal, segments
 
 
 def write(directory, bodies, **kw):

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 from journalkit import Serve, events, wait_for
-
-from engine.instruments import load_instruments
-from gateway.client import Client, new_command
-from gateway.recovery import replay_journal
+from kabuto.durability.recovery import replay_journal
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.client import Client, new_command
 
 INSTRUMENTS = load_instruments(None)
 

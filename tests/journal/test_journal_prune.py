@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from journalkit import KABUTO, Serve, Trader, wait_for
-
-from engine.instruments import load_instruments
-from engine.records import empty_commands
-from gateway.client import Client
-from gateway.journal import JournalError, JournalReader, JournalWriter, segments
-from gateway.recovery import recover_state
+from kabuto.durability.journal import JournalError, JournalReader, JournalWriter, segments
+from kabuto.durability.recovery import recover_state
+from kabuto.engine.instruments import load_instruments
+from kabuto.engine.records import empty_commands
+from kabuto.gateway.client import Client
 
 INSTRUMENTS = load_instruments(None)
 ACCOUNTS = ("alice", "bob")
@@ -149,7 +148,7 @@ def test_recovery_from_the_oldest_kept_snapshot_replays_the_kept_segments_to_the
 
 
 def oldest_snapshot(data: Path):
-    from gateway.snapshot import decode
+    from kabuto.durability.snapshot import decode
     path = sorted((data / "snapshots").glob("*.snap"))[0]
     return decode(path.read_bytes(), path)
 
@@ -195,9 +194,9 @@ class LaggingSink:
 
 def journaled_venue(tmp_path, said: list, sink):
     """A journaled venue in this process with small segments and pruning on, recovered and open."""
-    from gateway.config import GatewayConfig
-    from gateway.recovery import Durability
-    from gateway.server import Server
+    from kabuto.durability.recovery import Durability
+    from kabuto.gateway.server import Server
+    from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS, sinks=[sink])
     d = Durability(tmp_path, INSTRUMENTS, fsync="off", snapshot_every=0, segment_bytes=400, say=said.append,
                    prune_journal=True)

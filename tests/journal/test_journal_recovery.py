@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 from journalkit import unseal, write_journal
-
-from engine.codes import Op
-from engine.engine import Engine
-from engine.instruments import load_instruments, parse_instruments
-from gateway.journal import JournalError, segments
-from gateway.recovery import Durability, recover_state
+from kabuto.durability.journal import JournalError, segments
+from kabuto.durability.recovery import Durability, recover_state
+from kabuto.engine.codes import Op
+from kabuto.engine.engine import Engine
+from kabuto.engine.instruments import load_instruments, parse_instruments
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 INSTRUMENTS = load_instruments(None)

@@ -6,9 +6,8 @@ import subprocess
 from pathlib import Path
 
 from journalkit import KABUTO, Serve, wait_for
-
-from gateway.client import Client
-from gateway.snapshot import snapshot_name
+from kabuto.durability.snapshot import snapshot_name
+from kabuto.gateway.client import Client
 
 COD_ACCOUNTS = ("bob", "carol", "dave")
 

@@ -9,13 +9,12 @@ from argparse import Namespace
 
 import pytest
 from journalkit import Serve, Trader, events
-
-from engine.eventlog import book_json
-from engine.instruments import load_instruments
-from gateway.client import Client
-from gateway.journal import JournalError, JournalReader
-from gateway.recovery import recover_state, replay_journal
-from gateway.snapshot import decode, encode, load_newest
+from kabuto.durability.journal import JournalError, JournalReader
+from kabuto.durability.recovery import recover_state, replay_journal
+from kabuto.durability.snapshot import decode, encode, load_newest
+from kabuto.engine.instruments import load_instruments
+from kabuto.gateway.client import Client
+from kabuto.replay.eventlog import book_json
 
 INSTRUMENTS = load_instruments(None)
 
@@ -144,9 +143,9 @@ def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
 
 def started_durability(tmp_path, said: list, **kw):
     """A journaled venue in this process (no sockets needed): its Durability, recovered and open."""
-    from gateway.config import GatewayConfig
-    from gateway.recovery import Durability
-    from gateway.server import Server
+    from kabuto.durability.recovery import Durability
+    from kabuto.gateway.server import Server
+    from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS)
     d = Durability(tmp_path, INSTRUMENTS, say=said.append, **kw)
     server.journal = d
@@ -167,7 +166,7 @@ def test_a_background_snapshot_holds_the_state_of_the_moment_it_was_taken(tmp_pa
 
 
 def _snap(d, server):
-    from gateway.snapshot import Snapshot
+    from kabuto.durability.snapshot import Snapshot
     return Snapshot(d.last_seq, server.engine.seq, d.event_hash, [i.symbol for i in INSTRUMENTS],
                     server.engine.state, {"accounts": [], "next_oid": server.entry.next_oid, "last_ts": d.last_ts,
                                           "orders": []})
@@ -181,7 +180,7 @@ def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_pa
     d.snapshot(background=True)
     d.wait_snapshot()
     assert any("snapshot at journal record" in line and "failed" in line for line in said)
-    from engine.records import empty_commands
+    from kabuto.engine.records import empty_commands
     before = d.last_seq
     d.append(empty_commands(1))  # still journaling
     assert d.last_seq == before + 1
@@ -190,7 +189,7 @@ def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_pa
 
 
 def test_a_snapshot_is_written_only_once_the_journal_up_to_its_record_is_synced(tmp_path):
-    from engine.records import empty_commands
+    from kabuto.engine.records import empty_commands
     server, d = started_durability(tmp_path, [], fsync="off")
     cmds = empty_commands(1)
     d.append(cmds)

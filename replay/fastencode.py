@@ -1,8 +1,7 @@
 """Numba event encoder: event records -> the exact JSON lines of engine/eventlog.py, as bytes."""
 import numpy as np
+from kabuto.engine.codes import Ev, Flag, Reason
 from numba import njit
-
-from engine.codes import Ev, Flag, Reason
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
 HAS_TS, HAS_PX, HAS_OID = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID)

@@ -15,9 +15,8 @@ import struct
 import time
 
 import numpy as np
-
-from engine.codes import Flag
-from engine.records import COMMAND_DTYPE
+from kabuto.engine.codes import Flag
+from kabuto.engine.records import COMMAND_DTYPE
 
 HAS_TS = int(Flag.HAS_TS)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from gateway.errors import ConfigError
+from kabuto.gateway.errors import ConfigError
 
 DEFAULT_ORDERS = "tcp://127.0.0.1:5555"
 DEFAULT_MARKET_DATA = "tcp://127.0.0.1:5556"

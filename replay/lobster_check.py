@@ -7,11 +7,10 @@ whole chunk of messages: no Python per message. `explain_mismatches` (plain Pyth
 why the engine's maker differed from LOBSTER's order where it did.
 """
 import numpy as np
+from kabuto.engine.codes import Ev, Flag, Op, OrdType, Side, Tif
+from kabuto.engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, hash_find, run
+from kabuto.engine.state import EMPTY, M_HASH_USED, M_LIVE
 from numba import njit
-
-from engine.codes import Ev, Flag, Op, OrdType, Side, Tif
-from engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, hash_find, run
-from engine.state import EMPTY, M_HASH_USED, M_LIVE
 
 # the LOBSTER instrument: prices are USD x 10000 (one tick = 0.0001), sizes whole shares
 TICK_SIZE = "0.0001"

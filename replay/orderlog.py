@@ -8,12 +8,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 import numpy as np
-
-from engine import fastdecode
-from engine.accounts import Accounts
-from engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif
-from engine.instruments import MAX_UNITS, Instrument, symbol_index
-from engine.records import COMMAND_DTYPE
+from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif
+from kabuto.engine.instruments import MAX_UNITS, Instrument, symbol_index
+from kabuto.engine.records import COMMAND_DTYPE
+from kabuto.replay import fastdecode
+from kabuto.replay.accounts import Accounts
 
 MAX_OID = (1 << 63) - 1
 MAX_MANT = 1 << 62

@@ -5,12 +5,11 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-
-from engine import fastencode
-from engine.accounts import Accounts
-from engine.codes import REASON_NAMES, Ev, Flag, Reason
-from engine.errors import InputError
-from engine.instruments import Instrument
+from kabuto.engine.codes import REASON_NAMES, Ev, Flag, Reason
+from kabuto.engine.errors import InputError
+from kabuto.engine.instruments import Instrument
+from kabuto.replay import fastencode
+from kabuto.replay.accounts import Accounts
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))

@@ -1,7 +1,7 @@
 """`kabuto replay --format lobster`: LOBSTER message/orderbook CSV files through the engine.
 
 Reads the files with a numba CSV parser, validates them (one clear error with the line number),
-seeds the book from the orderbook file, runs the per-message loop of `engine.lobster_check`
+seeds the book from the orderbook file, runs the per-message loop of `replay.lobster_check`
 and prints a summary table (with --check: how often the engine's book and makers agree).
 """
 from __future__ import annotations
@@ -11,18 +11,18 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
+from kabuto.engine.engine import Engine
+from kabuto.engine.errors import InputError
+from kabuto.engine.instruments import MAX_UNITS, Instrument
+from kabuto.engine.records import empty_commands, empty_events
+from kabuto.engine.state import M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders
+from kabuto.replay import lobster_check as lc
 from numba import njit
-
-from engine import lobster_check as lc
-from engine.engine import Engine
-from engine.errors import InputError
-from engine.instruments import MAX_UNITS, Instrument
-from engine.records import empty_commands, empty_events
-from engine.state import M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders
 
 MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
 TYPE_NAMES = {1: "new limit order", 2: "partial cancel", 3: "delete", 4: "visible execution",
@@ -493,8 +493,10 @@ class _EventWriter:
         self.out.close()
 
 
-def replay_lobster(args: argparse.Namespace) -> int:
-    """Run `kabuto replay --format lobster`; prints the summary table, returns the exit status."""
+def replay_lobster(args: argparse.Namespace, make_batcher: Callable | None = None) -> int:
+    """Run `kabuto replay --format lobster`; prints the summary table, returns the exit status.
+
+    make_batcher(instruments, account_name) gives the fill batcher the options ask for, or None."""
     check = bool(getattr(args, "check", False))
     fail_under = getattr(args, "fail_under", None)
     orderbook = getattr(args, "orderbook", None)
@@ -519,14 +521,13 @@ def replay_lobster(args: argparse.Namespace) -> int:
     parse_s = time.perf_counter() - t0
     instrument = lobster_instrument(symbol_of(args.orders))
     sinks = []
-    from chain.cli import make_batcher
-    batcher = make_batcher(args, [instrument], lambda i: lc.ACCOUNT_NAMES[i])
+    batcher = make_batcher([instrument], lambda i: lc.ACCOUNT_NAMES[i]) if make_batcher else None
     if batcher:
         sinks.append(batcher)
     out = None
     if getattr(args, "events", None):
-        from engine.eventlog import Encoder
-        from engine.orderlog import Accounts
+        from kabuto.replay.eventlog import Encoder
+        from kabuto.replay.orderlog import Accounts
         accounts = Accounts()
         for name in lc.ACCOUNT_NAMES:
             accounts.id(name)
@@ -549,7 +550,7 @@ def replay_lobster(args: argparse.Namespace) -> int:
         for sink in sinks:
             sink.close()
     if getattr(args, "book_out", None):
-        from engine.eventlog import write_book
+        from kabuto.replay.eventlog import write_book
         write_book(args.book_out, result.engine, result.engine.instruments)
     print(summary(result))
     if fail_under is not None and result.bbo_pct < fail_under:

@@ -5,10 +5,10 @@ import argparse
 import os
 import sys
 
-from engine.accounts import Accounts
-from engine.errors import InputError
-from engine.eventlog import write_book
-from engine.instruments import load_instruments
+from kabuto.engine.errors import InputError
+from kabuto.engine.instruments import load_instruments
+from kabuto.replay.accounts import Accounts
+from kabuto.replay.eventlog import write_book
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--fail-under", type=float, help="LOBSTER --check: exit 1 if best bid/ask match %% is below")
     p.add_argument("--levels", type=int, help="LOBSTER: levels in the orderbook file (default: inferred)")
     p.add_argument("--ledger", help="commit fills to a local chain ledger in this directory")
-    from chain.cli import add_publisher_options
+    from kabuto.cli.chain import add_publisher_options
     add_publisher_options(p)
     p.set_defaults(func=run)
 
@@ -37,12 +37,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the replay subcommand."""
     if args.format == "lobster":
-        from engine.lobster import replay_lobster
-        return replay_lobster(args)
+        from kabuto.cli.chain import make_batcher
+        from kabuto.replay.lobster import replay_lobster
+        return replay_lobster(args, lambda instruments, names: make_batcher(args, instruments, names))
     if os.path.isdir(args.orders):  # a venue's journal (or data) directory: its events, byte for byte
-        from gateway.recovery import replay_journal
+        from kabuto.durability.recovery import replay_journal
         return replay_journal(args)
-    from engine.replay import replay, stderr_progress
+    from kabuto.replay.replay import replay, stderr_progress
     instruments = load_instruments(args.instruments)
     try:
         src = open(args.orders, "rb")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise InputError(f"cannot write {args.events}: {e.strerror}") from None
     accounts = Accounts()
-    from chain.cli import make_batcher
+    from kabuto.cli.chain import make_batcher
     batcher = make_batcher(args, instruments, lambda i: accounts.names[i])
     sinks = [batcher] if batcher else []
     update, close = stderr_progress(os.fstat(src.fileno()).st_size)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-
-from engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
-from engine.records import COMMAND_DTYPE
-from gateway.journal import JournalError, JournalReader, read_seal, segments
-from gateway.recovery import journal_dir, meta_instruments, read_meta
-from gateway.snapshot import load_newest
+from kabuto.durability.journal import JournalError, JournalReader, read_seal, segments
+from kabuto.durability.recovery import journal_dir, meta_instruments, read_meta
+from kabuto.durability.snapshot import load_newest
+from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
+from kabuto.engine.records import COMMAND_DTYPE
 
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
 HAS_PX, HAS_QTY, HAS_TS = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_TS)

@@ -16,19 +16,30 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import numpy as np
-
-from engine.codes import Flag, Op, Reason
-from engine.instruments import Instrument
-from engine.jitcall import DirectCall
-from gateway import protocol as P
-from gateway.config import GatewayConfig
-from gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC, POST, DecimalCache
-from gateway.errors import ProtocolError
-from gateway.fastentry import F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, N_FIELDS, commit, parse, word_table
-from gateway.keys import ACCOUNT_RE
-from gateway.sequencer import Answer, MassCancel, Sequencer
-from gateway.state import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
-from gateway.units import TextCache
+from kabuto.engine.codes import Flag, Op, Reason
+from kabuto.engine.instruments import Instrument
+from kabuto.engine.jitcall import DirectCall
+from kabuto.gateway import protocol as P
+from kabuto.gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC, POST, DecimalCache
+from kabuto.gateway.errors import ProtocolError
+from kabuto.gateway.fastentry import (
+    F_CLB,
+    F_CLINT,
+    F_CLKIND,
+    F_REQ,
+    F_SIDE,
+    F_SYM,
+    F_TIF,
+    N_FIELDS,
+    commit,
+    parse,
+    word_table,
+)
+from kabuto.gateway.keys import ACCOUNT_RE
+from kabuto.gateway.units import TextCache
+from kabuto.venue.accounts import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
+from kabuto.venue.config import GatewayConfig
+from kabuto.venue.sequencer import Answer, MassCancel, Sequencer
 
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
 R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.errors import ChainError, ContractError, ProofError
-from chain.ledger import DEFAULT_DIR
+from kabuto.chain.errors import ChainError, ContractError, ProofError
+from kabuto.chain.ledger import DEFAULT_DIR
 
 if TYPE_CHECKING:
-    from chain.batcher import FillBatcher
+    from kabuto.chain.batcher import FillBatcher
 
 DEPLOYMENT = "chain.json"  # in the ledger directory: where `chain deploy` put the contract
 
@@ -74,7 +74,7 @@ def add_publisher_options(p: argparse.ArgumentParser) -> None:
 def make_batcher(args: argparse.Namespace, instruments: Sequence,
                  account_name: Callable[[int], str] | None) -> FillBatcher | None:
     """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
-    from chain.batcher import FillBatcher
+    from kabuto.chain.batcher import FillBatcher
     ledger = getattr(args, "ledger", None)
     rpc = getattr(args, "chain_rpc", None)
     if not ledger and not rpc:
@@ -83,7 +83,7 @@ def make_batcher(args: argparse.Namespace, instruments: Sequence,
     if rpc:
         publisher = _evm_publisher(ledger, args)
     else:
-        from chain.ledger import LedgerPublisher
+        from kabuto.chain.ledger import LedgerPublisher
         publisher = LedgerPublisher(ledger)
     return FillBatcher(instruments, account_name, publisher, max_fills=getattr(args, "batch_fills", 10_000),
                        max_ms=getattr(args, "batch_ms", 1_000))
@@ -134,13 +134,13 @@ def _contract_address(args: argparse.Namespace) -> str:
 
 
 def _registry(args: argparse.Namespace):
-    from chain.contract import Registry, connect
+    from kabuto.chain.contract import Registry, connect
     return Registry(connect(args.chain_rpc), _contract_address(args))
 
 
 def _evm_publisher(ledger: str, args: argparse.Namespace):
-    from chain.contract import connect, load_key
-    from chain.evm import EvmPublisher
+    from kabuto.chain.contract import connect, load_key
+    from kabuto.chain.evm import EvmPublisher
     if not getattr(args, "chain_key", None):
         raise ContractError("--chain-rpc needs --chain-key")
     args.ledger = ledger
@@ -148,13 +148,13 @@ def _evm_publisher(ledger: str, args: argparse.Namespace):
 
 
 def _open_ledger(path: str):
-    from chain.ledger import Ledger
+    from kabuto.chain.ledger import Ledger
     return Ledger(path)
 
 
 def cmd_proof(args: argparse.Namespace) -> int:
     """kabuto chain proof FILL_ID"""
-    from chain.proof import fill_batch, fill_proof, oz_tree
+    from kabuto.chain.proof import fill_batch, fill_proof, oz_tree
     ledger = _open_ledger(args.ledger)
     try:
         doc = oz_tree(fill_batch(ledger, args.fill_id)[0]) if args.format == "oz" else fill_proof(ledger, args.fill_id)
@@ -170,7 +170,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _audit(args)
     if args.data_dir is not None:
         raise ProofError("--data-dir checks a whole ledger: give no PROOF with it")
-    from chain.proof import check_against_chain, check_against_ledger, check_fill_proof
+    from kabuto.chain.proof import check_against_chain, check_against_ledger, check_fill_proof
     try:
         text = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text(encoding="utf-8")
         doc = json.loads(text)
@@ -237,9 +237,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _journal_problems(ledger, data_dir: Path) -> list[str]:
     """Differences between the ledger's fills and those of a replay of the venue's whole journal."""
-    from chain.fills import fill_rows
-    from chain.ledger import CommittedFills
-    from gateway.recovery import meta_instruments, read_meta, recover_state
+    from kabuto.chain.fills import fill_rows
+    from kabuto.chain.ledger import CommittedFills
+    from kabuto.durability.recovery import meta_instruments, read_meta, recover_state
     committed = CommittedFills(ledger)
     lo, hi = ledger.record(0).first_seq, ledger.record(ledger.count - 1).last_seq
     problems: list[str] = []
@@ -263,8 +263,8 @@ def _journal_problems(ledger, data_dir: Path) -> list[str]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """kabuto chain status"""
-    from chain.evm import RECEIPTS, chain_status, gas_summary
-    from chain.ledger import ledger_status
+    from kabuto.chain.evm import RECEIPTS, chain_status, gas_summary
+    from kabuto.chain.ledger import ledger_status
     ledger = _open_ledger(args.ledger)
     try:
         st = ledger_status(ledger)
@@ -299,7 +299,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """kabuto chain deploy"""
-    from chain.contract import connect, deploy, load_key
+    from kabuto.chain.contract import connect, deploy, load_key
     w3 = connect(args.chain_rpc)
     with node_errors():
         address = deploy(w3, load_key(args.chain_key), args.operator)

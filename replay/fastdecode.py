@@ -5,10 +5,9 @@ new, cancel and amend, with exactly the rules of engine/orderlog.py. Everything 
 values, escapes, non-ASCII, huge numbers, invalid JSON) is marked FALLBACK and decoded in Python,
 so the two paths can only differ by a bug, which tests/test_fastdecode.py looks for."""
 import numpy as np
+from kabuto.engine.codes import Flag, Op, OrdType, Reason, Side, Tif
+from kabuto.replay.accounts import intern
 from numba import njit
-
-from engine.accounts import intern
-from engine.codes import Flag, Op, OrdType, Reason, Side, Tif
 
 FALLBACK = -1  # op of a placeholder record the Python decoder fills in
 BLANK = -2  # op of a blank line (dropped)

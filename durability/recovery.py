@@ -28,15 +28,14 @@ from typing import NamedTuple
 
 import msgpack
 import numpy as np
-
-from engine.codes import Op, Reason
-from engine.engine import Engine
-from engine.instruments import Instrument, load_instruments, parse_instruments
-from engine.records import COMMAND_DTYPE
-from gateway.decoder import C_COD
-from gateway.journal import FORMAT, JournalError, JournalReader, JournalWriter, fsync_dir, segments
-from gateway.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
-from gateway.state import CL, OID, SESSION
+from kabuto.durability.journal import FORMAT, JournalError, JournalReader, JournalWriter, fsync_dir, segments
+from kabuto.durability.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
+from kabuto.engine.codes import Op, Reason
+from kabuto.engine.engine import Engine
+from kabuto.engine.instruments import Instrument, load_instruments, parse_instruments
+from kabuto.engine.records import COMMAND_DTYPE
+from kabuto.gateway.decoder import C_COD
+from kabuto.venue.accounts import CL, OID, SESSION
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 R_DISCONNECT = int(Reason.DISCONNECT)
@@ -188,7 +187,7 @@ class Recovered:
     commands: int
     snapshot: Path | None
     reader: JournalReader
-    torn: object          # gateway.journal.Torn or None
+    torn: object          # durability.journal.Torn or None
 
     def digest(self) -> str:
         """A hash of the whole engine state and event count: equal states, equal digests."""
@@ -513,8 +512,8 @@ def replay_journal(args) -> int:
 
     Prints the events the venue produced, byte for byte, checking the running event hash of every
     record; `args` is the replay Namespace (orders, events, book_out, instruments)."""
-    from engine.accounts import Accounts
-    from engine.eventlog import Encoder, write_book
+    from kabuto.replay.accounts import Accounts
+    from kabuto.replay.eventlog import Encoder, write_book
     jdir = journal_dir(Path(args.orders))
     meta = read_meta(jdir)
     instruments = load_instruments(args.instruments) if args.instruments else meta_instruments(meta)

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-
-from engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State
-from gateway.journal import JournalError, fsync_dir
+from kabuto.durability.journal import JournalError, fsync_dir
+from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State
 
 MAGIC = b"KABUTO-SNAPSHOT-1\n"
 SUFFIX = ".snap"

@@ -7,8 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from gateway import config as C
-from gateway.errors import ConfigError
+from kabuto.gateway.errors import ConfigError
+from kabuto.venue import config as C
 
 SERVE_HELP = """\
 Run a Kabuto venue on this machine: order entry (ZeroMQ ROUTER, msgpack), market data (PUB) and
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
     p.add_argument("--ledger", type=Path, metavar="DIR",
                    help="chain ledger the venue commits its fill batches to (default: DATA_DIR/chain)")
     p.add_argument("--no-chain", action="store_true", help="do not batch fills to any chain ledger")
-    from chain.cli import add_publisher_options
+    from kabuto.cli.chain import add_publisher_options
     add_publisher_options(p)
     p.add_argument("--fsync", nargs="+", default=["always"], metavar="POLICY",
                    help="journal durability: 'always' (default: nothing is acknowledged before it is on disk), "
@@ -112,7 +112,7 @@ def register(subparsers) -> None:
                    help="the venue's state directory (default: %(default)s)")
     r.set_defaults(func=set_reference)
 
-    from gateway import journal_cli
+    from kabuto.cli import journal as journal_cli
     journal_cli.register(subparsers)
 
 
@@ -142,15 +142,15 @@ def _say(text: str) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the venue until SIGINT or SIGTERM."""
-    from engine.instruments import load_instruments
-    from gateway.server import Server
+    from kabuto.engine.instruments import load_instruments
+    from kabuto.gateway.server import Server
     config = config_from_args(args)
     instruments = load_instruments(str(config.instruments) if config.instruments else None)
     sinks = [load_sink(spec, instruments, config.data_dir) for spec in args.sink]
     journal = None if args.no_journal else durability(args, instruments)
     server = Server(config, instruments, journal=journal, sinks=sinks)
     if not args.no_chain:  # the embedded default: fills batched to a local ledger, or also to an EVM node
-        from chain.cli import make_batcher
+        from kabuto.cli.chain import make_batcher
         args.ledger = args.ledger or config.data_dir / "chain"
         accounts = server.entry.accounts.by_id
         server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name))
@@ -189,7 +189,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def durability(args: argparse.Namespace, instruments):
     """The journal and snapshots of a serve command line (gateway/recovery.py)."""
-    from gateway.recovery import Durability
+    from kabuto.durability.recovery import Durability
     f = args.fsync
     if f == ["always"] or f == ["off"]:
         policy, ms = f[0], 0.0
@@ -213,7 +213,7 @@ def durability(args: argparse.Namespace, instruments):
 
 def set_reference(args: argparse.Namespace) -> int:
     """Send one `ref` to a running venue and print the band it set."""
-    from gateway.client import Client
+    from kabuto.gateway.client import Client
     with Client.from_data_dir(args.data_dir, args.account) as c:
         _, _, sym, px, lo, hi = c.wait_reply(c.ref(args.symbol, args.price))
     band = f"band {lo} .. {hi}" if lo is not None else "no band on this instrument"
@@ -223,7 +223,7 @@ def set_reference(args: argparse.Namespace) -> int:
 
 def keygen(args: argparse.Namespace) -> int:
     """Create and register a client key pair."""
-    from gateway.keys import add_client
+    from kabuto.gateway.keys import add_client
     key_file = args.keys if args.keys is not None else args.data_dir / "clients.toml"
     secret = add_client(args.data_dir, key_file, args.account)
     print(f"kabuto keygen: {secret} (secret, keep it private); public key added to {key_file}", file=sys.stdout)

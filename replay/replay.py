@@ -5,10 +5,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
-from engine.accounts import Accounts
-from engine.eventlog import Encoder, book_json
-from engine.instruments import Instrument
-from engine.orderlog import BOM, Decoder
+from kabuto.engine.instruments import Instrument
+from kabuto.replay.accounts import Accounts
+from kabuto.replay.eventlog import Encoder, book_json
+from kabuto.replay.orderlog import BOM, Decoder
 
 CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk
 
@@ -45,9 +45,9 @@ def read_chunks(f: BinaryIO, chunk: int = CHUNK_BYTES,
 def make_engine(kind: str, instruments: Sequence[Instrument]):
     """The numba engine or the reference model, both with process/book/seq."""
     if kind == "reference":
-        from engine.reference import ReferenceEngine
+        from kabuto.engine.reference import ReferenceEngine
         return ReferenceEngine(instruments)
-    from engine.engine import Engine
+    from kabuto.engine.engine import Engine
     return Engine(instruments)
 
 

@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from gateway.errors import JournalError
+from kabuto.gateway.errors import JournalError
 
 HEADER = struct.Struct("<IQII")
 HEAD = HEADER.size  # 20

@@ -16,7 +16,7 @@ SAMPLE = b"""{"op":"new","oid":1,"acct":"a","sym":"TSLAx-USD","side":"sell","typ
 {"op":"cancel","oid":1}
 """
 # other packages' kernels, compiled by importing them and calling their own warmup() when they have one
-OPTIONAL = ("engine.lobster", "gateway.server")
+OPTIONAL = ("kabuto.replay.lobster", "kabuto.gateway.server")
 
 
 def register(sub) -> None:
@@ -35,7 +35,7 @@ def cache_dirs() -> list[str]:
     from numba.core.caching import _CacheLocator
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = []
-    for package in ("engine", "chain", "gateway", "bench"):
+    for package in ("engine", "replay", "venue", "durability", "chain", "gateway", "bench"):
         source = os.path.join(root, package, "__init__.py")
         if config.CACHE_DIR:
             out.append(os.path.join(config.CACHE_DIR, _CacheLocator.get_suitable_cache_subpath(source)))
@@ -56,15 +56,15 @@ def clean_caches() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Compile every kernel once; print how long it took."""
-    from engine.instruments import load_instruments
-    from engine.replay import replay
+    from kabuto.engine.instruments import load_instruments
+    from kabuto.replay.replay import replay
     if args.clean:
         clean_caches()
     t = time.perf_counter()
     instruments = load_instruments()
     with tempfile.TemporaryDirectory() as d:  # the chain batcher's kernels compile on a real fill
-        from chain.batcher import FillBatcher
-        from chain.ledger import LedgerPublisher
+        from kabuto.chain.batcher import FillBatcher
+        from kabuto.chain.ledger import LedgerPublisher
         # its thread compiles them: close() waits for it however long that takes (minutes on a busy
         # machine with bounds checking on), or they would be compiled again by the first venue
         batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")), close_timeout_s=3600)
