@@ -90,7 +90,7 @@ def snapshot_pause(data: Path, orders: int) -> tuple[float, float, float]:
     instruments = load_instruments(None)
     server = Server(GatewayConfig(data_dir=data, insecure=True), instruments)
     server.engine = type(server.engine)(instruments, orders=orders)
-    d = Durability(data, instruments, fsync="off", say=lambda text: None)
+    d = Durability(data, instruments, fsync="off")
     server.journal = d
     d.recover(server)
     best_bg = best_fg = float("inf")

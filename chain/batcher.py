@@ -8,8 +8,8 @@ batch, so matching never waits, no fill is dropped and the backlog stays bounded
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +24,8 @@ from kabuto.chain.publisher import Publisher
 from kabuto.chain.queue import BatchQueue
 from kabuto.chain.settlement import SymbolInfo
 from kabuto.engine.instruments import Instrument
+
+log = logging.getLogger(__name__)
 
 NICE = 10  # scheduling niceness of the batcher thread
 # Beside the queue directory: "SEQ BATCH HASH", every fill at or before engine seq SEQ is committed,
@@ -199,8 +201,8 @@ class FillBatcher:
         self._thread.join(self.close_timeout_s)
         if self._thread.is_alive():
             self.abort()
-            print(f"kabuto: chain: {self._queued} batches left in {self.queue.dir} "
-                  f"({self.last_error}); they are published at the next start", file=sys.stderr)
+            log.warning("chain: %d batches left in %s (%s); they are published at the next start",
+                        self._queued, self.queue.dir, self.last_error)
         elif not self.error:
             try:
                 with self._cond:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import bisect
 import fcntl
 import json
+import logging
 import mmap
 import os
 import struct
-import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ from kabuto.chain.errors import LedgerError
 from kabuto.chain.fills import FILL_DTYPE
 from kabuto.chain.merkle import ZERO
 from kabuto.chain.publisher import Head
+
+log = logging.getLogger(__name__)
 
 FILE = "ledger.kbl"
 FRAME_MAGIC = b"KBL2"
@@ -145,8 +147,8 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"ledger {self.file}: cannot keep the torn last frame in {keep}: "
                               f"{e.strerror}") from None
-        print(f"kabuto: ledger {self.file}: cut a torn last frame at byte {pos} ({size - pos} bytes, kept in "
-              f"{keep.name}); its fills are batched again from the replayed event stream", file=sys.stderr)
+        log.warning("ledger %s: cut a torn last frame at byte %d (%d bytes, kept in %s); its fills are batched "
+                    "again from the replayed event stream", self.file, pos, size - pos, keep.name)
         f.truncate(pos)
         os.fsync(f.fileno())
 

@@ -85,7 +85,7 @@ def inspect(args: argparse.Namespace) -> int:
     print(f"events      from {first_ev}, last batch starts at event {last_ev}" if last_ev else "events      none")
     print(f"torn tail   {reader.torn}" if reader.torn else "torn tail   none")
     warnings: list[str] = []
-    snap = load_newest(jdir.parent / "snapshots", warnings.append)
+    snap = load_newest(jdir.parent / "snapshots", skipped=warnings)
     for w in warnings:
         print(f"snapshot    {w}")
     if snap is not None:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import signal
 import sys
 from pathlib import Path
 
 from kabuto.gateway.errors import ConfigError
 from kabuto.venue import config as C
+
+log = logging.getLogger(__name__)
 
 SERVE_HELP = """\
 Run a Kabuto venue on this machine: order entry (ZeroMQ ROUTER, msgpack), market data (PUB) and
@@ -136,10 +139,6 @@ def load_sink(spec: str, instruments, data_dir: Path):
     return factory(instruments, data_dir)
 
 
-def _say(text: str) -> None:
-    print(f"kabuto serve: {text}", flush=True)
-
-
 def serve(args: argparse.Namespace) -> int:
     """Run the venue until SIGINT or SIGTERM."""
     from kabuto.engine.instruments import load_instruments
@@ -154,41 +153,41 @@ def serve(args: argparse.Namespace) -> int:
         args.ledger = args.ledger or config.data_dir / "chain"
         accounts = server.entry.accounts.by_id
         server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name))
-        _say(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
+        log.info(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
     if journal is not None:
         server.sinks.append(journal)  # the running event hash and snapshots follow every batch
     try:
         ep = server.bind()  # recovery may publish (cancel-on-disconnect); no frame is read before run()
         if journal is not None:
-            _say(f"journal     {journal.jdir} (fsync {' '.join(args.fsync)}): {journal.recover(server)}")
+            log.info(f"journal     {journal.jdir} (fsync {' '.join(args.fsync)}): {journal.recover(server)}")
         mode = "plain text (--insecure)" if config.insecure else "CurveZMQ"
-        _say(f"orders      {ep['orders']} ({mode})")
-        _say(f"market data {ep['market_data']}")
-        _say(f"snapshots   {ep['snapshots']}")
+        log.info(f"orders      {ep['orders']} ({mode})")
+        log.info(f"market data {ep['market_data']}")
+        log.info(f"snapshots   {ep['snapshots']}")
         if config.insecure:
-            _say("WARNING: no encryption or authentication; any local process can trade for any account")
+            log.warning("WARNING: no encryption or authentication; any local process can trade for any account")
         else:
-            _say(f"server key  {server.server_public.decode()}; client keys {config.key_file}")
-        _say(f"endpoints   {config.data_dir / 'endpoints.json'}")
+            log.info(f"server key  {server.server_public.decode()}; client keys {config.key_file}")
+        log.info(f"endpoints   {config.data_dir / 'endpoints.json'}")
         signal.signal(signal.SIGINT, lambda *_: server.stop())
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         if journal is not None:
             signal.signal(signal.SIGUSR1, lambda *_: journal.request_snapshot())
-        _say(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
+        log.info(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
         server.run()
     except BaseException:
         try:
             server.close()
         except Exception as e:  # the error that stopped the venue is the one to report
-            _say(f"stopping after an error, also: {e}")
+            log.error(f"stopping after an error, also: {e}")
         raise
     server.close()
-    _say(f"stopped after {server.engine.seq} events")
+    log.info(f"stopped after {server.engine.seq} events")
     return 0
 
 
 def durability(args: argparse.Namespace, instruments):
-    """The journal and snapshots of a serve command line (gateway/recovery.py)."""
+    """The journal and snapshots of a serve command line (durability/recovery.py)."""
     from kabuto.durability.recovery import Durability
     f = args.fsync
     if f == ["always"] or f == ["off"]:
@@ -208,7 +207,7 @@ def durability(args: argparse.Namespace, instruments):
         except OSError as e:
             raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
     return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, args.segment_bytes,
-                      say=_say, prune_journal=args.prune_journal, truncate_corrupt_tail=args.truncate_corrupt_tail)
+                      prune_journal=args.prune_journal, truncate_corrupt_tail=args.truncate_corrupt_tail)
 
 
 def set_reference(args: argparse.Namespace) -> int:

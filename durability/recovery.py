@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -36,6 +37,8 @@ from kabuto.engine.instruments import Instrument, load_instruments, parse_instru
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.gateway.decoder import C_COD
 from kabuto.venue.accounts import CL, OID, SESSION
+
+log = logging.getLogger(__name__)
 
 NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
 R_DISCONNECT = int(Reason.DISCONNECT)
@@ -199,7 +202,7 @@ class Recovered:
 
 
 def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapshot: bool = True,
-                  engine: Engine | None = None, say: Callable[[str], None] = lambda text: None,
+                  engine: Engine | None = None,
                   max_snapshot_seq: int | None = None, on_events: Callable | None = None,
                   cut_corrupt_tail: bool = False) -> Recovered:
     """Newest valid snapshot (unless use_snapshot is False; at event max_snapshot_seq or before, if
@@ -207,7 +210,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
     sees every replayed batch. cut_corrupt_tail: a corrupt end of the journal is to be cut, not refused."""
     data_dir = Path(data_dir)
     engine = engine if engine is not None else Engine(instruments)
-    snap = load_newest(data_dir / "snapshots", say, max_snapshot_seq) if use_snapshot else None
+    snap = load_newest(data_dir / "snapshots", max_snapshot_seq) if use_snapshot else None
     names: list[str] = []
     owners = Owners()
     next_oid, after, event_hash, last_ts = 1, 0, ZERO_HASH, 0
@@ -233,7 +236,7 @@ class Durability:
 
     def __init__(self, data_dir: Path, instruments: Sequence[Instrument], instruments_toml: str | None = None,
                  fsync: str = "always", batch_ms: float = 0.0, snapshot_every: int = 1_000_000,
-                 segment_bytes: int = 64 << 20, say: Callable[[str], None] = print, prune_journal: bool = False,
+                 segment_bytes: int = 64 << 20, prune_journal: bool = False,
                  truncate_corrupt_tail: bool = False):
         self.jdir = Path(data_dir) / "journal"
         self.sdir = Path(data_dir) / "snapshots"
@@ -244,7 +247,6 @@ class Durability:
         self.prune_journal = prune_journal  # delete segments the kept snapshots make unnecessary
         self.truncate_corrupt_tail = truncate_corrupt_tail  # the operator's word to cut a corrupt journal end
         self._format = FORMAT  # of the journal found on start
-        self.say = say
         self.writer: JournalWriter | None = None
         self.server = None
         self.event_hash = ZERO_HASH
@@ -306,11 +308,11 @@ class Durability:
                 if i < len(events):
                     sink.handle(events[i:], first + i)
 
-        r = recover_state(self.jdir.parent, self.instruments, engine=server.engine, say=self.say,
+        r = recover_state(self.jdir.parent, self.instruments, engine=server.engine,
                           max_snapshot_seq=upto, on_events=refeed if behind else None,
                           cut_corrupt_tail=self.truncate_corrupt_tail)
         if r.torn is not None:
-            self.say(f"journal: {r.torn}")
+            log.warning("journal: %s", r.torn)
             r.reader.cut()
         r.reader.seal()  # the segment a crash left open (and format 1 ones): later starts check them by CRC
         if self._format < FORMAT:
@@ -449,7 +451,7 @@ class Durability:
 
         A segment goes when all its records are covered by the oldest kept snapshot and that snapshot
         stands at or before the events every lagging sink (the chain batcher) has committed: recovery
-        starts from it or a newer one. Failures are reported through say, not raised."""
+        starts from it or a newer one. Failures are logged, not raised."""
         try:
             snaps = sorted(p for p in self.sdir.glob("*.snap") if p.stem.isdigit())
             if not snaps:
@@ -478,7 +480,7 @@ class Durability:
                     fsync_dir(self.jdir)
             return gone
         except (OSError, ValueError, msgpack.UnpackException) as e:
-            self.say(f"journal pruning failed (the segments stay): {e}")
+            log.error("journal pruning failed (the segments stay): %s", e)
             return []
 
     def _write_reporting(self, snap: Snapshot) -> None:
@@ -486,7 +488,7 @@ class Durability:
         try:
             self._write(snap)
         except (JournalError, OSError) as e:
-            self.say(f"snapshot at journal record {snap.journal_seq} failed: {e}")
+            log.error("snapshot at journal record %d failed: %s", snap.journal_seq, e)
 
     def close(self) -> None:
         """Snapshot (when anything was journaled since the last one) and close the journal; idempotent."""
@@ -497,8 +499,8 @@ class Durability:
             self.wait_snapshot()
             failed = self.writer.failed is not None  # a journal write failed: its error is on its way out
             if self._in_flight and not failed:
-                self.say(f"no shutdown snapshot: journal record {self.last_seq} did not finish its batch "
-                         f"(the next start replays the journal instead)")
+                log.warning("no shutdown snapshot: journal record %d did not finish its batch "
+                            "(the next start replays the journal instead)", self.last_seq)
             elif not failed and self.since_snapshot and (self.snapshot_every or self._snapshot_due):
                 self.snapshot()
         finally:
@@ -541,7 +543,7 @@ def replay_journal(args) -> int:
         else:
             out.flush()
     if reader.torn is not None:
-        print(f"kabuto replay: journal: {reader.torn} (ignored)", file=sys.stderr)
+        log.warning("journal: %s (ignored)", reader.torn)
     if args.book_out:
         write_book(args.book_out, engine, instruments)
     return 0

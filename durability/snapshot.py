@@ -9,6 +9,7 @@ directory fsynced: a crash leaves either the old set of snapshots or the new one
 """
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import zlib
@@ -20,6 +21,8 @@ import msgpack
 import numpy as np
 from kabuto.durability.journal import JournalError, fsync_dir
 from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"KABUTO-SNAPSHOT-1\n"
 SUFFIX = ".snap"
@@ -153,15 +156,18 @@ def write_snapshot(directory: Path, snap: Snapshot) -> Path:
     return path
 
 
-def load_newest(directory: Path, warn=lambda text: None, max_seq: int | None = None) -> Snapshot | None:
+def load_newest(directory: Path, max_seq: int | None = None, skipped: list[str] | None = None) -> Snapshot | None:
     """The newest snapshot that reads back whole (and stands at event max_seq or before, if given);
-    damaged ones are reported through warn and skipped."""
+    damaged ones are skipped, and said in `skipped` if given, else logged."""
     paths = sorted(p for p in directory.glob("*" + SUFFIX) if p.stem.isdigit()) if directory.is_dir() else []
     for path in reversed(paths):
         try:
             snap = decode(path.read_bytes(), path)
         except (JournalError, OSError, ValueError, KeyError, TypeError, msgpack.ExtraData) as e:
-            warn(f"skipping snapshot {path.name}: {e}")
+            if skipped is None:
+                log.warning("skipping snapshot %s: %s", path.name, e)
+            else:
+                skipped.append(f"skipping snapshot {path.name}: {e}")
             continue
         if max_seq is None or snap.seq <= max_seq:
             return snap

@@ -96,3 +96,29 @@ def test_kabuto_replay_of_a_journal_directory_prints_its_events_and_book(venue, 
     replay_journal(Namespace(orders=str(venue / "journal"), events=str(direct), book_out=None, instruments=None))
     assert p.stdout == direct.read_text()
     assert '"TSLAx-USD": {"bids": [["99.80", "2.000"]], "asks": []}' in book.read_text()
+
+
+def torn(venue):
+    last = sorted((venue / "journal").glob("*.wal"))[-1]
+    unseal(last)
+    last.write_bytes(last.read_bytes()[:-5])
+    return venue
+
+
+def test_replay_of_a_torn_journal_logs_the_torn_tail_as_a_warning_line(venue):
+    p = kabuto("replay", torn(venue))
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kabuto replay: journal: ") and lines[0].endswith("(ignored)")
+
+
+def test_log_level_error_hides_warnings_and_leaves_the_output_alone(venue):
+    shown = kabuto("replay", torn(venue))
+    quiet = kabuto("replay", "--log-level", "error", venue)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout == shown.stdout and '"ev":"fill"' in quiet.stdout
+
+
+def test_an_unknown_log_level_is_a_usage_error(venue):
+    p = kabuto("replay", "--log-level", "chatty", venue)
+    assert p.returncode == 2 and "--log-level" in p.stderr

@@ -192,14 +192,13 @@ class LaggingSink:
         pass
 
 
-def journaled_venue(tmp_path, said: list, sink):
+def journaled_venue(tmp_path, sink):
     """A journaled venue in this process with small segments and pruning on, recovered and open."""
     from kabuto.durability.recovery import Durability
     from kabuto.gateway.server import Server
     from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS, sinks=[sink])
-    d = Durability(tmp_path, INSTRUMENTS, fsync="off", snapshot_every=0, segment_bytes=400, say=said.append,
-                   prune_journal=True)
+    d = Durability(tmp_path, INSTRUMENTS, fsync="off", snapshot_every=0, segment_bytes=400, prune_journal=True)
     server.journal = d
     d.recover(server)
     return server, d
@@ -216,7 +215,7 @@ def run_batches(server, d, n: int) -> None:
 
 def test_segments_a_lagging_chain_batcher_still_needs_are_kept(tmp_path):
     sink = LaggingSink(committed=6)
-    server, d = journaled_venue(tmp_path, [], sink)
+    server, d = journaled_venue(tmp_path, sink)
     for _ in range(5):
         run_batches(server, d, 10)
         d.snapshot()
@@ -231,7 +230,7 @@ def test_segments_a_lagging_chain_batcher_still_needs_are_kept(tmp_path):
 
 def test_segments_are_deleted_only_once_the_batcher_has_committed_the_oldest_kept_snapshot(tmp_path):
     sink = LaggingSink(committed=0)
-    server, d = journaled_venue(tmp_path, [], sink)
+    server, d = journaled_venue(tmp_path, sink)
     for _ in range(3):
         run_batches(server, d, 10)
         d.snapshot()
@@ -248,9 +247,8 @@ def test_segments_are_deleted_only_once_the_batcher_has_committed_the_oldest_kep
     d.close()
 
 
-def test_a_segment_that_cannot_be_deleted_is_reported_and_journaling_goes_on(tmp_path, monkeypatch):
-    said = []
-    server, d = journaled_venue(tmp_path, said, LaggingSink(committed=10 ** 9))
+def test_a_segment_that_cannot_be_deleted_is_reported_and_journaling_goes_on(tmp_path, monkeypatch, caplog):
+    server, d = journaled_venue(tmp_path, LaggingSink(committed=10 ** 9))
     for _ in range(3):
         run_batches(server, d, 10)
         d.snapshot()
@@ -265,6 +263,7 @@ def test_a_segment_that_cannot_be_deleted_is_reported_and_journaling_goes_on(tmp
     run_batches(server, d, 10)
     d.snapshot(background=True)
     d.wait_snapshot()
+    said = [r.getMessage() for r in caplog.records if r.name == "kabuto.durability.recovery"]
     assert any("journal pruning failed" in line and "Permission denied" in line for line in said), said
     monkeypatch.undo()
     before = d.last_seq

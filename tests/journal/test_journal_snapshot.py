@@ -83,15 +83,15 @@ def test_a_snapshot_loads_without_the_journal_before_it(venue_dir, tmp_path):
     assert all((a == b).all() for a, b in zip(again.state, snap.state))
 
 
-def test_a_damaged_newest_snapshot_is_skipped_for_an_older_one(venue_dir, tmp_path):
+def test_a_damaged_newest_snapshot_is_skipped_for_an_older_one(venue_dir, tmp_path, caplog):
     d = copy(venue_dir, tmp_path)
     newest = sorted((d / "snapshots").glob("*.snap"))[-1]
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     newest.write_bytes(bytes(data))
-    warnings = []
-    r = recover_state(d, INSTRUMENTS, say=warnings.append)
+    r = recover_state(d, INSTRUMENTS)
     assert r.snapshot is not None and r.snapshot != newest
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kabuto.durability.snapshot"]
     assert "checksum" in warnings[0]
     assert r.digest() == recover_state(d, INSTRUMENTS, use_snapshot=False).digest()
 
@@ -141,20 +141,20 @@ def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
         assert restarted.stop() == 0
 
 
-def started_durability(tmp_path, said: list, **kw):
+def started_durability(tmp_path, **kw):
     """A journaled venue in this process (no sockets needed): its Durability, recovered and open."""
     from kabuto.durability.recovery import Durability
     from kabuto.gateway.server import Server
     from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS)
-    d = Durability(tmp_path, INSTRUMENTS, say=said.append, **kw)
+    d = Durability(tmp_path, INSTRUMENTS, **kw)
     server.journal = d
     d.recover(server)
     return server, d
 
 
 def test_a_background_snapshot_holds_the_state_of_the_moment_it_was_taken(tmp_path):
-    server, d = started_durability(tmp_path, [])
+    server, d = started_durability(tmp_path)
     st = server.engine.state
     st.o_qty[:5] = [1, 2, 3, 4, 5]
     before = encode(_snap(d, server))
@@ -172,14 +172,14 @@ def _snap(d, server):
                                           "orders": []})
 
 
-def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_path):
-    said = []
-    server, d = started_durability(tmp_path, said)
+def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_path, caplog):
+    server, d = started_durability(tmp_path)
     shutil.rmtree(d.sdir, ignore_errors=True)
     d.sdir.write_text("not a directory")
     d.snapshot(background=True)
     d.wait_snapshot()
-    assert any("snapshot at journal record" in line and "failed" in line for line in said)
+    said = [r.getMessage() for r in caplog.records if r.name == "kabuto.durability.recovery"]
+    assert any("snapshot at journal record" in line and "failed" in line for line in said), said
     from kabuto.engine.records import empty_commands
     before = d.last_seq
     d.append(empty_commands(1))  # still journaling
@@ -190,7 +190,7 @@ def test_a_failed_background_snapshot_is_reported_and_the_journal_goes_on(tmp_pa
 
 def test_a_snapshot_is_written_only_once_the_journal_up_to_its_record_is_synced(tmp_path):
     from kabuto.engine.records import empty_commands
-    server, d = started_durability(tmp_path, [], fsync="off")
+    server, d = started_durability(tmp_path, fsync="off")
     cmds = empty_commands(1)
     d.append(cmds)
     d.handle(server.engine.process(cmds), 1)
@@ -204,6 +204,6 @@ def test_a_start_removes_the_temporary_file_of_a_snapshot_a_crash_interrupted(tm
     (tmp_path / "snapshots").mkdir()
     tmp = tmp_path / "snapshots" / "00000000000000000007.tmp"
     tmp.write_bytes(b"half a snapshot")
-    _, d = started_durability(tmp_path, [])
+    _, d = started_durability(tmp_path)
     assert not tmp.exists()
     d.close()
