@@ -3,18 +3,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
 from bench.gateway_bench import HERE, build_load, c_floor, latency, start_venue, subscriber
-
-
-def wait_for(pred, timeout: float = 120.0) -> None:
-    """Poll pred until it holds; the deadline only matters when something is broken."""
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.05)
+from tests.polling import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +23,7 @@ def test_every_order_a_venue_answers_is_timed_and_every_trade_reaches_the_subscr
     try:
         ready = tmp_path / "sub.ready"
         md = subscriber(load, ep["market_data"], 120.0, ready, stop_after=250)
-        wait_for(ready.exists)
+        wait_until(ready.exists)
         r = latency(load, tmp_path, ep["orders"], 0.5, 1000, False)
         trades = md()
     finally:
@@ -55,7 +48,7 @@ def test_every_message_the_echo_returns_is_timed(load, tmp_path):
     endpoint_file = tmp_path / "echo.endpoint"
     echo = subprocess.Popen([sys.executable, str(HERE), "--role", "echo", str(endpoint_file)])
     try:
-        wait_for(lambda: endpoint_file.exists() and endpoint_file.read_text())
+        wait_until(lambda: endpoint_file.exists() and endpoint_file.read_text())
         r = latency(load, tmp_path, endpoint_file.read_text(), 0.3, 1000, True)
     finally:
         echo.kill()

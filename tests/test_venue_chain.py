@@ -3,12 +3,14 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from kabuto.durability.snapshot import snapshot_seq
 from kabuto.gateway.client import Client
+
+from tests.datadir import committed_point
+from tests.polling import wait_until
 
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 
@@ -49,13 +51,6 @@ def provable(data_dir: Path, seq: int) -> bool:
     """Whether the ledger holds the fill of engine seq `seq` (with a Merkle proof)."""
     return subprocess.run([KABUTO, "chain", "proof", str(seq), "--ledger", str(data_dir / "chain")],
                           capture_output=True, text=True).returncode == 0
-
-
-def wait_until(pred, timeout: float = 30.0, step: float = 0.05) -> None:
-    """Poll pred until it holds or timeout seconds pass (the assertions after it tell which)."""
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(step)
 
 
 def snapshots(data_dir: Path) -> list[Path]:
@@ -146,14 +141,6 @@ def test_a_restart_after_committed_fills_and_quiet_trading_starts_from_the_newes
     recovered = "".join(again.started)
     assert f"recovered snapshot {newest.name} + " in recovered, recovered
     assert ledger_fills(tmp_path) == 2
-
-
-def committed_point(data_dir: Path) -> int:
-    """The committed point the venue's batcher last saved (0 before the first)."""
-    try:
-        return int((data_dir / "chain" / "committed").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def committed_seqs(data_dir: Path) -> list[int]:

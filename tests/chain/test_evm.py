@@ -20,6 +20,8 @@ from kabuto.chain.ledger import Ledger, LedgerPublisher
 from kabuto.chain.proof import check_against_chain, fill_proof
 from kabuto.cli.main import main as kabuto
 
+from tests.polling import wait_until
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -56,15 +58,6 @@ def assert_chain_matches_ledger(registry, ledger):
         assert registry.fills_root(n) == ledger.record(n).fills_root
 
 
-def wait_for(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_batches_are_committed_on_chain_and_random_fills_verify_there(tmp_path, node, registry, stream, all_fills):
     b = evm_batcher(tmp_path, node, registry, max_fills=500)
     feed(b, stream)
@@ -81,7 +74,7 @@ def test_a_publisher_killed_with_sigkill_resumes_from_the_contracts_next_batch(t
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert child.stdout.readline() == "started\n"  # imported, compiled, about to feed
-        assert wait_for(lambda: registry.next_batch() >= 3 or child.poll() is not None, 60)
+        assert wait_until(lambda: registry.next_batch() >= 3 or child.poll() is not None, 60)
         assert child.poll() is None, "the child finished before it could be killed"
         child.send_signal(signal.SIGKILL)
     finally:
@@ -107,7 +100,7 @@ def test_after_a_reorg_the_publisher_commits_the_lost_batches_again(tmp_path, no
     assert total > before
     node.revert(snapshot)  # the blocks holding the later commits are gone
     assert registry.next_batch() == before
-    assert wait_for(lambda: registry.next_batch() == total)
+    assert wait_until(lambda: registry.next_batch() == total)
     assert b.publisher.recommits == total - before
     b.close()
     assert_chain_matches_ledger(registry, Ledger(tmp_path))
@@ -118,7 +111,7 @@ def test_while_the_node_is_down_batches_wait_in_a_bounded_disk_queue(tmp_path, n
     try:
         b = evm_batcher(tmp_path, node, registry, max_fills=200, max_ms=20, max_queue=3)
         feed(b, stream[:6])  # returns at once: matching never waits for the chain
-        assert wait_for(lambda: b.status()["queued_batches"] == 3)
+        assert wait_until(lambda: b.status()["queued_batches"] == 3)
         feed(b, stream[6:])
         time.sleep(0.3)
         st = b.status()

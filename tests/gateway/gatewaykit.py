@@ -172,17 +172,6 @@ def start_venue(data_dir: Path, extra: list[str] = ()) -> ServeProcess:
     return serve
 
 
-def wait_until(pred, timeout: float = 5.0, step: float = 0.02, poll=()) -> bool:
-    """Poll the given clients until pred() is true or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for c in poll:
-            c.poll(step)
-        if pred():
-            return True
-        if not poll:
-            time.sleep(step)
-    return pred()
 
 
 

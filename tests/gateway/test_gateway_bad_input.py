@@ -1,8 +1,9 @@
 """Bad input: every bad frame is answered (or, oversized, disconnected) and the venue keeps serving."""
 import msgpack
 import pytest
-from gatewaykit import wait_until
 from kabuto.gateway.errors import NotAuthorized
+
+from tests.polling import wait_until
 
 BAD = "BAD-USD"
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
-from gatewaykit import Venue, start_venue, wait_until
+from gatewaykit import Venue, start_venue
 from kabuto.gateway.client import Client, new_command
 from kabuto.gateway.errors import NotAuthorized
 from kabuto.gateway.keys import Credentials, add_client, client_credentials
+
+from tests.polling import wait_until
 
 CAP, SEQ, MDC = "CAP-USD", "SEQ-USD", "MDC-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))

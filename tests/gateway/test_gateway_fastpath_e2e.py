@@ -7,9 +7,10 @@ fill at 250.00 so TSLAx-USD's band stays where it was.
 import msgpack
 import numpy as np
 import pytest
-from gatewaykit import wait_until
 from kabuto.engine.instruments import load_instruments
 from kabuto.gateway.fastentry import FALLBACK, N_FIELDS, parse, word_table
+
+from tests.polling import wait_until
 
 TSLA, AMZN = "TSLAx-USD", "AMZNx-USD"
 

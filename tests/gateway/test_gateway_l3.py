@@ -7,8 +7,10 @@ import time
 import msgpack
 import pytest
 import zmq
-from gatewaykit import keep_polling, raw_snapshot, wait_until
+from gatewaykit import keep_polling, raw_snapshot
 from kabuto.gateway.keys import client_credentials
+
+from tests.polling import wait_until
 
 L3 = "L3A-USD"
 

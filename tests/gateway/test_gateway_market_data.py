@@ -1,6 +1,8 @@
 """Market data: sequenced L2 updates and trades, snapshots, late joiners, gap detection and resync."""
 import pytest
-from gatewaykit import keep_polling, raw_snapshot, wait_until
+from gatewaykit import keep_polling, raw_snapshot
+
+from tests.polling import wait_until
 
 MDA, MDB = "MDA-USD", "MDB-USD"
 

@@ -4,8 +4,9 @@ Clients log on with cancel-on-disconnect, so closing them at the end of a test c
 """
 import msgpack
 import pytest
-from gatewaykit import wait_until
 from kabuto.gateway.client import new_command
+
+from tests.polling import wait_until
 
 BTC, ETH, TSLA, AMZN = "BTC-USD", "ETH-USD", "TSLAx-USD", "AMZNx-USD"
 

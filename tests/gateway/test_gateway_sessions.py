@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import zmq
-from gatewaykit import keep_polling, wait_until
+from gatewaykit import keep_polling
 from kabuto.gateway.client import Client
 from kabuto.gateway.errors import NotAuthorized
 from kabuto.gateway.keys import Credentials
+
+from tests.polling import wait_until
 
 SES = "SES-USD"
 COD_CLIENT = str(Path(__file__).with_name("cod_client.py"))

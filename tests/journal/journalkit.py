@@ -147,12 +147,3 @@ def write_journal(data_dir: Path, batches: list[list[dict]], names: list[str], s
     writer.close()
 
 
-def wait_for(pred, timeout: float = 120.0) -> bool:
-    """Poll pred until it holds (True) or the deadline passes (False): the deadline only matters
-    when something is broken, so it is generous for a busy machine."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True

@@ -8,9 +8,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from journalkit import Serve, refused, unseal, wait_for
+from journalkit import Serve, refused, unseal
 from kabuto.durability.journal import HEAD, read_seal, segments
 from kabuto.gateway.client import Client
+
+from tests.polling import wait_until
 
 SMALL = ["--segment-bytes", "2000"]  # about 15 one-order records per segment
 
@@ -51,7 +53,7 @@ def killed(tmp_path_factory) -> Path:
     place(data, range(30))
     serve.proc.send_signal(signal.SIGUSR1)  # a snapshot after the next batch
     place(data, range(30, 60))
-    assert wait_for(lambda: list((data / "snapshots").glob("*.snap"))), serve.text()
+    assert wait_until(lambda: list((data / "snapshots").glob("*.snap"))), serve.text()
     serve.kill9()
     last = segments(data / "journal")[-1][1]
     assert read_seal(last, last.stat().st_size) is None

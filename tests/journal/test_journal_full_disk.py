@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from journalkit import Serve, events, wait_for
+from journalkit import Serve, events
 from kabuto.durability.recovery import replay_journal
 from kabuto.engine.instruments import load_instruments
 from kabuto.gateway.client import Client, new_command
+
+from tests.polling import wait_until
 
 INSTRUMENTS = load_instruments(None)
 
@@ -83,7 +85,7 @@ def test_a_failed_snapshot_removes_its_temporary_file_and_the_journal_keeps_the_
             assert trade(c, serve)
             serve.proc.send_signal(signal.SIGUSR1)  # a snapshot after the next batch: 7.5 MB, it cannot fit
             assert trade(c, serve)
-            assert wait_for(lambda: "failed: cannot write snapshot" in serve.text()), serve.text()
+            assert wait_until(lambda: "failed: cannot write snapshot" in serve.text()), serve.text()
             assert disk.error in serve.text()
             assert list((disk.data / "snapshots").glob("*")) == []  # no snapshot, no temporary file
             for _ in range(20):  # 1,000 more orders journaled (~100 KB): the disk still has room for them

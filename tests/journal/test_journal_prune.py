@@ -8,12 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from journalkit import KABUTO, Serve, Trader, wait_for
+from journalkit import KABUTO, Serve, Trader
 from kabuto.durability.journal import JournalError, JournalReader, JournalWriter, segments
 from kabuto.durability.recovery import recover_state
 from kabuto.engine.instruments import load_instruments
 from kabuto.engine.records import empty_commands
 from kabuto.gateway.client import Client
+
+from tests.datadir import committed_point
+from tests.polling import wait_until
 
 INSTRUMENTS = load_instruments(None)
 ACCOUNTS = ("alice", "bob")
@@ -26,14 +29,6 @@ def firsts(data: Path) -> list[int]:
 
 def snapshot_seqs(data: Path) -> list[int]:
     return sorted(int(p.stem) for p in (data / "snapshots").glob("*.snap"))
-
-
-def committed_point(data: Path) -> int:
-    """The committed point the venue's chain batcher last saved (0 before the first)."""
-    try:
-        return int((data / "chain" / "committed").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def fully_pruned(data: Path) -> bool:
@@ -52,12 +47,12 @@ def trade_and_snapshot(serve: Serve, data: Path, snapshots: int) -> dict:
     try:
         for _ in range(snapshots):
             mark = firsts(data)[-1]
-            assert wait_for(lambda mark=mark: firsts(data)[-1] > mark + 10), "the journal does not grow"
+            assert wait_until(lambda mark=mark: firsts(data)[-1] > mark + 10), "the journal does not grow"
             before = snapshot_seqs(data)[-1:]
             serve.proc.send_signal(signal.SIGUSR1)
-            assert wait_for(lambda before=before: snapshot_seqs(data)[-1:] != before), "no snapshot"
+            assert wait_until(lambda before=before: snapshot_seqs(data)[-1:] != before), "no snapshot"
         newest = snapshot_seqs(data)[-1]
-        assert wait_for(lambda: firsts(data)[-1] > newest + 1)  # records after the newest snapshot
+        assert wait_until(lambda: firsts(data)[-1] > newest + 1)  # records after the newest snapshot
     finally:
         stop.set()
         for t in traders:
@@ -79,7 +74,7 @@ def pruned(tmp_path_factory):
     serve = Serve(data, ["--snapshot-every", "0", "--prune-journal", *SMALL])
     try:
         listed = trade_and_snapshot(serve, data, 5)
-        wait_for(lambda: fully_pruned(data))  # the newest snapshot's pruning runs on its thread
+        wait_until(lambda: fully_pruned(data))  # the newest snapshot's pruning runs on its thread
         serve.kill9()
     finally:
         serve.proc.kill()
@@ -103,11 +98,11 @@ def test_with_the_chain_on_segments_whose_fills_are_committed_are_deleted_in_the
         with Client.from_data_dir(data, "alice") as c:
             c.new("TSLAx-USD", "buy", "1", "1.00")
             last = c.wait_report(lambda r: r.ev == "accepted").seq
-            assert wait_for(lambda: committed_point(data) >= last), committed_point(data)
+            assert wait_until(lambda: committed_point(data) >= last), committed_point(data)
             serve.proc.send_signal(signal.SIGUSR1)
             c.new("TSLAx-USD", "buy", "1", "1.00")  # a batch: the snapshot follows it
             c.wait_report(lambda r: r.ev == "accepted")
-        assert wait_for(lambda: fully_pruned(data)), (firsts(data)[:3], snapshot_seqs(data))
+        assert wait_until(lambda: fully_pruned(data)), (firsts(data)[:3], snapshot_seqs(data))
     finally:
         assert serve.stop() == 0, serve.text()
     assert firsts(data)[0] > 1

@@ -5,9 +5,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from journalkit import KABUTO, Serve, wait_for
+from journalkit import KABUTO, Serve
 from kabuto.durability.snapshot import snapshot_name
 from kabuto.gateway.client import Client
+
+from tests.polling import wait_until
 
 COD_ACCOUNTS = ("bob", "carol", "dave")
 
@@ -75,7 +77,7 @@ def test_a_batch_that_fails_after_its_journal_record_leaves_no_snapshot_that_dis
         c.new("TSLAx-USD", "buy", "1", "99.00", cl_oid="before")
         c.wait_report(lambda r: r.ev == "accepted")
         # every sink has seen that batch once its snapshot (the journal's sink comes last) is on disk
-        assert wait_for(lambda: (data / "snapshots" / snapshot_name(1)).exists())
+        assert wait_until(lambda: (data / "snapshots" / snapshot_name(1)).exists())
         (data / "fail-sink").touch()
         c.new("TSLAx-USD", "buy", "1", "98.00", cl_oid="failing")  # journaled and matched, then the sink raises
         assert serve.proc.wait(timeout=60) != 0

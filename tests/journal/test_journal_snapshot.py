@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-import time
 from argparse import Namespace
 
 import pytest
@@ -15,6 +14,8 @@ from kabuto.durability.snapshot import decode, encode, load_newest
 from kabuto.engine.instruments import load_instruments
 from kabuto.gateway.client import Client
 from kabuto.replay.eventlog import book_json
+
+from tests.polling import wait_until
 
 INSTRUMENTS = load_instruments(None)
 
@@ -30,11 +31,11 @@ def venue_dir(tmp_path_factory):
         t.start()
     try:
         for n in (1, 2):
-            wait(lambda n=n: last_record(data) > 50 * n)
+            assert wait_until(lambda n=n: last_record(data) > 50 * n)
             serve.proc.send_signal(signal.SIGUSR1)
-            wait(lambda n=n: len(list((data / "snapshots").glob("*.snap"))) == n)
+            assert wait_until(lambda n=n: len(list((data / "snapshots").glob("*.snap"))) == n)
         newest = int(sorted((data / "snapshots").glob("*.snap"))[-1].stem)
-        wait(lambda: last_record(data) > newest + 5)  # a journal tail after the newest snapshot
+        assert wait_until(lambda: last_record(data) > newest + 5)  # a journal tail after the newest snapshot
         serve.kill9()
     finally:
         stop.set()
@@ -43,13 +44,6 @@ def venue_dir(tmp_path_factory):
             t.client.close(logout=False)
         serve.proc.kill()
     return data
-
-
-def wait(pred, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def last_record(data) -> int:
