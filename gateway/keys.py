@@ -140,14 +140,11 @@ class KeyAuthenticator(ThreadAuthenticator):
         self.key_file = Path(key_file)
         self._mtime = -1.0
         self._keys: dict[bytes, str] = {}
-        self._reload()
+        self.reload()
         self.configure_curve_callback(ZAP_DOMAIN, self)
 
     def reload(self) -> None:
         """Read the key file again if it changed (keeping the previous keys when it is broken)."""
-        self._reload()
-
-    def _reload(self) -> None:
         try:
             mtime = self.key_file.stat().st_mtime
         except OSError:
@@ -166,7 +163,7 @@ class KeyAuthenticator(ThreadAuthenticator):
 
     def callback(self, domain: str, key: bytes) -> bool:
         """ZAP credentials check: the Z85 key must be in the key file."""
-        self._reload()
+        self.reload()
         return key in self._keys
 
     def curve_user_id(self, client_public_key: bytes) -> str:
