@@ -24,6 +24,7 @@ CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boun
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(addprefix --ignore=,$(CHECKED_SUITES))
 	$(MAKE) test-boundscheck
 

@@ -85,8 +85,8 @@ def snapshot_pause(data: Path, orders: int) -> tuple[float, float, float]:
     thread (the baseline), MB of the file) with an order pool of `orders` slots."""
     from kabuto.durability.recovery import Durability
     from kabuto.engine.instruments import load_instruments
+    from kabuto.gateway.config import GatewayConfig
     from kabuto.gateway.server import Server
-    from kabuto.venue.config import GatewayConfig
     instruments = load_instruments(None)
     server = Server(GatewayConfig(data_dir=data, insecure=True), instruments)
     server.engine = type(server.engine)(instruments, orders=orders)

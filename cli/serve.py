@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from kabuto.gateway import config as C
 from kabuto.gateway.errors import ConfigError
-from kabuto.venue import config as C
 
 log = logging.getLogger(__name__)
 

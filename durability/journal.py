@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from kabuto.gateway.errors import JournalError
+from kabuto.durability.errors import JournalError
 
 HEADER = struct.Struct("<IQII")
 HEAD = HEADER.size  # 20

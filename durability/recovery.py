@@ -35,12 +35,12 @@ from kabuto.engine.codes import Op, Reason
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import Instrument, load_instruments, parse_instruments
 from kabuto.engine.records import COMMAND_DTYPE
-from kabuto.gateway.decoder import C_COD
-from kabuto.venue.accounts import CL, OID, SESSION
+from kabuto.venue.accounts import CL, OID, SESSION, SLOT, new_order
+from kabuto.venue.commands import C_COD
 
 log = logging.getLogger(__name__)
 
-NEW, CANCEL = int(Op.NEW), int(Op.CANCEL)
+NEW = int(Op.NEW)
 R_DISCONNECT = int(Reason.DISCONNECT)
 ZERO_HASH = bytes(16)
 META = "journal.json"
@@ -321,7 +321,7 @@ class Durability:
         restored = self._restore_gateway(server, r.names, r.owners, r.next_oid)
         self.last_ts = r.last_ts
         # command timestamps stay strictly increasing across the restart, whatever the wall clock did
-        server.sequencer._last_ts = max(server.sequencer._last_ts, r.last_ts)
+        server.sequencer.resume_after(r.last_ts)
         self.writer = JournalWriter(self.jdir, self.last_seq + 1, self.fsync, self.batch_ms, self.segment_bytes)
         summary = (f"recovered {'snapshot ' + r.snapshot.name + ' + ' if r.snapshot else ''}{r.records} journal "
                    f"records ({r.commands} commands), {server.engine.seq} events, {len(restored)} live orders, "
@@ -348,7 +348,8 @@ class Durability:
                 raise JournalError(f"order {oid} rests on the book but no journal record entered it")
             account = by_id[acct]
             slot = fan.restore(oid, acct, sym, side, px, q, own[0])
-            rec = [oid, own[0], account, None, sym, side, slot]  # gateway/state.py layout
+            rec = new_order(oid, own[0], account, None, sym, side)
+            rec[SLOT] = slot
             fan.recs[slot] = rec
             account.live[own[0]] = rec
             restored.append((rec, bool(own[1])))
@@ -364,11 +365,8 @@ class Durability:
 
     def _cancel(self, server, recs: list) -> None:
         # the sessions that asked for cancel-on-disconnect are gone with the old process
-        add = server.sequencer.add
         for rec in recs:
-            oid, _, account, _, sym, side = rec[:6]
-            add(CANCEL, side, 0, 0, 0, R_DISCONNECT, 0, 0, 0, sym, oid, account.id, 0, 0, None, None, C_COD, rec,
-                rec[CL])
+            server.sequencer.cancel(None, None, C_COD, rec, R_DISCONNECT)
         server.run_batch()
 
     # ------------------------------------------------------------------ running

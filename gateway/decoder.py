@@ -13,31 +13,36 @@ from kabuto.engine.codes import Flag, OrdType, Reason, Stp, Tif
 from kabuto.engine.instruments import Instrument, symbol_index
 from kabuto.gateway import protocol as P
 from kabuto.gateway.errors import ProtocolError
+from kabuto.venue.commands import (
+    C_AMEND,
+    C_CANCEL,
+    C_MASS,
+    C_NEW,
+    DEFAULT_STP,
+    FOK,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    MAX_MANT,
+    POST,
+    Command,
+)
 
-# command kinds inside the gateway (the engine's Op is decided later, by the session stage)
-C_NEW, C_CANCEL, C_AMEND, C_MASS = 0, 1, 2, 3
-C_COD = 4  # internal: a cancel-on-disconnect (never on the wire)
-C_REF = 5  # an operator's reference price
 COMMAND_KINDS = {P.NEW: C_NEW, P.CANCEL: C_CANCEL, P.AMEND: C_AMEND, P.MASS_CANCEL: C_MASS}
 SESSION_KINDS = {P.LOGON, P.LOGOUT, P.HEARTBEAT, P.ORDERS}
-COMMANDS = "commands"  # the decoded kind of a single command or a batch
+COMMANDS = "commands"
+LOGON_OPTIONS = {"account", "cod", "version"}  # the decoded kind of a single command or a batch
 
 SIDES = {"buy": 0, "sell": 1}
 TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
 TIFS = {t.name: int(t) for t in Tif}
 STPS = {s.name.lower(): int(s) for s in Stp}
-LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
-GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)
-DEFAULT_STP = int(Stp.CANCEL_OLDEST)
 HAS_PX, HAS_QTY = int(Flag.HAS_PX), int(Flag.HAS_QTY)
 R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP = (int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL),
                                                        int(Reason.BAD_TIF), int(Reason.BAD_STP))
-MAX_MANT = 1 << 62
 MAX_DECIMAL_TEXT = 40
 CACHE_SIZE = 1 << 16
-
-# (kind, req, cl_oid, sym, side, otype, tif, stp, px mant, px exp, qty mant, qty exp, flags, reason)
-Command = tuple
 
 
 def malformed(req: int | None = None, cl: int | str | None = None) -> Command:
@@ -102,6 +107,17 @@ class DecimalCache:
         return 0, 0  # floats, None and everything else: never read through a binary float
 
 
+def logon_options(opts: dict, req: int) -> tuple[str | None, bool]:
+    """(account name or None, cod) of a logon's options; the name itself is the session stage's to check."""
+    unknown = set(opts) - LOGON_OPTIONS
+    if unknown:
+        raise ProtocolError(R_MALFORMED, f"unknown logon options {sorted(map(str, unknown))}", req)
+    cod = opts.get("cod", False)
+    if type(cod) is not bool or opts.get("version", P.VERSION) != P.VERSION:
+        raise ProtocolError(R_MALFORMED, f"cod must be a boolean and version {P.VERSION}", req)
+    return opts.get("account"), cod
+
+
 class Decoder:
     """Turns client frames into requests for one set of instruments."""
 
@@ -113,7 +129,7 @@ class Decoder:
     def decode(self, payload: bytes) -> tuple[str, int | None, object]:
         """(kind, req, body) of one frame; raises ProtocolError when it is not a readable request.
 
-        kind is COMMANDS (body: list of command tuples) or a session kind (logon: options map;
+        kind is COMMANDS (body: list of command tuples) or a session kind (logon: (account, cod);
         orders: symbol or None; hb/logout: None)."""
         try:
             msg = msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=True)
@@ -140,7 +156,7 @@ class Decoder:
             opts = msg[2] if len(msg) == 3 else {} if len(msg) == 2 else None
             if type(opts) is not dict:
                 raise ProtocolError(R_MALFORMED, "logon is [\"logon\", req, {options}]", req)
-            return kind, req, opts
+            return kind, req, logon_options(opts, req)
         if kind == P.ORDERS:
             sym = msg[2] if len(msg) == 3 else None
             if len(msg) > 3 or (sym is not None and type(sym) is not str):

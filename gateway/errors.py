@@ -1,4 +1,5 @@
 """The gateway package's exception hierarchy."""
+from kabuto.venue.errors import Refused
 
 
 class GatewayError(Exception):
@@ -9,17 +10,8 @@ class ConfigError(GatewayError):
     """A gateway option, key file or data directory is invalid."""
 
 
-class ProtocolError(GatewayError):
+class ProtocolError(GatewayError, Refused):
     """A frame cannot be read as a request: answered with an `error` message, never sequenced."""
-
-    def __init__(self, reason: int, text: str, req: int | None = None):
-        super().__init__(text)
-        self.reason = reason
-        self.req = req
-
-
-class JournalError(GatewayError):
-    """The journal cannot be written, or is corrupt where it cannot be a torn last write."""
 
 
 class ClientError(GatewayError):

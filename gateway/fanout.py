@@ -22,9 +22,9 @@ from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
 from kabuto.engine.kernel import _hash_del, _hash_put, hash_find
 from kabuto.gateway import protocol as P
-from kabuto.gateway.decoder import C_MASS, C_NEW
 from kabuto.replay.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
 from kabuto.replay.fastencode import _dec
+from kabuto.venue.commands import C_MASS, C_NEW
 from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)

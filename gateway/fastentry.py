@@ -4,27 +4,42 @@
 tif?, stp?], ...]] straight into arrays. Anything else (another command kind, an unknown symbol,
 a bad field, an unusual encoding) makes it answer FALLBACK, and the frame takes the Python decoder
 (gateway/decoder.py), which owns every reject rule: this path only ever accepts what that one
-would decode without a reject reason, with the same values. `commit` writes the command and
-META_DTYPE records once the session stage has given each order its engine order id.
+would decode without a reject reason, with the same values. `commit` (venue/orderrows.py)
+writes the command and META_DTYPE records once the session stage has given each order its engine order id.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from kabuto.engine.codes import Flag, Op, OrdType, Stp, Tif
+from kabuto.engine.codes import Stp, Tif
 from kabuto.engine.instruments import Instrument
 from kabuto.gateway import protocol as P
-from kabuto.gateway.decoder import C_NEW, MAX_MANT
+from kabuto.venue.commands import DEFAULT_STP, FOK, GTC, IOC, LIMIT, MARKET, MAX_MANT, POST
+from kabuto.venue.orderrows import (
+    CL_INT,
+    CL_TEXT_KIND,
+    F_CLA,
+    F_CLB,
+    F_CLINT,
+    F_CLKIND,
+    F_PE,
+    F_PM,
+    F_QE,
+    F_QM,
+    F_REQ,
+    F_SIDE,
+    F_STP,
+    F_SYM,
+    F_TIF,
+    F_TYPE,
+    N_FIELDS,
+    commit,
+)
 from kabuto.venue.sequencer import CL_TEXT
 from numba import njit
 
 FALLBACK = -1
-NEW, REJECT = int(Op.NEW), int(Op.REJECT)
-HAS_TS = int(Flag.HAS_TS)
-LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
-GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)
-DEFAULT_STP = int(Stp.CANCEL_OLDEST)
 MAX_DECIMAL_TEXT = 40
 
 # word tables: (first word index, count) of each group in one list of words
@@ -35,9 +50,6 @@ STP_WORDS = tuple(s.name.lower() for s in Stp)
 W_SIDE, W_TYPE, W_TIF, W_STP, W_SYM = 0, 2, 4, 4 + len(TIF_WORDS), 4 + len(TIF_WORDS) + len(STP_WORDS)
 assert [int(t) for t in Tif] == list(range(len(TIF_WORDS))) and [int(s) for s in Stp] == list(range(len(STP_WORDS)))
 
-# columns of the parsed rows
-F_REQ, F_CLKIND, F_CLINT, F_CLA, F_CLB, F_SYM, F_SIDE, F_TYPE, F_TIF, F_STP, F_PM, F_PE, F_QM, F_QE = range(14)
-N_FIELDS = 14
 HEAD = b"\x93\xa5batch"
 NEW_HEAD = b"\xa3new"  # bytes 1..4 of a single new order frame
 HEAD_BYTES = np.frombuffer(HEAD, np.uint8).copy()
@@ -235,7 +247,7 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
             return FALLBACK, 0, 0
         v, q = _uint(b, p, n)
         if q >= 0:
-            r[F_CLKIND] = 1
+            r[F_CLKIND] = CL_INT
             r[F_CLINT] = v
             p = q
         else:
@@ -245,7 +257,7 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
             for j in range(a, e):
                 if b[j] < 0x20 or b[j] > 0x7E:
                     return FALLBACK, 0, 0
-            r[F_CLKIND] = 2
+            r[F_CLKIND] = CL_TEXT_KIND
             texts += 1
             r[F_CLA] = a
             r[F_CLB] = e
@@ -305,59 +317,6 @@ def parse(b, n, words, off, n_symbols, max_batch, rows):
     if p != n:
         return FALLBACK, 0, 0  # trailing bytes
     return k, breq, texts
-
-
-@njit(cache=True, _nrt=False)
-def commit(rows, k, payload, oids, acct, sess, t0, start, cmds, cm, reject_reason):
-    """Write k parsed orders as command and meta records from index start; oid 0 = reject (reject_reason)."""
-    for i in range(k):
-        r = rows[i]
-        c = cmds[start + i]
-        m = cm[start + i]
-        oid = oids[i]
-        c.side = r[F_SIDE]
-        c.sym = r[F_SYM]
-        c.acct = acct
-        c.ts = t0 + start + i
-        c.flags = HAS_TS
-        c.pad = 0
-        c.line = 0
-        if oid > 0:
-            c.op = NEW
-            c.otype = r[F_TYPE]
-            c.tif = r[F_TIF]
-            c.stp = r[F_STP]
-            c.reason = 0
-            c.pexp = r[F_PE]
-            c.qexp = r[F_QE]
-            c.oid = oid
-            c.px = r[F_PM]
-            c.qty = r[F_QM]
-        else:
-            c.op = REJECT
-            c.otype = 0
-            c.tif = 0
-            c.stp = 0
-            c.reason = reject_reason
-            c.pexp = 0
-            c.qexp = 0
-            c.oid = 0
-            c.px = 0
-            c.qty = 0
-        m.sess = sess
-        m.req = r[F_REQ]
-        m.ck = C_NEW
-        m.clkind = r[F_CLKIND]
-        m.clint = r[F_CLINT] if r[F_CLKIND] == 1 else 0
-        m.cllen = 0
-        if r[F_CLKIND] == 2:
-            a = r[F_CLA]
-            m.cllen = r[F_CLB] - a
-            for j in range(m.cllen):
-                m.cl[j] = payload[a + j]
-        m.sym = r[F_SYM]
-        m.side = r[F_SIDE]
-        m.count = 0
 
 
 assert CL_TEXT == P.MAX_CL_OID_LEN

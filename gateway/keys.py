@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import zmq
 import zmq.auth
 from kabuto.gateway.errors import ConfigError
+from kabuto.venue.accounts import ACCOUNT_RE
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-ACCOUNT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 Z85_KEY_LEN = 40
 ZAP_DOMAIN = "kabuto"
 DEMO_ACCOUNTS = ("mm1", "mm2", "trader")

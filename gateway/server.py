@@ -18,13 +18,17 @@ import time
 from collections.abc import Iterable, Sequence
 
 import msgpack
+import numpy as np
 import zmq
 from kabuto.durability.journal import NullJournal
 from kabuto.engine.codes import Reason
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import Instrument, load_instruments
+from kabuto.engine.jitcall import DirectCall
 from kabuto.engine.records import empty_commands
+from kabuto.gateway import answers
 from kabuto.gateway import protocol as P
+from kabuto.gateway.config import GatewayConfig
 from kabuto.gateway.decoder import COMMANDS, Decoder
 from kabuto.gateway.errors import ConfigError, ProtocolError
 from kabuto.gateway.fanout import (
@@ -38,13 +42,14 @@ from kabuto.gateway.fanout import (
     Fanout,
 )
 from kabuto.gateway.fastentry import HEAD as FAST_HEAD
-from kabuto.gateway.fastentry import NEW_HEAD
+from kabuto.gateway.fastentry import NEW_HEAD, parse, word_table
 from kabuto.gateway.fastentry import warm as warm_entry
 from kabuto.gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from kabuto.gateway.marketdata import MarketData
 from kabuto.venue.accounts import ACCOUNT, CL, SLOT
-from kabuto.venue.config import GatewayConfig
 from kabuto.venue.entry import OrderEntry
+from kabuto.venue.errors import Refused
+from kabuto.venue.orderrows import N_FIELDS
 from kabuto.venue.sequencer import Sequencer
 from zmq.utils.monitor import parse_monitor_message
 
@@ -85,8 +90,13 @@ class Server:
         self.fanout.warm(self.engine.state)
         warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
-        self.entry = OrderEntry(config, self.instruments, self.sequencer, self._reply, routes=self._routes,
-                                flush=self.run_batch)
+        self.entry = OrderEntry(config, self.instruments, self.sequencer, routes=self._routes, flush=self.run_batch)
+        self.symbol_list = [i.symbol for i in self.instruments]
+        self.specs = answers.instrument_specs(self.instruments)
+        # the fast path's parse: its keyword tables and the rows it reads orders into
+        self.words, self.word_off = word_table(self.instruments)
+        self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)
+        self._parse = DirectCall(parse)  # always the same argument types
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq,
                                       self.fanout.t.l3_seq if config.l3 else None)
         self.journal = journal if journal is not None else NullJournal()
@@ -255,7 +265,7 @@ class Server:
             if frame.more:
                 while recv(NOBLOCK, copy=False).more:
                     pass
-                self._answer(rid, [P.ERROR, None, P.reason_text(R_MALFORMED), "one frame per message"])
+                self._answer(rid, answers.error(None, R_MALFORMED, "one frame per message"))
                 continue
             self._on_frame(rid, frame, user, s, now)
             # asking is about half the cost of a recv that raises Again
@@ -266,8 +276,8 @@ class Server:
         """One frame of connection rid (its session s, or None)."""
         entry = self.entry
         payload = frame.bytes
-        if payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD:  # new orders: try the fast path first
-            if s is not None and entry.new_batch(s, payload, now):
+        if s is not None and (payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD):
+            if self._new_orders(s, payload, now):  # plain new orders: the fast path
                 return
         try:
             kind, req, body = self.decoder.decode(payload)
@@ -282,27 +292,43 @@ class Server:
                 # disconnections first: a descriptor the kernel gave a closed connection can be this one's
                 self._disconnects()
                 self._check_keys()  # a key added a moment ago is in (the ZAP handler let it connect)
-                entry.logon(rid, user, req, body, now, frame.get(SRCFD))
+                s = entry.logon(rid, user, req, *body, now, frame.get(SRCFD))
+                self._reply(rid, answers.logged_on(s, req, self.config, self.symbol_list, self.specs))
                 return
             if s is None:
                 raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
             if kind == P.HEARTBEAT:
-                entry.heartbeat(s, req)
+                self._reply(rid, answers.heartbeat(req))
             elif kind == P.LOGOUT:
-                entry.logout(s, req)
+                entry.logout(s)
+                self._reply(rid, answers.logged_out(req))
             elif kind == P.REF:
-                entry.ref(s, req, *body)
+                sym, px = body
+                mant, exp = self.decoder.decimals.parts(px)
+                entry.ref(s, req, sym, mant, exp, px if type(px) is str else str(px))
             else:
-                entry.list_orders(s, req, body, self.fanout.px_open, self.market_data.px, self.market_data.qty)
-        except ProtocolError as e:
-            self._answer(rid, [P.ERROR, e.req, P.reason_text(e.reason), str(e)])
+                orders = entry.open_orders(s, req, body)
+                self._reply(rid, answers.open_orders(req, orders, self.symbol_list, self.fanout.px_open,
+                                                     self.market_data.px, self.market_data.qty))
+        except Refused as e:
+            self._answer(rid, answers.error(e.req, e.reason, str(e)))
+
+    def _new_orders(self, s, payload: bytes, now: float) -> bool:
+        """A frame of plain, valid new orders through the compiled parser; False: not such a frame (or
+        over the rate limit), for the decoder and the session stage's commands() to handle."""
+        b = np.frombuffer(payload, np.uint8)
+        rows = self.rows
+        k, _, texts = self._parse(b, len(b), self.words, self.word_off, len(self.instruments), len(rows), rows)
+        return k > 0 and self.entry.new_orders(s, rows, k, b, payload, texts, now)
 
     def _check_keys(self) -> None:
         """Read the key file if it changed; a key no longer in it ends its sessions."""
         if self._auth is not None:
             self._auth.reload()
             if self._auth.accounts is not self.entry.keys:  # (the ZAP thread may have read it first)
-                self.entry.rekey(self._auth.accounts)
+                for s in self.entry.rekey(self._auth.accounts):
+                    self._reply(s.rid, answers.error(None, R_NOT_AUTHORIZED,
+                                                     "this key was revoked: the session has ended"))
 
     def _disconnects(self) -> None:
         """End the sessions whose connection closed (libzmq's monitor events, in the order they happened)."""
@@ -341,7 +367,7 @@ class Server:
                     send(rids[slot], SNDMORE)
                     send(view[a:b], NOBLOCK)
         for m in batch.acks:
-            self._reply(m.session.rid, m.answer(batch.cm))
+            self._reply(m.session.rid, answers.acknowledged(m, batch.cm))
         if n:
             send = self.pub.send
             topics = self.market_data.topics

@@ -1,9 +1,14 @@
-"""Gateway state: accounts, their sessions and live orders, kept up to date from the event stream.
+"""Venue state: accounts, their sessions and live orders, kept up to date from the event stream.
 
 An order record is a plain list indexed by the constants below, not an object: one is made for
-every order entered, and a list literal costs a sixth of a slotted object's constructor.
+every order entered, and a list costs a sixth of a slotted object's constructor. new_order makes
+every one of them.
 """
 from __future__ import annotations
+
+import re
+
+ACCOUNT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an account name
 
 # order record layout: [oid, cl, account, session, sym, side, slot]
 OID = 0      # venue-wide engine order id, allocated by the gateway
@@ -12,11 +17,11 @@ ACCOUNT = 2  # the owning Account
 SESSION = 3  # the Session that entered it (for cancel-on-disconnect)
 SYM = 4      # instrument index
 SIDE = 5     # 0 buy, 1 sell
-SLOT = 6     # its row in the fan-out stage's order table once accepted (None before): price, open lots
+SLOT = 6     # its row in the live order table once accepted (None before): price, open lots
 
 
 def new_order(oid: int, cl, account: Account, session: Session | None, sym: int, side: int) -> list:
-    """A fresh order record (the hot path writes the same list literal inline)."""
+    """A fresh order record: not yet resting (no slot in the live order table)."""
     return [oid, cl, account, session, sym, side, None]
 
 
@@ -33,20 +38,20 @@ class Account:
 
 
 class Session:
-    """One logged-on DEALER connection of an account."""
+    """One logged-on connection of an account, whatever its wire."""
 
     __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd", "user")
 
     def __init__(self, rid: bytes, slot: int, account: Account, cod: bool, now: float, burst: float):
-        self.rid = rid          # the ROUTER routing id of the connection
+        self.rid = rid          # the wire adapter's id of the connection (a ROUTER routing id)
         self.slot = slot        # its number in the fan-out stage's routing tables (never reused)
         self.account = account
         self.cod = cod          # cancel this session's orders when it goes silent or logs out
         self.last_seen = now
         self.tokens = burst     # rate limit token bucket
         self.refilled = now
-        self.fd = -1            # the connection's socket descriptor in the gateway (ZMQ_SRCFD), -1: unknown
-        self.user = None        # CURVE: the connection's User-Id, its client key (Z85); None in plain text
+        self.fd = -1            # the connection's socket descriptor, -1: unknown
+        self.user = None        # the key the connection authenticated with (CURVE: Z85), None in plain text
 
 
 class Accounts:

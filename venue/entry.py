@@ -1,4 +1,7 @@
-"""Session stage: logon, heartbeats, throttles and order ownership; order commands -> command records.
+"""Session stage: sessions, throttles and order ownership; order commands -> command records.
+
+Transport-neutral: a wire adapter (the ZeroMQ gateway today) decodes its messages into the calls
+below and answers its clients itself; what this stage refuses outright raises Refused.
 
 Client order ids live per account; the gateway allocates the venue-wide engine order id behind each.
 A `new` whose client order id is live reuses that order's engine id, so the kernel itself reports
@@ -11,37 +14,20 @@ point of the batch being collected, so a cancel frees its order's place for the 
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 
 import numpy as np
-from kabuto.engine.codes import Flag, Op, Reason
+from kabuto.engine.codes import Flag, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
-from kabuto.gateway import protocol as P
-from kabuto.gateway.decoder import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, C_REF, GTC, POST, DecimalCache
-from kabuto.gateway.errors import ProtocolError
-from kabuto.gateway.fastentry import (
-    F_CLB,
-    F_CLINT,
-    F_CLKIND,
-    F_REQ,
-    F_SIDE,
-    F_SYM,
-    F_TIF,
-    N_FIELDS,
-    commit,
-    parse,
-    word_table,
-)
-from kabuto.gateway.keys import ACCOUNT_RE
-from kabuto.gateway.units import TextCache
-from kabuto.venue.accounts import ACCOUNT, CL, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
-from kabuto.venue.config import GatewayConfig
-from kabuto.venue.sequencer import Answer, MassCancel, Sequencer
+from kabuto.venue.accounts import ACCOUNT, ACCOUNT_RE, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
+from kabuto.venue.commands import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, GTC, POST, Command
+from kabuto.venue.config import VenueConfig
+from kabuto.venue.errors import Refused
+from kabuto.venue.orderrows import CL_INT, F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, commit
+from kabuto.venue.sequencer import MassCancel, ReferenceSet, Sequencer
 
-NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
 R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
 BAND_ON = int(Flag.BAND_ON)
 R_MALFORMED, R_UNKNOWN_ORDER = int(Reason.MALFORMED), int(Reason.UNKNOWN_ORDER)
@@ -50,27 +36,18 @@ R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Re
 # carried in the CANCEL records the gateway makes itself (the kernel prints `user` today; the
 # report stage names the real reason from the command behind the event)
 R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
-LOGON_OPTIONS = {"account", "cod", "version"}
-
-Reply = Callable[[bytes, list], None]
-PxOpen = Callable[[int], tuple]
 
 
 class OrderEntry:
     """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
 
-    def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
-                 reply: Reply, first_oid: int = 1, routes: Callable | None = None,
-                 flush: Callable[[], None] | None = None):
+    def __init__(self, config: VenueConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
+                 first_oid: int = 1, routes: Callable | None = None, flush: Callable[[], None] | None = None):
         self.config = config
         self.instruments = list(instruments)
         self.symbols = [i.symbol for i in instruments]
         self.symbol_index = {s: k for k, s in enumerate(self.symbols)}
-        self.decimals = DecimalCache()
-        self.specs = {i.symbol: {"tick_size": str(i.tick_size), "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
-                                 "band_pct": None if i.band_pct is None else str(i.band_pct)} for i in instruments}
         self.seq = sequencer
-        self.reply = reply
         self.accounts = Accounts()
         self.sessions: dict[bytes, Session] = {}
         self.by_fd: dict[int, Session] = {}  # the session of each connection's socket descriptor
@@ -81,9 +58,7 @@ class OrderEntry:
         self.next_oid = first_oid
         self.rate = float(config.rate_limit)
         self.burst = float(config.rate_limit) if config.rate_limit else 0.0
-        self.words, self.word_off = word_table(instruments)
-        self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)  # the fast path's parsed orders
-        self._parse, self._commit = DirectCall(parse), DirectCall(commit)  # always the same argument types
+        self._commit = DirectCall(commit)  # always the same argument types
         # the batch being collected (cleared once it has run): per account id the orders it holds
         # at this point, the engine ids whose cancel is sequenced, and the resting kinds entered
         self._held_now: dict[int, int] = {}
@@ -99,27 +74,21 @@ class OrderEntry:
             return None
         return s
 
-    def logon(self, rid: bytes, user: str | None, req: int, opts: dict, now: float, fd: int = -1) -> None:
-        """Open (or re-open) the session of connection rid (socket descriptor fd) and answer it."""
-        unknown = set(opts) - LOGON_OPTIONS
-        if unknown:
-            raise ProtocolError(R_MALFORMED, f"unknown logon options {sorted(map(str, unknown))}", req)
-        name = opts.get("account")
-        cod = opts.get("cod", False)
-        version = opts.get("version", P.VERSION)
-        if type(cod) is not bool or version != P.VERSION:
-            raise ProtocolError(R_MALFORMED, f"cod must be a boolean and version {P.VERSION}", req)
+    def logon(self, rid: bytes, user: str | None, req: int, name: str | None, cod: bool, now: float,
+              fd: int = -1) -> Session:
+        """Open (or re-open) the session of connection rid (socket descriptor fd) for account name;
+        with an authenticated key (user) the key decides the account."""
         if name is not None and (type(name) is not str or not ACCOUNT_RE.fullmatch(name)):
-            raise ProtocolError(R_MALFORMED, "an account name is 1 to 64 of A-Z a-z 0-9 . _ -", req)
-        if user is not None:  # CURVE: the key decides the account
+            raise Refused(R_MALFORMED, "an account name is 1 to 64 of A-Z a-z 0-9 . _ -", req)
+        if user is not None:  # the key decides the account
             owner = self.keys.get(user.encode())
             if owner is None:
-                raise ProtocolError(R_NOT_AUTHORIZED, "this key is no longer in the key file", req)
+                raise Refused(R_NOT_AUTHORIZED, "this key is no longer in the key file", req)
             if name is not None and name != owner:
-                raise ProtocolError(R_NOT_AUTHORIZED, "this key does not trade for that account", req)
+                raise Refused(R_NOT_AUTHORIZED, "this key does not trade for that account", req)
             name = owner
         elif name is None:
-            raise ProtocolError(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
+            raise Refused(R_MALFORMED, "logon needs an account name (plain-text mode)", req)
         old = self.sessions.get(rid)
         if old is not None:  # the same connection logs on again; a different account means the old peer is gone
             self.drop(old, cancel=old.account.name != name)
@@ -133,64 +102,51 @@ class OrderEntry:
             self.by_fd[fd] = s
         account.sessions.append(s)
         self._routes_changed()
-        self.reply(rid, [P.LOGON, req, {
-            "account": name, "version": P.VERSION, "cod": cod, "timeout": self.config.cod_timeout,
-            "rate_limit": self.config.rate_limit, "max_live_orders": self.config.max_live_orders,
-            "max_batch": self.config.max_batch, "symbols": self.symbols, "instruments": self.specs}])
+        return s
 
-    def heartbeat(self, s: Session, req: int) -> None:
-        """Answer a heartbeat with the server's clock."""
-        self.reply(s.rid, [P.HEARTBEAT, req, time.time_ns()])
-
-    def logout(self, s: Session, req: int) -> None:
+    def logout(self, s: Session) -> None:
         """Close a session (canceling its orders when it asked for cancel-on-disconnect)."""
         self.drop(s, cancel=True)
-        self.reply(s.rid, [P.LOGOUT, req])
 
-    def list_orders(self, s: Session, req: int, sym: str | None, px_open: PxOpen, px: TextCache,
-                    qty: TextCache) -> None:
-        """Answer with the account's live orders: [cl_oid, oid, sym, side, px, open]."""
+    def open_orders(self, s: Session, req: int, sym: str | None) -> list[list]:
+        """The order records of the account's live orders (of one symbol, or all), oldest first."""
         if sym is not None and sym not in self.symbol_index:
-            raise ProtocolError(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
-        out = []
-        for o in s.account.live.values():
-            k = o[SYM]
-            if o[SLOT] is not None and (sym is None or self.symbols[k] == sym):
-                p, q = px_open(o[SLOT])
-                out.append([o[CL], o[OID], self.symbols[k], P.SIDE_TEXT[o[SIDE]],
-                            px.text(k, p) if p is not None else None, qty.text(k, q)])
-        self.reply(s.rid, [P.ORDERS, req, out])
+            raise Refused(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
+        k = -1 if sym is None else self.symbol_index[sym]
+        return [o for o in s.account.live.values() if o[SLOT] is not None and (k < 0 or o[SYM] == k)]
 
-    def ref(self, s: Session, req: int, sym: str, px) -> None:
-        """An operator sets an instrument's reference price: its band moves, and the resting orders
-        now outside it are canceled (reason `band`) in the next batch; answered after that batch."""
+    def ref(self, s: Session, req: int, sym: str, mant: int, exp: int, text: str) -> None:
+        """An operator sets an instrument's reference price mant * 10**exp (text: as the operator wrote
+        it): its band moves, and the resting orders now outside it are canceled (reason `band`) in
+        the next batch; acknowledged after that batch."""
         if s.account.name not in self.config.operators:
-            raise ProtocolError(R_NOT_AUTHORIZED, "only an operator account sets reference prices", req)
+            raise Refused(R_NOT_AUTHORIZED, "only an operator account sets reference prices", req)
         k = self.symbol_index.get(sym)
         if k is None:
-            raise ProtocolError(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
-        mant, exp = self.decimals.parts(px)
+            raise Refused(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
         ins = self.instruments[k]
         value = Fraction(mant) * Fraction(10) ** exp
         if not mant or not ins.reference_ticks(value):
-            raise ProtocolError(R_BAD_PRICE, "the price must be a positive decimal of at most 2**40 ticks", req)
+            raise Refused(R_BAD_PRICE, "the price must be a positive decimal of at most 2**40 ticks", req)
         lo = hi = None
         flags, lo_t, hi_t = 0, 0, 0
         if ins.band_pct is not None:
             lo_t, hi_t = ins.band_edges(value)
             flags = BAND_ON
             lo, hi = ins.px.text(lo_t), ins.px.text(hi_t)
-        self.seq.add(REF, 0, 0, 0, 0, 0, 0, 0, flags, k, 0, s.account.id, lo_t, hi_t, s, req, C_REF, None, None)
-        self.seq.ack(Answer(s, req, [P.REF, req, sym, px if type(px) is str else str(px), lo, hi]))
+        self.seq.reference(s, req, sym=k, low=lo_t, high=hi_t, flags=flags)
+        self.seq.ack(ReferenceSet(s, req, sym, text, lo, hi))
 
-    def rekey(self, keys: dict[bytes, str]) -> None:
-        """The key file changed: end every session whose key left it or now names another account."""
+    def rekey(self, keys: dict[bytes, str]) -> list[Session]:
+        """The key file changed: end every session whose key left it or now names another account;
+        the sessions ended."""
         self.keys = keys
+        ended = []
         for s in list(self.sessions.values()):
             if s.user is not None and keys.get(s.user.encode()) != s.account.name:
                 self.drop(s, cancel=True)
-                self.reply(s.rid, [P.ERROR, None, P.reason_text(R_NOT_AUTHORIZED),
-                                   "this key was revoked: the session has ended"])
+                ended.append(s)
+        return ended
 
     def disconnected(self, fd: int) -> None:
         """The connection of socket descriptor fd closed: its session ends now (cancel-on-disconnect)."""
@@ -208,8 +164,7 @@ class OrderEntry:
             for o in list(account.live.values()):
                 if o[SESSION] is s:
                     self._ends(o)
-                    self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_DISCONNECT, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                                 None, None, C_COD, o, o[CL], not first)
+                    self.seq.cancel(None, None, C_COD, o, R_DISCONNECT, same_ts=not first)
                     first = False
             self._settle()
         if self.sessions.get(s.rid) is s:
@@ -243,12 +198,11 @@ class OrderEntry:
 
     # ------------------------------------------------------------------ order commands
 
-    def commands(self, s: Session, cmds: list, now: float) -> None:
-        """Turn decoded commands of one frame into command records (rejects included), in order."""
+    def commands(self, s: Session, cmds: Iterable[Command], now: float) -> None:
+        """Turn decoded commands of one request into command records (rejects included), in order."""
         account = s.account
         live = account.live
-        acct = account.id
-        add = self.seq.add
+        seq = self.seq
         rate = self.rate
         if rate:
             self._refill(s, now)
@@ -266,33 +220,28 @@ class OrderEntry:
                 if rec is None:
                     self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
                 else:
-                    add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, rec[OID], acct, pm, qm, s, req, C_NEW, rec, cl)
+                    seq.new_order(s, req, rec, otype=otype, tif=tif, stp=stp, px=pm, pexp=pe, qty=qm, qexp=qe)
             elif kind == C_CANCEL:
                 rec = live.get(cl)
                 if rec is None:
                     self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
                 else:
                     self._ends(rec)
-                    add(CANCEL, rec[SIDE], 0, 0, 0, 0, 0, 0, 0, rec[SYM], rec[OID], acct, 0, 0, s, req, C_CANCEL,
-                        rec, cl)
+                    seq.cancel(s, req, C_CANCEL, rec)
             elif kind == C_AMEND:
                 rec = live.get(cl)
                 if rec is None:
                     self._reject(s, kind, req, cl, -1, 0, R_UNKNOWN_ORDER)
                 else:
-                    add(AMEND, rec[SIDE], 0, 0, 0, 0, pe, qe, flags, rec[SYM], rec[OID], acct, pm, qm, s, req,
-                        C_AMEND, rec, cl)
+                    seq.amend(s, req, rec, px=pm, pexp=pe, qty=qm, qexp=qe, flags=flags)
             else:
                 self._mass_cancel(s, req, sym, side)
 
-    def new_batch(self, s: Session, payload: bytes, now: float) -> bool:
-        """The fast path for a batch frame of plain, valid new orders (or one sent alone); False: not
-        such a frame (or over the rate limit), for the Python decoder and commands() to handle."""
-        b = np.frombuffer(payload, np.uint8)
-        rows = self.rows
-        k, _, texts = self._parse(b, len(b), self.words, self.word_off, len(self.symbols), len(rows), rows)
-        if k <= 0:
-            return False
+    def new_orders(self, s: Session, rows: np.ndarray, k: int, b: np.ndarray, payload: bytes, texts: bool,
+                   now: float) -> bool:
+        """The fast path: k plain, valid new orders a wire parser read into rows (venue/orderrows.py)
+        from the bytes b of payload (texts: some client order id is a text there); False when the
+        session is over its rate limit, for the wire's general decoder and commands() to handle."""
         if self.rate:
             self._refill(s, now)
             if s.tokens < k:
@@ -302,7 +251,7 @@ class OrderEntry:
         if not texts:  # every client order id an integer
             cls = rows[:k, F_CLINT].tolist()
         else:
-            cls = [int(v) if kd == 1 else payload[a:e].decode()
+            cls = [int(v) if kd == CL_INT else payload[a:e].decode()
                    for kd, v, a, e in rows[:k, F_CLKIND:F_CLB + 1].tolist()]
         oids = []
         metas = []
@@ -312,7 +261,7 @@ class OrderEntry:
         for rec, cl, req, sym, side in zip(recs, cls, rows[:k, F_REQ].tolist(), syms, sides):
             if rec is None:
                 oids.append(0)  # rejected: too many live orders
-                rec = [0, cl, account, s, sym, side, None]
+                rec = new_order(0, cl, account, s, sym, side)
             else:
                 oids.append(rec[OID])
             metas.append((s, req, C_NEW, rec, cl))
@@ -359,7 +308,7 @@ class OrderEntry:
         for cl, sym, side, tif in orders:
             old = live.get(cl)
             if old is not None and old[OID] not in ending:  # the kernel decides (duplicate_oid)
-                out.append([old[OID], cl, account, s, sym, side, None])
+                out.append(new_order(old[OID], cl, account, s, sym, side))
                 continue
             if tif == GTC or tif == POST:
                 if held >= most:
@@ -367,7 +316,7 @@ class OrderEntry:
                     continue
                 held += 1
                 fresh.add(oid)
-            out.append([oid, cl, account, s, sym, side, None])  # see state.new_order
+            out.append(new_order(oid, cl, account, s, sym, side))
             live[cl] = out[-1]
             oid += 1
         self.next_oid = oid
@@ -397,14 +346,12 @@ class OrderEntry:
         for o in list(account.live.values()):
             if (sym < 0 or o[SYM] == sym) and (side < 0 or o[SIDE] == side):
                 self._ends(o)
-                self.seq.add(CANCEL, o[SIDE], 0, 0, 0, R_MASS_CANCEL, 0, 0, 0, o[SYM], o[OID], account.id, 0, 0,
-                             s, req, C_MASS, o, o[CL], self.seq.count > mass.first)
+                self.seq.cancel(s, req, C_MASS, o, R_MASS_CANCEL, same_ts=self.seq.count > mass.first)
         mass.last = self.seq.count
         self.seq.ack(mass)
 
     def _reject(self, s: Session, kind: int, req, cl, sym: int, side: int, reason: int) -> None:
         rec = new_order(0, cl, s.account, s, sym, side) if kind == C_NEW else None
-        self.seq.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, s.account.id, 0, 0, s, req, kind, rec,
-                     None if kind == C_MASS else cl)
+        self.seq.reject(s, req, kind, rec, None if kind == C_MASS else cl, sym=sym, side=side, reason=reason)
         if kind == C_MASS:  # answered like any mass cancel, after its report: it canceled nothing
             self.seq.ack(MassCancel(s, req))

@@ -15,10 +15,15 @@ import struct
 import time
 
 import numpy as np
-from kabuto.engine.codes import Flag
+from kabuto.engine.codes import Flag, Op
 from kabuto.engine.records import COMMAND_DTYPE
+from kabuto.venue.accounts import ACCOUNT, CL, OID, SIDE, SYM
+from kabuto.venue.commands import C_AMEND, C_NEW, C_REF
+from kabuto.venue.orderrows import CL_INT, CL_TEXT_KIND
 
 HAS_TS = int(Flag.HAS_TS)
+NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
+CL_NONE = 0  # META_DTYPE clkind: no client order id (else orderrows.CL_INT or CL_TEXT_KIND)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
@@ -57,24 +62,22 @@ class MassCancel:
         self.req = req
         self.first = self.last = 0  # its cancel commands' indexes in the batch: first..last-1
 
-    def answer(self, cm: np.ndarray) -> list:
-        """The acknowledgement, sent after the batch: how many of its cancels the fan-out counted."""
-        return ["mass_cancel", self.req, int(cm["count"][self.first:self.last].sum())]
+    def canceled(self, cm: np.ndarray) -> int:
+        """How many of its cancels the fan-out counted (read after the batch)."""
+        return int(cm["count"][self.first:self.last].sum())
 
 
-class Answer:
-    """A fixed answer to a request whose command runs in a batch (an operator's `ref`), sent after it."""
+class ReferenceSet:
+    """An operator's reference price, acknowledged after the batch that moved the band: decimal texts."""
 
-    __slots__ = ("session", "req", "message")
+    __slots__ = ("session", "req", "symbol", "price", "low", "high")
 
-    def __init__(self, session, req: int, message: list):
+    def __init__(self, session, req: int, symbol: str, price: str, low: str | None, high: str | None):
         self.session = session
         self.req = req
-        self.message = message
-
-    def answer(self, cm: np.ndarray) -> list:
-        """The answer, sent after the batch."""
-        return self.message
+        self.symbol = symbol
+        self.price = price
+        self.low, self.high = low, high  # the band's edges, None without a band
 
 
 class Batch:
@@ -106,14 +109,43 @@ class Sequencer:
         self._t0 = 0
         self._ts = 0  # the ts add() wrote last
 
-    def add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
-            flags: int, sym: int, oid: int, acct: int, px: int, qty: int, sess, req: int | None, ck: int,
-            rec: list | None, cl, same_ts: bool = False) -> None:
-        """Append one command of session sess (or None) with request id req, gateway kind ck, the
-        order record it acts on (or None) and the client order id its reports name.
+    def new_order(self, sess, req: int, rec: list, *, otype: int, tif: int, stp: int, px: int, pexp: int,
+                  qty: int, qexp: int) -> None:
+        """A client's new order; rec is its order record (venue/accounts.py: engine id, account, ...)."""
+        self._add(NEW, rec[SIDE], otype, tif, stp, 0, pexp, qexp, 0, rec[SYM], rec[OID], rec[ACCOUNT].id, px, qty,
+                  sess, req, C_NEW, rec, rec[CL])
+
+    def cancel(self, sess, req: int | None, kind: int, rec: list, reason: int = 0, same_ts: bool = False) -> None:
+        """A cancel of the live order rec: a client's (kind C_CANCEL), one of a mass cancel (C_MASS) or
+        a cancel-on-disconnect (C_COD, no session); reason is what the venue's own cancels carry.
 
         same_ts: one more engine command of the same client command (a mass cancel's cancels): it
         takes the previous command's ts, so its events are reported with that ts and meta record."""
+        self._add(CANCEL, rec[SIDE], 0, 0, 0, reason, 0, 0, 0, rec[SYM], rec[OID], rec[ACCOUNT].id, 0, 0,
+                  sess, req, kind, rec, rec[CL], same_ts)
+
+    def amend(self, sess, req: int, rec: list, *, px: int, pexp: int, qty: int, qexp: int, flags: int) -> None:
+        """A client's amend of the live order rec (flags say which of price and quantity it carries)."""
+        self._add(AMEND, rec[SIDE], 0, 0, 0, 0, pexp, qexp, flags, rec[SYM], rec[OID], rec[ACCOUNT].id, px, qty,
+                  sess, req, C_AMEND, rec, rec[CL])
+
+    def reject(self, sess, req: int | None, kind: int, rec: list | None, cl, *, sym: int, side: int,
+               reason: int) -> None:
+        """A client command the venue rejects itself (rec: a new order's record, else None)."""
+        self._add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, sess.account.id, 0, 0, sess, req, kind, rec, cl)
+
+    def reference(self, sess, req: int, *, sym: int, low: int, high: int, flags: int) -> None:
+        """An operator's reference price: the band's edges in ticks (flags BAND_ON when there is a band)."""
+        self._add(REF, 0, 0, 0, 0, 0, 0, 0, flags, sym, 0, sess.account.id, low, high, sess, req, C_REF, None, None)
+
+    def resume_after(self, ts: int) -> None:
+        """Timestamps continue above ts (a recovered journal's last): strictly increasing across restarts."""
+        self._last_ts = max(self._last_ts, ts)
+
+    def _add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
+             flags: int, sym: int, oid: int, acct: int, px: int, qty: int, sess, req: int | None, ck: int,
+             rec: list | None, cl, same_ts: bool = False) -> None:
+        # one command record (COMMAND_DTYPE field order) and its meta record
         n = self.count
         if n == 0:
             self._t0 = max(time.time_ns(), self._last_ts + 1)
@@ -125,15 +157,15 @@ class Sequencer:
         _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
                        flags | HAS_TS, 0, sym, oid, acct, px, qty, ts, 0)
         if cl is None:
-            k, v, text = 0, 0, b""
+            k, v, text = CL_NONE, 0, b""
         elif type(cl) is int:
-            k, v, text = 1, cl, b""
+            k, v, text = CL_INT, cl, b""
         else:
-            k, v, text = 2, 0, cl.encode()
+            k, v, text = CL_TEXT_KIND, 0, cl.encode()
         if rec is None:
             rs, rd = -1, 0
         else:
-            rs, rd = rec[4], rec[5]  # gateway/state.py SYM, SIDE
+            rs, rd = rec[SYM], rec[SIDE]
         _META.pack_into(self._mbuf, n * _META.size, sess.slot if sess is not None else -1,
                         -1 if req is None else req, ck, k, v, len(text), rs, rd, 0, text)
         self._meta.append((sess, req, ck, rec, cl))
@@ -155,7 +187,7 @@ class Sequencer:
         self._meta.extend(metas)
         self.count += len(metas)
 
-    def ack(self, mass: MassCancel | Answer) -> None:
+    def ack(self, mass: MassCancel | ReferenceSet) -> None:
         """Answer a request after this batch (a mass cancel's count, even when it canceled nothing)."""
         self._acks.append(mass)
 

@@ -5,7 +5,7 @@ import subprocess
 
 from gatewaykit import KABUTO, start_venue
 from kabuto.gateway.client import Client, venue_info
-from kabuto.venue.config import GatewayConfig
+from kabuto.gateway.config import GatewayConfig
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

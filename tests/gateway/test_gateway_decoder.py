@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kabuto.engine.codes import Reason
 from kabuto.engine.instruments import load_instruments
-from kabuto.gateway.decoder import C_AMEND, C_CANCEL, C_MASS, C_NEW, COMMANDS, Decoder
+from kabuto.gateway.decoder import COMMANDS, Decoder
 from kabuto.gateway.errors import ProtocolError
+from kabuto.venue.commands import C_AMEND, C_CANCEL, C_MASS, C_NEW
 
 DEC = Decoder(load_instruments(), max_batch=10)
 TSLA = 0
@@ -116,9 +117,17 @@ def test_unreadable_frame_is_a_protocol_error(payload):
     assert e.value.reason == Reason.MALFORMED
 
 
+@pytest.mark.parametrize("opts", [{"colour": 1}, {"cod": 1}, {"version": 2}])
+def test_a_logon_with_unknown_options_a_non_boolean_cod_or_another_version_is_malformed(opts):
+    with pytest.raises(ProtocolError) as e:
+        DEC.decode(frame("logon", 1, opts))
+    assert (e.value.reason, e.value.req) == (Reason.MALFORMED, 1)
+
+
 def test_session_requests_decode():
-    assert DEC.decode(frame("logon", 1, {"cod": True})) == ("logon", 1, {"cod": True})
-    assert DEC.decode(frame("logon", 2)) == ("logon", 2, {})
+    assert DEC.decode(frame("logon", 1, {"cod": True})) == ("logon", 1, (None, True))
+    assert DEC.decode(frame("logon", 2)) == ("logon", 2, (None, False))
+    assert DEC.decode(frame("logon", 5, {"account": "mm", "version": 1})) == ("logon", 5, ("mm", False))
     assert DEC.decode(frame("hb", 3)) == ("hb", 3, None)
     assert DEC.decode(frame("orders", 4, "BTC-USD")) == ("orders", 4, "BTC-USD")
 

@@ -3,7 +3,8 @@
 The contract: `parse` gives rows only for a frame the Python decoder reads as a batch of new orders
 that all have reject reason 0, and then exactly the decoder's values; for everything else it answers
 FALLBACK (which it may also do for a frame the decoder accepts: that is only a missed optimization).
-`commit` writes the same command and meta records the Python session stage writes with Sequencer.add.
+`commit` (venue/orderrows.py) writes the same command and meta records the Python session stage writes
+with the Sequencer's named builders.
 """
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from kabuto.engine.codes import Flag, Op, OrdType, Reason, Stp, Tif
 from kabuto.engine.instruments import load_instruments
-from kabuto.gateway.decoder import C_NEW, COMMANDS, Decoder
+from kabuto.gateway.decoder import COMMANDS, Decoder
 from kabuto.gateway.errors import ProtocolError
-from kabuto.gateway.fastentry import (
+from kabuto.gateway.fastentry import FALLBACK, HEAD, parse, word_table
+from kabuto.venue.accounts import new_order
+from kabuto.venue.commands import C_CANCEL, C_NEW
+from kabuto.venue.orderrows import (
     F_CLA,
     F_CLB,
     F_CLINT,
@@ -35,12 +39,8 @@ from kabuto.gateway.fastentry import (
     F_SYM,
     F_TIF,
     F_TYPE,
-    FALLBACK,
-    HEAD,
     N_FIELDS,
     commit,
-    parse,
-    word_table,
 )
 from kabuto.venue.sequencer import CL_TEXT, META_DTYPE, Sequencer
 
@@ -540,8 +540,8 @@ def test_a_market_order_price_that_is_not_utf8_falls_back():
 
 # ---------------------------------------------------------------------------- commit
 
-SESSION = SimpleNamespace(slot=3)
 ACCT = 42
+SESSION = SimpleNamespace(slot=3, account=SimpleNamespace(id=ACCT))
 
 
 def parsed(payload: bytes):
@@ -604,7 +604,7 @@ def test_commit_writes_the_meta_of_each_order_for_the_fan_out():
 def test_commit_places_after_the_commands_already_in_the_batch_with_their_timestamps():
     seq = Sequencer(2)
     for _ in range(3):
-        seq.add(int(Op.CANCEL), 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, ACCT, 0, 0, SESSION, 1, 1, None, 1)
+        seq.cancel(SESSION, 1, C_CANCEL, new_order(1, 1, SESSION.account, SESSION, 1, 0))
     start, t0, cmds, _ = committed([7, 8, 9], seq)
     assert start == 3
     assert cmds["ts"].tolist() == [t0 + 3, t0 + 4, t0 + 5]
@@ -616,11 +616,11 @@ def test_commit_writes_the_same_records_as_the_python_session_stage():
     _, body = decoded_new_orders(COMMIT_FRAME)
     py = Sequencer(8)
     for (_, req, cl, sym, side, otype, tif, stp, pm, pe, qm, qe, _, _), oid in zip(body, oids):
-        rec = [oid, cl, None, SESSION, sym, side, None]
+        rec = new_order(oid, cl, SESSION.account, SESSION, sym, side)
         if oid:
-            py.add(NEW, side, otype, tif, stp, 0, pe, qe, 0, sym, oid, ACCT, pm, qm, SESSION, req, C_NEW, rec, cl)
+            py.new_order(SESSION, req, rec, otype=otype, tif=tif, stp=stp, px=pm, pexp=pe, qty=qm, qexp=qe)
         else:
-            py.add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, ACCT, 0, 0, SESSION, req, C_NEW, rec, cl)
+            py.reject(SESSION, req, C_NEW, rec, cl, sym=sym, side=side, reason=reason)
     want = py.take()
     _, t0, cmds, cm = committed(oids, reason=reason)
     want_cmds = want.cmds.copy()

@@ -190,8 +190,8 @@ class LaggingSink:
 def journaled_venue(tmp_path, sink):
     """A journaled venue in this process with small segments and pruning on, recovered and open."""
     from kabuto.durability.recovery import Durability
+    from kabuto.gateway.config import GatewayConfig
     from kabuto.gateway.server import Server
-    from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS, sinks=[sink])
     d = Durability(tmp_path, INSTRUMENTS, fsync="off", snapshot_every=0, segment_bytes=400, prune_journal=True)
     server.journal = d

@@ -138,8 +138,8 @@ def test_a_graceful_stop_snapshots_so_a_restart_replays_no_journal(tmp_path):
 def started_durability(tmp_path, **kw):
     """A journaled venue in this process (no sockets needed): its Durability, recovered and open."""
     from kabuto.durability.recovery import Durability
+    from kabuto.gateway.config import GatewayConfig
     from kabuto.gateway.server import Server
-    from kabuto.venue.config import GatewayConfig
     server = Server(GatewayConfig(data_dir=tmp_path, insecure=True), INSTRUMENTS)
     d = Durability(tmp_path, INSTRUMENTS, **kw)
     server.journal = d

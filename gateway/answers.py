@@ -1,0 +1,61 @@
+"""The ZeroMQ wire's answers to session requests, built from what the venue core returns."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from kabuto.engine.instruments import Instrument
+from kabuto.gateway import protocol as P
+from kabuto.gateway.config import GatewayConfig
+from kabuto.gateway.units import TextCache
+from kabuto.venue.accounts import CL, OID, SIDE, SLOT, SYM, Session
+from kabuto.venue.sequencer import MassCancel, ReferenceSet
+
+
+def instrument_specs(instruments: Sequence[Instrument]) -> dict[str, dict]:
+    """Each instrument's trading terms as the logon answer carries them (decimal texts)."""
+    return {i.symbol: {"tick_size": str(i.tick_size), "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
+                       "band_pct": None if i.band_pct is None else str(i.band_pct)} for i in instruments}
+
+
+def logged_on(s: Session, req: int, config: GatewayConfig, symbols: list[str], specs: dict) -> list:
+    """The answer to a logon: the session's terms."""
+    return [P.LOGON, req, {
+        "account": s.account.name, "version": P.VERSION, "cod": s.cod, "timeout": config.cod_timeout,
+        "rate_limit": config.rate_limit, "max_live_orders": config.max_live_orders,
+        "max_batch": config.max_batch, "symbols": symbols, "instruments": specs}]
+
+
+def heartbeat(req: int) -> list:
+    """The answer to a heartbeat: the server's clock."""
+    return [P.HEARTBEAT, req, time.time_ns()]
+
+
+def logged_out(req: int) -> list:
+    """The answer to a logout."""
+    return [P.LOGOUT, req]
+
+
+def open_orders(req: int, orders: list[list], symbols: list[str], px_open: Callable[[int], tuple],
+                px: TextCache, qty: TextCache) -> list:
+    """The answer to `orders`: [cl_oid, oid, sym, side, px, open] of each live order record."""
+    out = []
+    for o in orders:
+        k = o[SYM]
+        p, q = px_open(o[SLOT])
+        out.append([o[CL], o[OID], symbols[k], P.SIDE_TEXT[o[SIDE]], px.text(k, p) if p is not None else None,
+                    qty.text(k, q)])
+    return [P.ORDERS, req, out]
+
+
+def error(req: int | None, reason: int, text: str) -> list:
+    """An `error` answer."""
+    return [P.ERROR, req, P.reason_text(reason), text]
+
+
+def acknowledged(ack: MassCancel | ReferenceSet, cm: np.ndarray) -> list:
+    """The answer to a request acknowledged after its batch ran."""
+    if type(ack) is MassCancel:
+        return [P.MASS_CANCEL, ack.req, ack.canceled(cm)]
+    return [P.REF, ack.req, ack.symbol, ack.price, ack.low, ack.high]
