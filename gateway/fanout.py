@@ -20,7 +20,7 @@ import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
-from kabuto.engine.kernel import _hash_del, _hash_put, hash_find
+from kabuto.engine.oidhash import hash_delete, hash_find, hash_put
 from kabuto.gateway import protocol as P
 from kabuto.gateway.decoder import C_MASS, C_NEW
 from kabuto.replay.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
@@ -373,7 +373,7 @@ def _rested(t, x, slot):
 def _forget(t, x, oid, h):
     """The order of hash entry h has finished: free its slot and tell Python."""
     slot = t.hv[h]
-    _hash_del(t.hk, t.hv, h)
+    hash_delete(t.hk, t.hv, h)
     t.free[t.m[M_NFREE]] = slot
     t.m[M_NFREE] += 1
     t.m[M_LIVE] -= 1
@@ -456,7 +456,7 @@ def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty
             slot = t.free[k]
             m[M_NFREE] = k
             m[M_LIVE] += 1
-            _hash_put(hk, hv, e.oid, slot)
+            hash_put(hk, hv, e.oid, slot)
             sym = e.sym
             has_px = (e.flags & HAS_PX) != 0
             g[slot, G_OID] = e.oid
@@ -708,7 +708,7 @@ def _l3(t, x, out, p, sym, now):
 def _rehash(hk_old, hk, hv_old, hv):
     for i in range(len(hk_old)):
         if hk_old[i] != EMPTY:
-            _hash_put(hk, hv, hk_old[i], hv_old[i])
+            hash_put(hk, hv, hk_old[i], hv_old[i])
 
 
 # ---------------------------------------------------------------------- Python side
@@ -830,7 +830,7 @@ class Fanout:
         slot = int(t.free[k])
         t.m[M_NFREE] = k
         t.m[M_LIVE] += 1
-        _hash_put(t.hk, t.hv, oid, slot)
+        hash_put(t.hk, t.hv, oid, slot)
         kind, v, text = encode_cl(cl)
         t.g[slot] = (oid, acct, sym, side, px or 0, px is not None, open_, kind, v, len(text), 0, 0)
         t.gcl[slot, :len(text)] = np.frombuffer(text, np.uint8)
