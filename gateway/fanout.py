@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import msgpack
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
@@ -23,8 +22,19 @@ from kabuto.engine.jitcall import DirectCall
 from kabuto.engine.oidhash import hash_delete, hash_find, hash_put
 from kabuto.gateway import protocol as P
 from kabuto.gateway.decoder import C_MASS, C_NEW
-from kabuto.replay.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
-from kabuto.replay.fastencode import _dec
+from kabuto.gateway.msgpackw import (
+    NIL,
+    packed_table,
+    write_array_header,
+    write_decimal,
+    write_decimal_or_nil,
+    write_nil,
+    write_packed,
+    write_packed_or_nil,
+    write_str,
+    write_uint,
+    write_uint_or_nil,
+)
 from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
@@ -59,7 +69,6 @@ FRAME_REPORTS, FRAME_MD, FRAME_L3 = 0, 1, 2
 
 REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
 MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
-NIL = 0xC0
 EMPTY = -1
 
 
@@ -99,103 +108,15 @@ class Scratch(NamedTuple):
     out: np.ndarray        # uint8 output buffer
 
 
-# ---------------------------------------------------------------------- msgpack writers
-
-@njit(cache=True, _nrt=False)
-def _uint(out, p, v):
-    """msgpack of a non-negative integer, in its shortest form (as msgpack-python writes it)."""
-    if v < 128:
-        out[p] = v
-        return p + 1
-    if v < 256:
-        out[p] = 0xCC
-        out[p + 1] = v
-        return p + 2
-    if v < 65536:
-        out[p] = 0xCD
-        n = 2
-    elif v < 4294967296:
-        out[p] = 0xCE
-        n = 4
-    else:
-        out[p] = 0xCF
-        n = 8
-    for i in range(n, 0, -1):
-        out[p + i] = v & 0xFF
-        v >>= 8
-    return p + n + 1
-
-
-@njit(cache=True, _nrt=False)
-def _array_header(out, p, n):
-    if n < 16:
-        out[p] = 0x90 | n
-        return p + 1
-    if n < 65536:
-        out[p] = 0xDC
-        out[p + 1] = n >> 8
-        out[p + 2] = n & 0xFF
-        return p + 3
-    out[p] = 0xDD
-    out[p + 1] = (n >> 24) & 0xFF
-    out[p + 2] = (n >> 16) & 0xFF
-    out[p + 3] = (n >> 8) & 0xFF
-    out[p + 4] = n & 0xFF
-    return p + 5
-
-
-@njit(cache=True, _nrt=False)
-def _decstr(out, p, steps, units, places):
-    """A decimal as a msgpack fixstr (a decimal of int64 steps is at most 21 characters)."""
-    q = _dec(out, p + 1, steps, units, places)
-    out[p] = 0xA0 | (q - p - 1)
-    return q
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _uint_or_nil(out, p, v):
-    """_uint of v, nil when v is negative."""
-    if v >= 0:
-        return _uint(out, p, v)
-    out[p] = NIL
-    return p + 1
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _str_or_nil(out, p, strs, off, i):
-    """String table entry i, nil when i is negative."""
-    if i >= 0:
-        return _str(out, p, strs, off, i)
-    out[p] = NIL
-    return p + 1
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _dec_or_nil(out, p, present, steps, units, places):
-    """_decstr of steps when present, else nil."""
-    if present:
-        return _decstr(out, p, steps, units, places)
-    out[p] = NIL
-    return p + 1
-
+# ---------------------------------------------------------------------- the pass
 
 @njit(cache=True, _nrt=False)
 def _cl(out, p, kind, v, n, text):
     if kind == CL_INT:
-        return _uint(out, p, v)
+        return write_uint(out, p, v)
     if kind == CL_NONE:
-        out[p] = NIL
-        return p + 1
-    if n < 32:
-        out[p] = 0xA0 | n
-        p += 1
-    else:
-        out[p] = 0xD9
-        out[p + 1] = n
-        p += 2
-    for j in range(n):
-        out[p + j] = text[j]
-    return p + n
+        return write_nil(out, p)
+    return write_str(out, p, text, n)
 
 
 @njit(cache=True, _nrt=False)
@@ -205,8 +126,6 @@ def _copy_range(out, p, src, a, b):
         p += 1
     return p
 
-
-# ---------------------------------------------------------------------- the pass
 
 @njit(cache=True, _nrt=False)
 def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, cltext, oid, sym, side,
@@ -224,23 +143,23 @@ def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, clt
     nsym = t.units.shape[0]
     start = p
     out[p] = 0x9D  # array of 13
-    p = _str(out, p + 1, strs, off, ev_str)
-    p = _uint(out, p, seq)
-    p = _uint(out, p, ts)
+    p = write_packed(out, p + 1, strs, off, ev_str)
+    p = write_uint(out, p, seq)
+    p = write_uint(out, p, ts)
     req_at = p
-    p = _uint_or_nil(out, p, req)
+    p = write_uint_or_nil(out, p, req)
     req_len = p - req_at
     p = _cl(out, p, clk, clv, cln, cltext)
-    p = _uint_or_nil(out, p, oid)
-    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + sym if sym >= 0 else -1)
-    p = _str_or_nil(out, p, strs, off, S_BUY + side if sym >= 0 else -1)
+    p = write_uint_or_nil(out, p, oid)
+    p = write_packed_or_nil(out, p, strs, off, S_SYMBOLS + sym if sym >= 0 else -1)
+    p = write_packed_or_nil(out, p, strs, off, S_BUY + side if sym >= 0 else -1)
     u = t.units
     k = max(sym, 0)
-    p = _dec_or_nil(out, p, has_px, px, u[k, 0], u[k, 1])
-    p = _dec_or_nil(out, p, has_qty, qty, u[k, 2], u[k, 3])
-    p = _dec_or_nil(out, p, has_open, open_, u[k, 2], u[k, 3])
-    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + nsym + reason if reason >= 0 else -1)
-    p = _str_or_nil(out, p, strs, off, role)
+    p = write_decimal_or_nil(out, p, px if has_px else -1, u[k, 0], u[k, 1])
+    p = write_decimal_or_nil(out, p, qty if has_qty else -1, u[k, 2], u[k, 3])
+    p = write_decimal_or_nil(out, p, open_ if has_open else -1, u[k, 2], u[k, 3])
+    p = write_packed_or_nil(out, p, strs, off, S_SYMBOLS + nsym + reason if reason >= 0 else -1)
+    p = write_packed_or_nil(out, p, strs, off, role)
     rep = x.rep
     rep[r, 0] = acct
     rep[r, 1] = origin
@@ -547,8 +466,8 @@ def _frames(t, x, out, p):
             s = t.a_list[j]
             start = p
             out[p] = 0x92
-            p = _str(out, p + 1, t.strs, t.str_off, S_REPORTS)
-            p = _array_header(out, p, count)
+            p = write_packed(out, p + 1, t.strs, t.str_off, S_REPORTS)
+            p = write_array_header(out, p, count)
             r = x.acct[acct, 1]
             while r != EMPTY:
                 rr = x.rep[r]
@@ -617,27 +536,27 @@ def _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty):
     t.md_seq[sym] += 1
     start = p
     p = _feed_header(t, out, p, 6, S_MD, sym, t.md_seq[sym], now)
-    p = _array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
+    p = write_array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
     k = x.sym[sym, 1]
     while k != EMPTY:
         tr = x.trades[k]
         out[p] = 0x95
-        p = _uint(out, p + 1, tr[0])
-        p = _decstr(out, p, tr[1], u[sym, 0], u[sym, 1])
-        p = _decstr(out, p, tr[2], u[sym, 2], u[sym, 3])
-        p = _str(out, p, strs, off, S_BUY + tr[3])
-        p = _uint(out, p, tr[4])
+        p = write_uint(out, p + 1, tr[0])
+        p = write_decimal(out, p, tr[1], u[sym, 0], u[sym, 1])
+        p = write_decimal(out, p, tr[2], u[sym, 2], u[sym, 3])
+        p = write_packed(out, p, strs, off, S_BUY + tr[3])
+        p = write_uint(out, p, tr[4])
         k = tr[5]
-    p = _array_header(out, p, changed)
+    p = write_array_header(out, p, changed)
     k = x.sym[sym, 3]
     while k != EMPTY:
         if x.lv[k, 3] != 0:
             bk, px = x.lv[k, 0], x.lv[k, 1]
             side = bk - 2 * sym
             out[p] = 0x93
-            p = _str(out, p + 1, strs, off, S_BUY + side)
-            p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
+            p = write_packed(out, p + 1, strs, off, S_BUY + side)
+            p = write_decimal(out, p, px, u[sym, 0], u[sym, 1])
+            p = write_decimal(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
         k = x.lv[k, 2]
     f = x.frames[nf]
     f[0] = FRAME_MD
@@ -651,10 +570,10 @@ def _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty):
 def _feed_header(t, out, p, n_fields, kind, sym, seq, now):
     """[kind, sym, seq, ts, ...: the start of an n_fields array of the market data feed."""
     out[p] = 0x90 | n_fields
-    p = _str(out, p + 1, t.strs, t.str_off, kind)
-    p = _str(out, p, t.strs, t.str_off, S_SYMBOLS + sym)
-    p = _uint(out, p, seq)
-    return _uint(out, p, now)
+    p = write_packed(out, p + 1, t.strs, t.str_off, kind)
+    p = write_packed(out, p, t.strs, t.str_off, S_SYMBOLS + sym)
+    p = write_uint(out, p, seq)
+    return write_uint(out, p, now)
 
 
 @njit(cache=True, _nrt=False)
@@ -673,33 +592,33 @@ def _l3(t, x, out, p, sym, now):
     strs, off, u = t.strs, t.str_off, t.units
     t.l3_seq[sym] += 1
     p = _feed_header(t, out, p, 5, S_L3, sym, t.l3_seq[sym], now)
-    p = _array_header(out, p, _chain_length(x.ops, 6, x.sym[sym, 5]))
+    p = write_array_header(out, p, _chain_length(x.ops, 6, x.sym[sym, 5]))
     k = x.sym[sym, 5]
     while k != EMPTY:
         o = x.ops[k]
         kind = o[0]
         if kind == OP_ADD:  # ["add", oid, side, px, qty]
             out[p] = 0x95
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _str(out, p, strs, off, S_BUY + o[2])
-            p = _decstr(out, p, o[3], u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
+            p = write_packed(out, p + 1, strs, off, kind)
+            p = write_uint(out, p, o[1])
+            p = write_packed(out, p, strs, off, S_BUY + o[2])
+            p = write_decimal(out, p, o[3], u[sym, 0], u[sym, 1])
+            p = write_decimal(out, p, o[4], u[sym, 2], u[sym, 3])
         elif kind == OP_DELETE:  # ["delete", oid]
             out[p] = 0x92
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
+            p = write_packed(out, p + 1, strs, off, kind)
+            p = write_uint(out, p, o[1])
         elif kind == OP_AMEND:  # ["amend", oid, open]
             out[p] = 0x93
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
+            p = write_packed(out, p + 1, strs, off, kind)
+            p = write_uint(out, p, o[1])
+            p = write_decimal(out, p, o[5], u[sym, 2], u[sym, 3])
         else:  # ["fill" or "cancel", oid, qty, open]
             out[p] = 0x94
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
-            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
+            p = write_packed(out, p + 1, strs, off, kind)
+            p = write_uint(out, p, o[1])
+            p = write_decimal(out, p, o[4], u[sym, 2], u[sym, 3])
+            p = write_decimal(out, p, o[5], u[sym, 2], u[sym, 3])
         k = o[6]
     return p
 
@@ -715,10 +634,7 @@ def _rehash(hk_old, hk, hv_old, hv):
 
 def _string_table(instruments: Sequence[Instrument]) -> tuple[np.ndarray, np.ndarray]:
     reasons = [P.reason_text(c) for c in range(max(P.REASON_TEXT) + 1)]
-    items = [msgpack.packb(s) for s in (*FIXED_STRINGS, *(i.symbol for i in instruments), *reasons)]
-    off = np.zeros(len(items) + 1, np.int64)
-    off[1:] = np.cumsum([len(b) for b in items])
-    return np.frombuffer(b"".join(items), np.uint8).copy(), off
+    return packed_table((*FIXED_STRINGS, *(i.symbol for i in instruments), *reasons))
 
 
 def _pow2(n: int) -> int:
