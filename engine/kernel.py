@@ -7,7 +7,8 @@ scalars (~200 arguments), which cost more than the matching itself. The price is
 compile, paid once (cache=True)."""
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
-from kabuto.engine.state import EMPTY, M_FREE_LEVEL, M_FREE_ORDER, M_HASH_USED, M_LIVE
+from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_home, hash_put
+from kabuto.engine.state import M_FREE_LEVEL, M_FREE_ORDER, M_HASH_USED, M_LIVE
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -38,7 +39,6 @@ R_USER, R_IOC, R_FOK, R_STP, R_BAND = (int(Reason.USER), int(Reason.IOC), int(Re
                                        int(Reason.STP), int(Reason.BAND))
 F_HAS_TS, F_HAS_PX, F_HAS_QTY, F_HAS_OID, F_BAND_ON = (int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_QTY),
                                                       int(Flag.HAS_OID), int(Flag.BAND_ON))
-HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 PREFETCH = 6
 R_BAD_PRICE, R_BAD_QTY = int(Reason.BAD_PRICE), int(Reason.BAD_QTY)
 MAX_UNITS = 1 << 40
@@ -72,7 +72,7 @@ def _to_steps(mant, exp, smant, sexp):
     return v // smant
 
 
-# ---------------------------------------------------------------- oid hash table
+# ---------------------------------------------------------------- prefetch
 
 @intrinsic
 def _prefetch(typingctx, arr, idx):
@@ -88,59 +88,6 @@ def _prefetch(typingctx, arr, idx):
         builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
     return types.void(arr, idx), codegen
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _home(key, mask):
-    return np.int64((np.uint64(key) * HASH_MUL) >> np.uint64(29)) & mask
-
-
-@njit(cache=True, _nrt=False)
-def hash_find(h_key, key):
-    """Slot of key in the hash table, or -1."""
-    mask = len(h_key) - 1
-    i = _home(key, mask)
-    while True:
-        k = h_key[i]
-        if k == key:
-            return i
-        if k == EMPTY:
-            return -1
-        i = (i + 1) & mask
-
-
-@njit(cache=True, _nrt=False)
-def _hash_put(h_key, h_val, key, val):
-    mask = len(h_key) - 1
-    i = _home(key, mask)
-    while h_key[i] != EMPTY:
-        i = (i + 1) & mask
-    h_key[i] = key
-    h_val[i] = val
-
-
-@njit(cache=True, _nrt=False)
-def _hash_del(h_key, h_val, i):
-    # backward-shift deletion keeps probe chains intact without tombstones
-    mask = len(h_key) - 1
-    j = i
-    while True:
-        j = (j + 1) & mask
-        if h_key[j] == EMPTY:
-            break
-        k = _home(h_key[j], mask)
-        if (j > i and (k <= i or k > j)) or (j < i and (k <= i and k > j)):
-            h_key[i] = h_key[j]
-            h_val[i] = h_val[j]
-            i = j
-    h_key[i] = EMPTY
-
-
-@njit(cache=True, _nrt=False)
-def rehash(keys, vals, h_key, h_val):
-    """Insert keys/vals into an empty table."""
-    for i in range(len(keys)):
-        _hash_put(h_key, h_val, keys[i], vals[i])
 
 
 # ---------------------------------------------------------------- events
@@ -220,7 +167,7 @@ def _remove_order(st, o):
     st.l_count[lv] -= 1
     if st.l_count[lv] == 0:
         _remove_level(st, b, b & 1, lv)
-    _hash_del(st.h_key, st.h_val, hash_find(st.h_key, st.o_oid[o]))
+    hash_delete(st.h_key, st.h_val, hash_find(st.h_key, st.o_oid[o]))
     st.meta[M_HASH_USED] -= 1
     st.b_orders[b] -= 1
     st.meta[M_LIVE] -= 1
@@ -272,7 +219,7 @@ def _rest(st, b, side, oid, acct, px, qty, stp, tif):
     st.l_qty[lv] += qty
     st.l_count[lv] += 1
     st.o_level[o] = lv
-    _hash_put(st.h_key, st.h_val, oid, o)
+    hash_put(st.h_key, st.h_val, oid, o)
     st.meta[M_HASH_USED] += 1
     st.b_orders[b] += 1
     st.meta[M_LIVE] += 1
@@ -557,7 +504,7 @@ def run(st, cmds, start, ev, k):
         c = cmds[i]
         op = c.op
         if i + PREFETCH < n:  # the oid slot of a command a few places ahead: its miss overlaps this work
-            _prefetch(st.h_key, _home(cmds[i + PREFETCH].oid, mask))
+            _prefetch(st.h_key, hash_home(cmds[i + PREFETCH].oid, mask))
         if op == NEW:
             bad = _bad_new(st, c)
             if bad != R_NONE:  # the decoders never send these; a buggy driver must not crash the kernel

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
-EMPTY = -1  # empty hash slot / end of a linked list
+from kabuto.engine.oidhash import EMPTY, rehash
 
 # meta slots
 M_FREE_ORDER = 0  # head of the free list of order slots
@@ -145,6 +144,5 @@ def grow_hash(st: State) -> State:
     h = _rows(len(st.h_key) * 2, HASH_FIELDS)
     h["h_key"][:] = EMPTY
     live = np.flatnonzero(st.h_key != EMPTY)
-    from kabuto.engine.kernel import rehash  # the kernel owns the hash function
     rehash(st.h_key[live], st.h_val[live], h["h_key"], h["h_val"])
     return st._replace(**h)

@@ -1,29 +1,79 @@
-"""Fan-out stage: one numba pass turns a batch's events into execution reports and market data, as msgpack bytes.
+"""Fan-out stage: one numba pass turns a batch's engine events into execution reports and market data, as msgpack.
 
-The pass keeps the live order state the reports need (client order id, side, price, open lots) in
-arrays indexed by a slot, found from the engine order id through an open-addressing hash. It writes
-every report once, then copies each account's reports into one `reports` frame per session of that
-account (the request id only for the session that sent the command, nil for the others). Market
-data is one `md` message per symbol with trades or a level whose resting quantity changed: its
-trades, and the quantities of those levels, read from the engine's own book after the batch (the
-pass sums each touched level's change, so a level that ends as it began is left out). Python is
-left with one send per frame and a short list of order records to file or forget (accepted,
-finished, rejected) in the account tables.
+The pass walks the events once. It keeps the live order state the reports need in the order table
+(gateway/ordertable.py), writes every report once and copies it into one `reports` frame per
+session of its account (gateway/reports.py), and notes trades, level changes and L3 ops per symbol
+for the market data written at the end (gateway/mdwrite.py). Python is left with one send per frame
+(gateway/frames.py) and a short todo list of order records to file or forget (accepted, finished,
+rejected) in the account tables.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import msgpack
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
-from kabuto.engine.kernel import _hash_del, _hash_put, hash_find
-from kabuto.gateway import protocol as P
-from kabuto.replay.fastencode import _copy as _str  # strs[off[i]:off[i + 1]] written at p
-from kabuto.replay.fastencode import _dec
+from kabuto.gateway.frames import F_COLS
+from kabuto.gateway.mdwrite import (
+    L3_ADD,
+    L3_AMEND,
+    L3_CANCEL,
+    L3_DELETE,
+    L3_FILL,
+    MdScratch,
+    add_op,
+    add_trade,
+    change_level,
+    clear_market_data,
+    new_md_scratch,
+    write_market_data,
+)
+from kabuto.gateway.ordertable import (
+    O_ACCOUNT,
+    O_BATCH,
+    O_CL_INT,
+    O_CL_KIND,
+    O_CL_LEN,
+    O_HAS_PX,
+    O_OID,
+    O_OPEN,
+    O_PX,
+    O_SIDE,
+    O_SYMBOL,
+    O_TODO,
+    OrderTable,
+    add_order,
+    find_order,
+    forget_order,
+    new_order_table,
+    px_open,
+    restore_order,
+    with_room,
+)
+from kabuto.gateway.reports import (
+    ReportScratch,
+    Routes,
+    add_report,
+    clear_reports,
+    new_report_scratch,
+    new_routes,
+    write_report_frames,
+)
+from kabuto.gateway.wiretables import (
+    S_ACCEPTED,
+    S_AMENDED,
+    S_CANCELED,
+    S_FILL,
+    S_MAKER,
+    S_REJECTED,
+    S_TAKER,
+    WireTables,
+    longest_name,
+    wire_tables,
+)
 from kabuto.venue.commands import C_MASS, C_NEW
 from numba import njit
 
@@ -32,694 +82,221 @@ HAS_PX = int(Flag.HAS_PX)
 OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 
-# order table columns
-G_OID, G_ACCT, G_SYM, G_SIDE, G_PX, G_HASPX, G_OPEN, G_CLKIND, G_CLINT, G_CLLEN, G_GEN, G_TODO = range(12)
-G_COLS = 12  # G_GEN/G_TODO: the batch that accepted the order and the index of its todo entry
-CL_BYTES = P.MAX_CL_OID_LEN
-CL_NONE, CL_INT, CL_STR = 0, 1, 2
-
-# counters: the first three persist, the rest count what one batch wrote; M_L3 switches the L3 feed on
-M_NFREE, M_LIVE, M_GEN, M_FRAMES, M_TODO, M_REPS, M_ACCTS, M_SYMS, M_LVS, M_TRADES, M_OPS, M_L3 = range(12)
-
-# string table entries (msgpack-encoded), then the symbols, then the reasons
-S_REPORTS, S_ACCEPTED, S_FILL, S_CANCELED, S_AMENDED, S_REJECTED, S_BUY, S_SELL, S_TAKER, S_MAKER, S_MD = range(11)
-S_L3, S_ADD, S_CANCEL, S_AMEND, S_DELETE = range(11, 16)
-FIXED_STRINGS = (P.REPORTS, P.EV_ACCEPTED, P.EV_FILL, P.EV_CANCELED, P.EV_AMENDED, P.EV_REJECTED, "buy", "sell",
-                 "taker", "maker", P.MD_UPDATE, P.L3_UPDATE, *P.L3_OPS)
-S_SYMBOLS = len(FIXED_STRINGS)  # the symbols follow, then the reasons
-# L3 op kinds: the indexes of their names in the string table ("fill" is shared with reports)
-OP_ADD, OP_FILL, OP_CANCEL_L3, OP_AMEND, OP_DELETE = S_ADD, S_FILL, S_CANCEL, S_AMEND, S_DELETE
-
 # what the pass leaves for Python, in event order
 # a todo entry is code | command index << 2 | slot << TODO_SLOT_SHIFT (one int64: a 1-D tolist is cheap)
 TODO_ACCEPTED, TODO_FINISHED, TODO_RELEASE = 1, 2, 3  # release: a new order that is not (or no longer) live
 TODO_INDEX_MASK, TODO_SLOT_SHIFT = (1 << 24) - 1, 26
-# frames: (kind, session slot or symbol, start, end) in the output buffer
-FRAME_REPORTS, FRAME_MD, FRAME_L3 = 0, 1, 2
+
+# counts: C_BATCH numbers the batches (scratch rows marked with another number are stale), C_FRAMES
+# and C_TODO count what the last batch left, C_L3 switches the L3 feed on
+C_BATCH, C_FRAMES, C_TODO, C_L3 = range(4)
 
 REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
 MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
-NIL = 0xC0
-EMPTY = -1
 
 
 class Tables(NamedTuple):
     """Everything the pass reads and keeps between batches (numba takes the tuple whole)."""
-    g: np.ndarray          # (slots, G_COLS) live order state
-    gcl: np.ndarray        # (slots, CL_BYTES) client order id text
-    hk: np.ndarray         # oid -> slot hash: keys
-    hv: np.ndarray         # oid -> slot hash: values
-    free: np.ndarray       # stack of free slots
-    m: np.ndarray          # counters (M_*)
-    s_acct: np.ndarray     # session slot -> account id (-1: gone)
-    a_first: np.ndarray    # account id -> first index of its sessions in a_list
-    a_n: np.ndarray        # account id -> number of sessions
-    a_list: np.ndarray     # session slots grouped by account
-    units: np.ndarray      # (symbols, 4): price step units, price places, qty step units, qty places
-    strs: np.ndarray       # msgpack-encoded strings, concatenated
-    str_off: np.ndarray    # offsets into strs (entry i is strs[str_off[i]:str_off[i+1]])
-    md_seq: np.ndarray     # per symbol: the sequence number of its last market data message
-    l3_seq: np.ndarray     # per symbol: the sequence number of its last L3 message
+    orders: OrderTable
+    routes: Routes
+    wire: WireTables
+    md_seq: np.ndarray     # per symbol: the sequence number of its last md message
+    l3_seq: np.ndarray     # per symbol: the sequence number of its last l3 message
+    counts: np.ndarray     # C_*
 
 
 class Scratch(NamedTuple):
     """Per-batch work space, sized by the caller for the batch (see Fanout._fit)."""
-    rep: np.ndarray        # (reports, 6): account, origin session, start, end, req offset, req length
-    rep_next: np.ndarray   # next report of the same account
-    acct: np.ndarray       # (accounts, 4): generation, head, tail, count
-    acct_list: np.ndarray  # accounts touched, in first-touch order
-    trades: np.ndarray     # (trades, 6): seq, px, qty, side, ts, next
-    lv: np.ndarray         # (levels, 4): book, px, next, net change of its resting quantity in the batch
-    sym: np.ndarray        # (symbols, 7): generation, trade head, trade tail, level head, level tail, op head, op tail
-    sym_list: np.ndarray   # symbols touched
-    lset: np.ndarray       # (set slots, 4): generation, book, px, lv row  -- the touched-level set
-    ops: np.ndarray        # (ops, 7): L3 op kind, oid, side, px, qty, open, next
+    reports: ReportScratch
+    md: MdScratch
     todo: np.ndarray       # todo entries (TODO_*)
-    frames: np.ndarray     # (n, 4): kind, session slot or symbol, start, end
+    frames: np.ndarray     # (n, F_COLS), gateway/frames.py
     out: np.ndarray        # uint8 output buffer
-
-
-# ---------------------------------------------------------------------- msgpack writers
-
-@njit(cache=True, _nrt=False)
-def _uint(out, p, v):
-    """msgpack of a non-negative integer, in its shortest form (as msgpack-python writes it)."""
-    if v < 128:
-        out[p] = v
-        return p + 1
-    if v < 256:
-        out[p] = 0xCC
-        out[p + 1] = v
-        return p + 2
-    if v < 65536:
-        out[p] = 0xCD
-        n = 2
-    elif v < 4294967296:
-        out[p] = 0xCE
-        n = 4
-    else:
-        out[p] = 0xCF
-        n = 8
-    for i in range(n, 0, -1):
-        out[p + i] = v & 0xFF
-        v >>= 8
-    return p + n + 1
-
-
-@njit(cache=True, _nrt=False)
-def _array_header(out, p, n):
-    if n < 16:
-        out[p] = 0x90 | n
-        return p + 1
-    if n < 65536:
-        out[p] = 0xDC
-        out[p + 1] = n >> 8
-        out[p + 2] = n & 0xFF
-        return p + 3
-    out[p] = 0xDD
-    out[p + 1] = (n >> 24) & 0xFF
-    out[p + 2] = (n >> 16) & 0xFF
-    out[p + 3] = (n >> 8) & 0xFF
-    out[p + 4] = n & 0xFF
-    return p + 5
-
-
-@njit(cache=True, _nrt=False)
-def _decstr(out, p, steps, units, places):
-    """A decimal as a msgpack fixstr (a decimal of int64 steps is at most 21 characters)."""
-    q = _dec(out, p + 1, steps, units, places)
-    out[p] = 0xA0 | (q - p - 1)
-    return q
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _uint_or_nil(out, p, v):
-    """_uint of v, nil when v is negative."""
-    if v >= 0:
-        return _uint(out, p, v)
-    out[p] = NIL
-    return p + 1
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _str_or_nil(out, p, strs, off, i):
-    """String table entry i, nil when i is negative."""
-    if i >= 0:
-        return _str(out, p, strs, off, i)
-    out[p] = NIL
-    return p + 1
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _dec_or_nil(out, p, present, steps, units, places):
-    """_decstr of steps when present, else nil."""
-    if present:
-        return _decstr(out, p, steps, units, places)
-    out[p] = NIL
-    return p + 1
-
-
-@njit(cache=True, _nrt=False)
-def _cl(out, p, kind, v, n, text):
-    if kind == CL_INT:
-        return _uint(out, p, v)
-    if kind == CL_NONE:
-        out[p] = NIL
-        return p + 1
-    if n < 32:
-        out[p] = 0xA0 | n
-        p += 1
-    else:
-        out[p] = 0xD9
-        out[p + 1] = n
-        p += 2
-    for j in range(n):
-        out[p + j] = text[j]
-    return p + n
-
-
-@njit(cache=True, _nrt=False)
-def _copy_range(out, p, src, a, b):
-    for j in range(a, b):
-        out[p] = src[j]
-        p += 1
-    return p
 
 
 # ---------------------------------------------------------------------- the pass
 
 @njit(cache=True, _nrt=False)
-def _report(t, x, out, p, acct, origin, ev_str, seq, ts, req, clk, clv, cln, cltext, oid, sym, side,
-            px, has_px, qty, has_qty, open_, has_open, reason, role):
-    """Write one report at p and chain it to its account; returns the new end (p: nobody to tell)."""
-    n = x.rep_next.shape[0]
-    r = t.m[M_REPS]  # reports written so far in this batch
-    if r >= n:
-        return p
-    # an account with no session (none logged on yet after a recovery, or all gone) has no one to
-    # tell; its id may also lie beyond the routing tables, which only cover accounts seen at logon
-    if acct < 0 or acct >= t.a_n.shape[0] or acct >= x.acct.shape[0] or t.a_n[acct] == 0:
-        return p
-    strs, off = t.strs, t.str_off
-    nsym = t.units.shape[0]
-    start = p
-    out[p] = 0x9D  # array of 13
-    p = _str(out, p + 1, strs, off, ev_str)
-    p = _uint(out, p, seq)
-    p = _uint(out, p, ts)
-    req_at = p
-    p = _uint_or_nil(out, p, req)
-    req_len = p - req_at
-    p = _cl(out, p, clk, clv, cln, cltext)
-    p = _uint_or_nil(out, p, oid)
-    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + sym if sym >= 0 else -1)
-    p = _str_or_nil(out, p, strs, off, S_BUY + side if sym >= 0 else -1)
-    u = t.units
-    k = max(sym, 0)
-    p = _dec_or_nil(out, p, has_px, px, u[k, 0], u[k, 1])
-    p = _dec_or_nil(out, p, has_qty, qty, u[k, 2], u[k, 3])
-    p = _dec_or_nil(out, p, has_open, open_, u[k, 2], u[k, 3])
-    p = _str_or_nil(out, p, strs, off, S_SYMBOLS + nsym + reason if reason >= 0 else -1)
-    p = _str_or_nil(out, p, strs, off, role)
-    rep = x.rep
-    rep[r, 0] = acct
-    rep[r, 1] = origin
-    rep[r, 2] = start
-    rep[r, 3] = p
-    rep[r, 4] = req_at
-    rep[r, 5] = req_len
-    x.rep_next[r] = EMPTY
-    a = x.acct
-    gen = t.m[M_GEN]
-    if a[acct, 0] != gen:
-        a[acct, 0] = gen
-        a[acct, 1] = r
-        a[acct, 3] = 0
-        x.acct_list[t.m[M_ACCTS]] = acct
-        t.m[M_ACCTS] += 1
-    else:
-        x.rep_next[a[acct, 2]] = r
-    a[acct, 2] = r
-    a[acct, 3] += 1
-    t.m[M_REPS] = r + 1
-    return p
-
-
-@njit(cache=True, _nrt=False)
-def _todo(t, x, code, ci, slot):
-    k = t.m[M_TODO]
-    x.todo[k] = code | (ci << 2) | (slot << TODO_SLOT_SHIFT)
-    t.m[M_TODO] = k + 1
+def _todo(tables, scratch, code, cmd, slot):
+    k = tables.counts[C_TODO]
+    scratch.todo[k] = code | (cmd << 2) | (slot << TODO_SLOT_SHIFT)
+    tables.counts[C_TODO] = k + 1
     return k
 
 
 @njit(cache=True, _nrt=False)
-def _sym_touch(t, x, sym):
-    s = x.sym
-    gen = t.m[M_GEN]
-    if s[sym, 0] != gen:
-        s[sym, 0] = gen
-        s[sym, 1] = EMPTY
-        s[sym, 2] = EMPTY
-        s[sym, 3] = EMPTY
-        s[sym, 4] = EMPTY
-        s[sym, 5] = EMPTY
-        s[sym, 6] = EMPTY
-        x.sym_list[t.m[M_SYMS]] = sym
-        t.m[M_SYMS] += 1
+def _order_report(tables, scratch, p, slot, origin, ev, seq, ts, req, oid, sym, side, px, qty, open_, reason, role):
+    """add_report for the live order in slot: its account and client order id from the order table."""
+    orders = tables.orders
+    row = orders.rows[slot]
+    return add_report(tables.routes, tables.wire, scratch.reports, scratch.out, p, tables.counts[C_BATCH],
+                      row[O_ACCOUNT], origin, ev, seq, ts, req, row[O_CL_KIND], row[O_CL_INT], row[O_CL_LEN],
+                      orders.cl_text[slot], oid, sym, side, px, qty, open_, reason, role)
 
 
 @njit(cache=True, _nrt=False)
-def _level_change(t, x, sym, side, px, d):
-    """The resting quantity at level (sym, side, px) changed by d lots (summed over the batch: the
-    md message names only levels whose quantity differs from before the batch)."""
-    b = 2 * sym + side
-    ls = x.lset
-    mask = ls.shape[0] - 1
-    gen = t.m[M_GEN]
-    i = ((px * 0x9E3779B1) ^ (b * 0x85EBCA77)) & mask
-    while ls[i, 0] == gen:
-        if ls[i, 1] == b and ls[i, 2] == px:
-            x.lv[ls[i, 3], 3] += d
-            return
-        i = (i + 1) & mask
-    ls[i, 0] = gen
-    ls[i, 1] = b
-    ls[i, 2] = px
-    _sym_touch(t, x, sym)
-    k = t.m[M_LVS]
-    ls[i, 3] = k
-    x.lv[k, 0] = b
-    x.lv[k, 1] = px
-    x.lv[k, 3] = d
-    _append(x.lv, 2, x.sym, sym, 3, k)
-    t.m[M_LVS] = k + 1
-
-
-@njit(cache=True, _nrt=False)
-def _append(rows, next_col, heads, sym, head_col, k):
-    """Link row k at the end of symbol sym's list (head and tail in heads[sym, head_col:head_col + 2])."""
-    rows[k, next_col] = EMPTY
-    if heads[sym, head_col] == EMPTY:
-        heads[sym, head_col] = k
-    else:
-        rows[heads[sym, head_col + 1], next_col] = k
-    heads[sym, head_col + 1] = k
-
-
-@njit(cache=True, _nrt=False)
-def _trade(t, x, sym, seq, px, qty, side, ts):
-    _sym_touch(t, x, sym)
-    k = t.m[M_TRADES]
-    tr = x.trades
-    tr[k, 0] = seq
-    tr[k, 1] = px
-    tr[k, 2] = qty
-    tr[k, 3] = side
-    tr[k, 4] = ts
-    _append(tr, 5, x.sym, sym, 1, k)
-    t.m[M_TRADES] = k + 1
-
-
-@njit(cache=True, _nrt=False)
-def _op(t, x, sym, kind, oid, side, px, qty, open_):
-    """One L3 op of a resting order (when the L3 feed is on)."""
-    if not t.m[M_L3]:
-        return
-    _sym_touch(t, x, sym)
-    k = t.m[M_OPS]
-    o = x.ops[k]
-    o[0] = kind
-    o[1] = oid
-    o[2] = side
-    o[3] = px
-    o[4] = qty
-    o[5] = open_
-    _append(x.ops, 6, x.sym, sym, 5, k)
-    t.m[M_OPS] = k + 1
-
-
-@njit(cache=True, _nrt=False)
-def _rested(t, x, slot):
+def _rested(tables, scratch, slot):
     """The order entered (or re-entered) by the last command rests now if it is still open."""
-    g = t.g
-    if g[slot, G_OPEN] > 0 and g[slot, G_HASPX]:
-        _level_change(t, x, g[slot, G_SYM], g[slot, G_SIDE], g[slot, G_PX], g[slot, G_OPEN])
-        _op(t, x, g[slot, G_SYM], OP_ADD, g[slot, G_OID], g[slot, G_SIDE], g[slot, G_PX], g[slot, G_OPEN],
-            g[slot, G_OPEN])
+    row = tables.orders.rows[slot]
+    if row[O_OPEN] > 0 and row[O_HAS_PX]:
+        batch = tables.counts[C_BATCH]
+        change_level(scratch.md, batch, row[O_SYMBOL], row[O_SIDE], row[O_PX], row[O_OPEN])
+        if tables.counts[C_L3]:
+            add_op(scratch.md, batch, row[O_SYMBOL], L3_ADD, row[O_OID], row[O_SIDE], row[O_PX], row[O_OPEN],
+                   row[O_OPEN])
 
 
 @njit(cache=True, _nrt=False)
-def _forget(t, x, oid, h):
-    """The order of hash entry h has finished: free its slot and tell Python."""
-    slot = t.hv[h]
-    _hash_del(t.hk, t.hv, h)
-    t.free[t.m[M_NFREE]] = slot
-    t.m[M_NFREE] += 1
-    t.m[M_LIVE] -= 1
-    g = t.g
-    if g[slot, G_GEN] == t.m[M_GEN]:  # accepted in this very batch: Python need not file it at all
-        k = g[slot, G_TODO]
-        x.todo[k] = TODO_RELEASE | (x.todo[k] & (TODO_INDEX_MASK << 2))
+def _finished(tables, scratch, oid):
+    """Live order oid has finished: free its slot and tell Python."""
+    slot = forget_order(tables.orders, oid)
+    row = tables.orders.rows[slot]
+    if row[O_BATCH] == tables.counts[C_BATCH]:  # accepted in this very batch: Python need not file it at all
+        k = row[O_TODO]
+        scratch.todo[k] = TODO_RELEASE | (scratch.todo[k] & (TODO_INDEX_MASK << 2))
     else:
-        _todo(t, x, TODO_FINISHED, 0, slot)
+        _todo(tables, scratch, TODO_FINISHED, 0, slot)
 
 
 @njit(cache=True, _nrt=False)
-def _level_qty(b_lv, b_n, l_px, l_qty, b, side, px):
-    lo = 0
-    n = b_n[b]
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        q = l_px[b_lv[b, mid]]
-        if (px > q) if side == 0 else (px < q):
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < n and l_px[b_lv[b, lo]] == px:
-        return l_qty[b_lv[b, lo]]
-    return 0
-
-
-@njit(cache=True, _nrt=False)
-def fan_out(t, x, ev, n_ev, cmds, cm, t0, first_seq, now, b_lv, b_n, l_px, l_qty):
-    """Reports and market data of one batch into x.out; frames in x.frames, Python's work in x.todo."""
-    m = t.m
-    m[M_GEN] += 1
-    for j in range(M_FRAMES, M_OPS + 1):
-        m[j] = 0
-    g, gcl, hk, hv = t.g, t.gcl, t.hk, t.hv
-    out = x.out
+def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, b_lv, b_n, l_px, l_qty):
+    """Reports and market data of one batch into scratch.out; frames in scratch.frames, Python's work in
+    scratch.todo. metas holds each command's META_DTYPE record (venue/sequencer.py); b_lv, b_n, l_px and
+    l_qty are the engine's books after the batch."""
+    counts = tables.counts
+    counts[C_BATCH] += 1
+    counts[C_FRAMES] = 0
+    counts[C_TODO] = 0
+    batch = counts[C_BATCH]
+    l3 = counts[C_L3]
+    clear_reports(scratch.reports)
+    md = scratch.md
+    clear_market_data(md)
+    orders = tables.orders
+    rows, cl_text = orders.rows, orders.cl_text
+    routes, wire, reports, out = tables.routes, tables.wire, scratch.reports, scratch.out
     p = 0
     seq = first_seq - 1
-    pend, pend_ci = -1, -1  # the slot of an order its command may still rest (L3 "add" when it does)
-    for i in range(n_ev):
-        e = ev[i]
+    pend, pend_cmd = -1, -1  # the slot of an order its command may still rest (L3 "add" when it does)
+    for i in range(n_events):
+        ev = events[i]
         seq += 1
-        kind = e.kind
-        ci = e.ts - t0
-        if pend >= 0 and ci != pend_ci:
-            _rested(t, x, pend)
+        kind = ev.kind
+        cmd = ev.ts - t0  # the command's index in the batch
+        if pend >= 0 and cmd != pend_cmd:
+            _rested(tables, scratch, pend)
             pend = -1
-        c = cm[ci]
-        sess = c.sess
+        meta = metas[cmd]
+        session = meta.sess
         if kind == FILL:
-            ht = hash_find(hk, e.oid)
-            hm = hash_find(hk, e.maker)
-            if ht < 0 or hm < 0:
+            taker = find_order(orders, ev.oid)
+            maker = find_order(orders, ev.maker)
+            if taker < 0 or maker < 0:
                 continue
-            ts_, ms = hv[ht], hv[hm]
-            sym = e.sym
-            q = e.qty
-            to = g[ts_, G_OPEN] - q
-            mo = g[ms, G_OPEN] - q
-            g[ts_, G_OPEN] = to
-            g[ms, G_OPEN] = mo
-            p = _report(t, x, out, p, g[ts_, G_ACCT], sess, S_FILL, seq, e.ts, c.req, g[ts_, G_CLKIND],
-                        g[ts_, G_CLINT], g[ts_, G_CLLEN], gcl[ts_], e.oid, sym, e.side, e.px, True, q, True,
-                        to, True, -1, S_TAKER)
-            p = _report(t, x, out, p, g[ms, G_ACCT], -1, S_FILL, seq, e.ts, -1, g[ms, G_CLKIND],
-                        g[ms, G_CLINT], g[ms, G_CLLEN], gcl[ms], e.maker, sym, 1 - e.side, e.px, True, q, True,
-                        mo, True, -1, S_MAKER)
-            _trade(t, x, sym, seq, e.px, q, e.side, e.ts)
-            _level_change(t, x, sym, g[ms, G_SIDE], g[ms, G_PX], -q)  # a maker rests, at its price
-            _op(t, x, sym, OP_FILL, e.maker, g[ms, G_SIDE], g[ms, G_PX], q, mo)
-            if to == 0:
-                _forget(t, x, e.oid, ht)
-                if mo == 0:
-                    _forget(t, x, e.maker, hash_find(hk, e.maker))  # the first delete may move it
-            elif mo == 0:
-                _forget(t, x, e.maker, hm)
+            sym = ev.sym
+            qty = ev.qty
+            taker_open = rows[taker, O_OPEN] - qty
+            maker_open = rows[maker, O_OPEN] - qty
+            rows[taker, O_OPEN] = taker_open
+            rows[maker, O_OPEN] = maker_open
+            p = _order_report(tables, scratch, p, taker, session, S_FILL, seq, ev.ts, meta.req, ev.oid, sym, ev.side,
+                              ev.px, qty, taker_open, -1, S_TAKER)
+            p = _order_report(tables, scratch, p, maker, -1, S_FILL, seq, ev.ts, -1, ev.maker, sym, 1 - ev.side,
+                              ev.px, qty, maker_open, -1, S_MAKER)
+            add_trade(md, batch, sym, seq, ev.px, qty, ev.side, ev.ts)
+            maker_side, maker_px = rows[maker, O_SIDE], rows[maker, O_PX]
+            change_level(md, batch, sym, maker_side, maker_px, -qty)  # a maker rests, at its price
+            if l3:
+                add_op(md, batch, sym, L3_FILL, ev.maker, maker_side, maker_px, qty, maker_open)
+            if taker_open == 0:
+                _finished(tables, scratch, ev.oid)
+            if maker_open == 0:
+                _finished(tables, scratch, ev.maker)
         elif kind == ACCEPTED:
-            k = m[M_NFREE] - 1
-            slot = t.free[k]
-            m[M_NFREE] = k
-            m[M_LIVE] += 1
-            _hash_put(hk, hv, e.oid, slot)
-            sym = e.sym
-            has_px = (e.flags & HAS_PX) != 0
-            g[slot, G_OID] = e.oid
-            g[slot, G_ACCT] = e.acct
-            g[slot, G_SYM] = sym
-            g[slot, G_SIDE] = e.side
-            g[slot, G_PX] = e.px
-            g[slot, G_HASPX] = has_px
-            g[slot, G_OPEN] = e.qty
-            g[slot, G_CLKIND] = c.clkind
-            g[slot, G_CLINT] = c.clint
-            g[slot, G_CLLEN] = c.cllen
-            for j in range(c.cllen):
-                gcl[slot, j] = c.cl[j]
-            g[slot, G_GEN] = m[M_GEN]
-            g[slot, G_TODO] = _todo(t, x, TODO_ACCEPTED, ci, slot)
-            p = _report(t, x, out, p, e.acct, sess, S_ACCEPTED, seq, e.ts, c.req, c.clkind, c.clint, c.cllen,
-                        c.cl, e.oid, sym, e.side, e.px, has_px, e.qty, True, e.qty, True, -1, -1)
+            slot = add_order(orders, ev.oid)
+            has_px = (ev.flags & HAS_PX) != 0
+            row = rows[slot]
+            row[O_OID] = ev.oid
+            row[O_ACCOUNT] = ev.acct
+            row[O_SYMBOL] = ev.sym
+            row[O_SIDE] = ev.side
+            row[O_PX] = ev.px
+            row[O_HAS_PX] = has_px
+            row[O_OPEN] = ev.qty
+            row[O_CL_KIND] = meta.clkind
+            row[O_CL_INT] = meta.clint
+            row[O_CL_LEN] = meta.cllen
+            for j in range(meta.cllen):
+                cl_text[slot, j] = meta.cl[j]
+            row[O_BATCH] = batch
+            row[O_TODO] = _todo(tables, scratch, TODO_ACCEPTED, cmd, slot)
+            p = _order_report(tables, scratch, p, slot, session, S_ACCEPTED, seq, ev.ts, meta.req, ev.oid, ev.sym,
+                              ev.side, ev.px if has_px else -1, ev.qty, ev.qty, -1, -1)
             if has_px:  # it rests (level and L3 add) if anything is left once its command is done
-                pend, pend_ci = slot, ci
+                pend, pend_cmd = slot, cmd
         elif kind == CANCELED:
-            h = hash_find(hk, e.oid)
-            if h < 0:
+            slot = find_order(orders, ev.oid)
+            if slot < 0:
                 continue
-            slot = hv[h]
-            reason = e.reason
-            if cmds[ci].op == OP_CANCEL and c.ck >= C_MASS:  # a cancel the gateway made: its real reason
-                if c.ck == C_MASS:
+            reason = ev.reason
+            if cmds[cmd].op == OP_CANCEL and meta.ck >= C_MASS:  # a cancel the gateway made: its real reason
+                if meta.ck == C_MASS:
                     reason = R_MASS
-                    c.count += 1  # every cancel of one mass cancel shares its first command's ts and meta
+                    meta.count += 1  # every cancel of one mass cancel shares its first command's ts and meta
                 else:
                     reason = R_DISCONNECT
-            acct = g[slot, G_ACCT]
-            origin = sess if sess >= 0 and t.s_acct[sess] == acct else -1
-            sym = g[slot, G_SYM]
-            g[slot, G_OPEN] = e.open
-            p = _report(t, x, out, p, acct, origin, S_CANCELED, seq, e.ts, c.req if origin >= 0 else -1,
-                        g[slot, G_CLKIND], g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side,
-                        0, False, e.qty, True, e.open, True, reason, -1)
-            if slot != pend and g[slot, G_HASPX]:  # not the incoming order (an IOC's rest, say): on the book
-                _level_change(t, x, sym, g[slot, G_SIDE], g[slot, G_PX], -e.qty)
-                _op(t, x, sym, OP_CANCEL_L3, e.oid, g[slot, G_SIDE], g[slot, G_PX], e.qty, e.open)
-            if e.open == 0:
-                _forget(t, x, e.oid, h)
+            row = rows[slot]
+            origin = session if session >= 0 and routes.session_account[session] == row[O_ACCOUNT] else -1
+            sym = row[O_SYMBOL]
+            row[O_OPEN] = ev.open
+            p = _order_report(tables, scratch, p, slot, origin, S_CANCELED, seq, ev.ts,
+                              meta.req if origin >= 0 else -1, ev.oid, sym, ev.side, -1, ev.qty, ev.open, reason, -1)
+            if slot != pend and row[O_HAS_PX]:  # not the incoming order (an IOC's rest, say): on the book
+                change_level(md, batch, sym, row[O_SIDE], row[O_PX], -ev.qty)
+                if l3:
+                    add_op(md, batch, sym, L3_CANCEL, ev.oid, row[O_SIDE], row[O_PX], ev.qty, ev.open)
+            if ev.open == 0:
+                _finished(tables, scratch, ev.oid)
         elif kind == AMENDED:
-            h = hash_find(hk, e.oid)
-            if h < 0:
+            slot = find_order(orders, ev.oid)
+            if slot < 0:
                 continue
-            slot = hv[h]
-            sym = g[slot, G_SYM]
-            was = g[slot, G_OPEN]
-            if e.px == g[slot, G_PX] and e.qty <= was:  # the engine keeps its priority
-                if e.qty != was:  # (an amend that changes nothing changes no level)
-                    _level_change(t, x, sym, g[slot, G_SIDE], e.px, e.qty - was)
-                    _op(t, x, sym, OP_AMEND, e.oid, g[slot, G_SIDE], e.px, e.qty, e.qty)
+            row = rows[slot]
+            sym = row[O_SYMBOL]
+            was = row[O_OPEN]
+            if ev.px == row[O_PX] and ev.qty <= was:  # the engine keeps its priority
+                if ev.qty != was:  # (an amend that changes nothing changes no level)
+                    change_level(md, batch, sym, row[O_SIDE], ev.px, ev.qty - was)
+                    if l3:
+                        add_op(md, batch, sym, L3_AMEND, ev.oid, row[O_SIDE], ev.px, ev.qty, ev.qty)
             else:  # it leaves the book, may trade, and rests again at the back
-                _level_change(t, x, sym, g[slot, G_SIDE], g[slot, G_PX], -was)
-                _op(t, x, sym, OP_DELETE, e.oid, g[slot, G_SIDE], g[slot, G_PX], 0, 0)
-                pend, pend_ci = slot, ci
-            g[slot, G_PX] = e.px
-            g[slot, G_HASPX] = 1
-            g[slot, G_OPEN] = e.qty
-            p = _report(t, x, out, p, g[slot, G_ACCT], sess, S_AMENDED, seq, e.ts, c.req, g[slot, G_CLKIND],
-                        g[slot, G_CLINT], g[slot, G_CLLEN], gcl[slot], e.oid, sym, e.side, e.px, True, e.qty,
-                        True, e.qty, True, -1, -1)
+                change_level(md, batch, sym, row[O_SIDE], row[O_PX], -was)
+                if l3:
+                    add_op(md, batch, sym, L3_DELETE, ev.oid, row[O_SIDE], row[O_PX], 0, 0)
+                pend, pend_cmd = slot, cmd
+            row[O_PX] = ev.px
+            row[O_HAS_PX] = 1
+            row[O_OPEN] = ev.qty
+            p = _order_report(tables, scratch, p, slot, session, S_AMENDED, seq, ev.ts, meta.req, ev.oid, sym,
+                              ev.side, ev.px, ev.qty, ev.qty, -1, -1)
         else:  # REJECTED
-            if c.ck == C_NEW:
-                _todo(t, x, TODO_RELEASE, ci, 0)
-            if sess < 0 or (cmds[ci].op == OP_CANCEL and c.ck >= C_MASS):
+            if meta.ck == C_NEW:
+                _todo(tables, scratch, TODO_RELEASE, cmd, 0)
+            if session < 0 or (cmds[cmd].op == OP_CANCEL and meta.ck >= C_MASS):
                 continue  # an internal cancel of an order that finished first: nothing to tell
-            p = _report(t, x, out, p, t.s_acct[sess], sess, S_REJECTED, seq, e.ts, c.req, c.clkind, c.clint,
-                        c.cllen, c.cl, -1, c.sym, c.side, 0, False, 0, False, 0, False, e.reason, -1)
+            p = add_report(routes, wire, reports, out, p, batch, routes.session_account[session], session,
+                           S_REJECTED, seq, ev.ts, meta.req, meta.clkind, meta.clint, meta.cllen, meta.cl, -1,
+                           meta.sym, meta.side, -1, -1, -1, ev.reason, -1)
     if pend >= 0:
-        _rested(t, x, pend)
-    p = _frames(t, x, out, p)
-    return _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty)
-
-
-@njit(cache=True, _nrt=False)
-def _frames(t, x, out, p):
-    """Copy each touched account's reports into one frame per session of the account."""
-    nf = 0
-    for k in range(t.m[M_ACCTS]):
-        acct = x.acct_list[k]
-        first, ns = t.a_first[acct], t.a_n[acct]
-        count = x.acct[acct, 3]
-        for j in range(first, first + ns):
-            s = t.a_list[j]
-            start = p
-            out[p] = 0x92
-            p = _str(out, p + 1, t.strs, t.str_off, S_REPORTS)
-            p = _array_header(out, p, count)
-            r = x.acct[acct, 1]
-            while r != EMPTY:
-                rr = x.rep[r]
-                if rr[1] == s or out[rr[4]] == NIL:
-                    p = _copy_range(out, p, out, rr[2], rr[3])
-                else:  # another session of the account: the same report without the request id
-                    p = _copy_range(out, p, out, rr[2], rr[4])
-                    out[p] = NIL
-                    p = _copy_range(out, p + 1, out, rr[4] + rr[5], rr[3])
-                r = x.rep_next[r]
-            f = x.frames[nf]
-            f[0] = FRAME_REPORTS
-            f[1] = s
-            f[2] = start
-            f[3] = p
-            nf += 1
-    t.m[M_FRAMES] = nf
+        _rested(tables, scratch, pend)
+    p, n_frames = write_report_frames(routes, wire, reports, out, p, scratch.frames, 0)
+    p, n_frames = write_market_data(md, wire, tables.md_seq, tables.l3_seq, out, p, scratch.frames, n_frames, now,
+                                    b_lv, b_n, l_px, l_qty)
+    counts[C_FRAMES] = n_frames
     return p
-
-
-@njit(cache=True, _nrt=False)
-def _market_data(t, x, out, p, now, b_lv, b_n, l_px, l_qty):
-    """One md message per symbol with trades or changed levels, in symbol order (and its L3 message)."""
-    n = t.m[M_SYMS]
-    syms = x.sym_list
-    for a in range(1, n):  # insertion sort: a batch touches few symbols
-        v = syms[a]
-        b = a - 1
-        while b >= 0 and syms[b] > v:
-            syms[b + 1] = syms[b]
-            b -= 1
-        syms[b + 1] = v
-    nf = t.m[M_FRAMES]
-    for a in range(n):
-        sym = syms[a]
-        changed = _changed_levels(x, x.sym[sym, 3])
-        if x.sym[sym, 1] != EMPTY or changed:  # trades or levels that changed: an md message
-            p, nf = _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty)
-        if x.sym[sym, 5] != EMPTY:
-            f = x.frames[nf]
-            f[0] = FRAME_L3
-            f[1] = sym
-            f[2] = p
-            p = _l3(t, x, out, p, sym, now)
-            f[3] = p
-            nf += 1
-    t.m[M_FRAMES] = nf
-    return p
-
-
-@njit(cache=True, _nrt=False)
-def _changed_levels(x, k):
-    """How many of a symbol's touched levels (list from row k) changed their resting quantity."""
-    n = 0
-    while k != EMPTY:
-        if x.lv[k, 3] != 0:
-            n += 1
-        k = x.lv[k, 2]
-    return n
-
-
-@njit(cache=True, _nrt=False)
-def _md(t, x, out, p, nf, sym, changed, now, b_lv, b_n, l_px, l_qty):
-    """["md", sym, seq, ts, trades, levels] of one symbol; returns (end, frames)."""
-    strs, off, u = t.strs, t.str_off, t.units
-    t.md_seq[sym] += 1
-    start = p
-    p = _feed_header(t, out, p, 6, S_MD, sym, t.md_seq[sym], now)
-    p = _array_header(out, p, _chain_length(x.trades, 5, x.sym[sym, 1]))
-    k = x.sym[sym, 1]
-    while k != EMPTY:
-        tr = x.trades[k]
-        out[p] = 0x95
-        p = _uint(out, p + 1, tr[0])
-        p = _decstr(out, p, tr[1], u[sym, 0], u[sym, 1])
-        p = _decstr(out, p, tr[2], u[sym, 2], u[sym, 3])
-        p = _str(out, p, strs, off, S_BUY + tr[3])
-        p = _uint(out, p, tr[4])
-        k = tr[5]
-    p = _array_header(out, p, changed)
-    k = x.sym[sym, 3]
-    while k != EMPTY:
-        if x.lv[k, 3] != 0:
-            bk, px = x.lv[k, 0], x.lv[k, 1]
-            side = bk - 2 * sym
-            out[p] = 0x93
-            p = _str(out, p + 1, strs, off, S_BUY + side)
-            p = _decstr(out, p, px, u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, _level_qty(b_lv, b_n, l_px, l_qty, bk, side, px), u[sym, 2], u[sym, 3])
-        k = x.lv[k, 2]
-    f = x.frames[nf]
-    f[0] = FRAME_MD
-    f[1] = sym
-    f[2] = start
-    f[3] = p
-    return p, nf + 1
-
-
-@njit(cache=True, _nrt=False)
-def _feed_header(t, out, p, n_fields, kind, sym, seq, now):
-    """[kind, sym, seq, ts, ...: the start of an n_fields array of the market data feed."""
-    out[p] = 0x90 | n_fields
-    p = _str(out, p + 1, t.strs, t.str_off, kind)
-    p = _str(out, p, t.strs, t.str_off, S_SYMBOLS + sym)
-    p = _uint(out, p, seq)
-    return _uint(out, p, now)
-
-
-@njit(cache=True, _nrt=False)
-def _chain_length(rows, next_col, head):
-    """How many rows a linked list threaded through column next_col holds."""
-    n = 0
-    while head != EMPTY:
-        n += 1
-        head = rows[head, next_col]
-    return n
-
-
-@njit(cache=True, _nrt=False)
-def _l3(t, x, out, p, sym, now):
-    """["l3", sym, seq, ts, ops]: the symbol's order-by-order changes of the batch, in order."""
-    strs, off, u = t.strs, t.str_off, t.units
-    t.l3_seq[sym] += 1
-    p = _feed_header(t, out, p, 5, S_L3, sym, t.l3_seq[sym], now)
-    p = _array_header(out, p, _chain_length(x.ops, 6, x.sym[sym, 5]))
-    k = x.sym[sym, 5]
-    while k != EMPTY:
-        o = x.ops[k]
-        kind = o[0]
-        if kind == OP_ADD:  # ["add", oid, side, px, qty]
-            out[p] = 0x95
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _str(out, p, strs, off, S_BUY + o[2])
-            p = _decstr(out, p, o[3], u[sym, 0], u[sym, 1])
-            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
-        elif kind == OP_DELETE:  # ["delete", oid]
-            out[p] = 0x92
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-        elif kind == OP_AMEND:  # ["amend", oid, open]
-            out[p] = 0x93
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
-        else:  # ["fill" or "cancel", oid, qty, open]
-            out[p] = 0x94
-            p = _str(out, p + 1, strs, off, kind)
-            p = _uint(out, p, o[1])
-            p = _decstr(out, p, o[4], u[sym, 2], u[sym, 3])
-            p = _decstr(out, p, o[5], u[sym, 2], u[sym, 3])
-        k = o[6]
-    return p
-
-
-@njit(cache=True, _nrt=False)
-def _rehash(hk_old, hk, hv_old, hv):
-    for i in range(len(hk_old)):
-        if hk_old[i] != EMPTY:
-            _hash_put(hk, hv, hk_old[i], hv_old[i])
 
 
 # ---------------------------------------------------------------------- Python side
-
-def _string_table(instruments: Sequence[Instrument]) -> tuple[np.ndarray, np.ndarray]:
-    reasons = [P.reason_text(c) for c in range(max(P.REASON_TEXT) + 1)]
-    items = [msgpack.packb(s) for s in (*FIXED_STRINGS, *(i.symbol for i in instruments), *reasons)]
-    off = np.zeros(len(items) + 1, np.int64)
-    off[1:] = np.cumsum([len(b) for b in items])
-    return np.frombuffer(b"".join(items), np.uint8).copy(), off
-
 
 def _pow2(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
@@ -730,26 +307,26 @@ class Fanout:
 
     def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14, l3: bool = False):
         n = len(instruments)
-        strs, off = _string_table(instruments)
-        units = np.array([[i.px.step_units, i.px.places, i.qty.step_units, i.qty.places] for i in instruments],
-                         np.int64).reshape(n, 4)
-        self.t = Tables(np.zeros((slots, G_COLS), np.int64), np.zeros((slots, CL_BYTES), np.uint8),
-                        np.full(_pow2(2 * slots), EMPTY, np.int64), np.zeros(_pow2(2 * slots), np.int64),
-                        np.arange(slots - 1, -1, -1, dtype=np.int64), np.zeros(16, np.int64),
-                        np.full(1, -1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                        np.zeros(1, np.int64), units, strs, off, np.zeros(n, np.int64), np.zeros(n, np.int64))
-        self.t.m[M_NFREE] = slots
-        self.t.m[M_L3] = l3
+        wire = wire_tables(instruments)
+        counts = np.zeros(4, np.int64)
+        counts[C_L3] = l3
+        self.tables = Tables(new_order_table(slots), new_routes([], {}), wire, np.zeros(n, np.int64),
+                             np.zeros(n, np.int64), counts)
         self.n_symbols = n
-        self.report_max = REPORT_BASE + 2 * int(np.diff(off).max())
-        self.recs: list = [None] * slots  # slot -> the gateway's order record (gateway/state.py)
+        self.report_max = REPORT_BASE + 2 * longest_name(wire)
+        self.recs: list = [None] * slots  # slot -> the gateway's order record (venue/accounts.py)
         self.n_accounts = self.n_sessions = 0
         self.max_sessions = 1
-        self.x: Scratch | None = None
+        self.scratch: Scratch | None = None
         self._pass = DirectCall(fan_out)
         self._state = None
         self._cap_ev = 64  # events of one batch the scratch space holds
         self._fit(64)
+
+    @property
+    def t(self) -> Tables:
+        """The tables (the name gateway/server.py reads them by)."""
+        return self.tables
 
     # ------------------------------------------------------------ sizing
 
@@ -761,63 +338,27 @@ class Fanout:
         """New scratch space big enough for n_ev events and the current sessions."""
         n_ev = max(n_ev, self._cap_ev)
         self._cap_ev = n_ev
-        n_acc = max(self.n_accounts, 1)
         ns = self.n_symbols
-        self.x = Scratch(np.zeros((2 * n_ev, 6), np.int64), np.zeros(2 * n_ev, np.int64),
-                         np.zeros((n_acc, 4), np.int64), np.zeros(n_acc, np.int64),
-                         np.zeros((n_ev, 6), np.int64), np.zeros((2 * n_ev, 4), np.int64),
-                         np.zeros((ns, 7), np.int64), np.zeros(ns, np.int64),
-                         np.zeros((_pow2(4 * n_ev), 4), np.int64), np.zeros((3 * n_ev, 7), np.int64),
-                         np.zeros(3 * n_ev, np.int64),
-                         np.zeros((self.n_sessions + 2 * ns + 1, 4), np.int64),
-                         np.zeros(self._out_bytes(n_ev), np.uint8))
-        self.t.m[M_GEN] += 1  # fresh zeroed marks must not look like this generation's
+        self.scratch = Scratch(new_report_scratch(2 * n_ev, max(self.n_accounts, 1)), new_md_scratch(n_ev, ns),
+                               np.zeros(3 * n_ev, np.int64), np.zeros((self.n_sessions + 2 * ns + 1, F_COLS), np.int64),
+                               np.zeros(self._out_bytes(n_ev), np.uint8))
+        self.tables.counts[C_BATCH] += 1  # fresh zeroed marks must not look like this batch's
         self._pass.reset()
 
     def reserve(self, n_new: int) -> None:
         """Room for n_new more live orders (every command of a batch might add one)."""
-        t = self.t
-        live = int(t.m[M_LIVE])
-        if t.m[M_NFREE] < n_new:
-            old = len(t.g)
-            size = max(2 * old, old + n_new)
-            g = np.zeros((size, G_COLS), np.int64)
-            g[:old] = t.g
-            gcl = np.zeros((size, CL_BYTES), np.uint8)
-            gcl[:old] = t.gcl
-            nfree = int(t.m[M_NFREE])
-            free = np.zeros(size, np.int64)
-            free[:nfree] = t.free[:nfree]
-            extra = np.arange(size - 1, old - 1, -1, dtype=np.int64)
-            free[nfree:nfree + len(extra)] = extra
-            t.m[M_NFREE] = nfree + len(extra)
-            self.recs.extend([None] * (size - old))
-            self.t = t = t._replace(g=g, gcl=gcl, free=free)
-            self._pass.reset()
-        if 2 * (live + n_new) > len(t.hk):
-            size = _pow2(4 * (live + n_new))
-            hk, hv = np.full(size, EMPTY, np.int64), np.zeros(size, np.int64)
-            _rehash(t.hk, hk, t.hv, hv)
-            self.t = t._replace(hk=hk, hv=hv)
+        orders = with_room(self.tables.orders, n_new)
+        if orders is not self.tables.orders:
+            self.recs.extend([None] * (len(orders.rows) - len(self.recs)))
+            self.tables = self.tables._replace(orders=orders)
             self._pass.reset()
 
     def set_routes(self, sessions_by_account: list[list[int]], session_accounts: dict[int, int]) -> None:
         """Which session slots belong to which account (rebuilt at every logon and drop)."""
-        n = len(sessions_by_account)
-        a_first, a_n = np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.int64)
-        flat: list[int] = []
-        for a, slots in enumerate(sessions_by_account):
-            a_first[a], a_n[a] = len(flat), len(slots)
-            flat.extend(slots)
-        top = max(session_accounts, default=-1) + 1
-        s_acct = np.full(max(top, 1), -1, np.int64)
-        for s, a in session_accounts.items():
-            s_acct[s] = a
-        self.t = self.t._replace(s_acct=s_acct, a_first=a_first, a_n=a_n,
-                                 a_list=np.array(flat or [0], np.int64))
+        self.tables = self.tables._replace(routes=new_routes(sessions_by_account, session_accounts))
         self.max_sessions = max([len(s) for s in sessions_by_account] + [1])
-        self.n_accounts = n
-        self.n_sessions = len(flat)
+        self.n_accounts = len(sessions_by_account)
+        self.n_sessions = sum(len(s) for s in sessions_by_account)
         self._fit(self._cap_ev)
 
     # ------------------------------------------------------------ orders outside the event stream
@@ -825,21 +366,11 @@ class Fanout:
     def restore(self, oid: int, acct: int, sym: int, side: int, px: int | None, open_: int, cl) -> int:
         """File a live order found at recovery; returns its slot."""
         self.reserve(1)
-        t = self.t
-        k = int(t.m[M_NFREE]) - 1
-        slot = int(t.free[k])
-        t.m[M_NFREE] = k
-        t.m[M_LIVE] += 1
-        _hash_put(t.hk, t.hv, oid, slot)
-        kind, v, text = encode_cl(cl)
-        t.g[slot] = (oid, acct, sym, side, px or 0, px is not None, open_, kind, v, len(text), 0, 0)
-        t.gcl[slot, :len(text)] = np.frombuffer(text, np.uint8)
-        return slot
+        return restore_order(self.tables.orders, oid, acct, sym, side, px, open_, cl)
 
     def px_open(self, slot: int) -> tuple[int | None, int]:
         """(price ticks or None, open lots) of a live order."""
-        row = self.t.g[slot]
-        return (int(row[G_PX]) if row[G_HASPX] else None), int(row[G_OPEN])
+        return px_open(self.tables.orders, slot)
 
     # ------------------------------------------------------------ the batch
 
@@ -856,9 +387,9 @@ class Fanout:
         n_ev = len(events)
         if n_ev > self._cap_ev:
             self._fit(n_ev)
-        x = self.x
+        scratch = self.scratch
         st = engine_state
-        args = (self.t, x, events, n_ev, cmds, cm, t0, first_seq, now, st.b_lv, st.b_n, st.l_px, st.l_qty)
+        args = (self.tables, scratch, events, n_ev, cmds, cm, t0, first_seq, now, st.b_lv, st.b_n, st.l_px, st.l_qty)
         if st is not self._state:  # the engine grew: new arrays
             self._pass.reset()
             self._state = st
@@ -866,15 +397,5 @@ class Fanout:
             self._pass(*args)
         else:
             fan_out(*args)
-        m = self.t.m
-        return x.frames[:m[M_FRAMES]], x.todo[:m[M_TODO]], x.out
-
-
-def encode_cl(cl) -> tuple[int, int, bytes]:
-    """(kind, integer value, text bytes) of a client order id for the order table."""
-    if cl is None:
-        return CL_NONE, 0, b""
-    if type(cl) is int:
-        return CL_INT, cl, b""
-    return CL_STR, 0, cl.encode()
-
+        counts = self.tables.counts
+        return scratch.frames[:counts[C_FRAMES]], scratch.todo[:counts[C_TODO]], scratch.out

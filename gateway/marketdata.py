@@ -1,6 +1,6 @@
 """Market data stage: heartbeats and book snapshots of the sequenced L2 and trade feed.
 
-The feed's `md` messages themselves are written by the fan-out pass (gateway/fanout.py), which
+The feed's `md` messages themselves are written by the fan-out pass (gateway/mdwrite.py), which
 shares the per-symbol sequence numbers kept here. A snapshot is the engine's own book with the
 sequence number it stands at.
 """

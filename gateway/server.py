@@ -31,19 +31,11 @@ from kabuto.gateway import protocol as P
 from kabuto.gateway.config import GatewayConfig
 from kabuto.gateway.decoder import COMMANDS, Decoder
 from kabuto.gateway.errors import ConfigError, ProtocolError
-from kabuto.gateway.fanout import (
-    FRAME_L3,
-    FRAME_MD,
-    FRAME_REPORTS,
-    TODO_ACCEPTED,
-    TODO_FINISHED,
-    TODO_INDEX_MASK,
-    TODO_SLOT_SHIFT,
-    Fanout,
-)
+from kabuto.gateway.fanout import TODO_ACCEPTED, TODO_FINISHED, TODO_INDEX_MASK, TODO_SLOT_SHIFT, Fanout
 from kabuto.gateway.fastentry import HEAD as FAST_HEAD
 from kabuto.gateway.fastentry import NEW_HEAD, parse, word_table
 from kabuto.gateway.fastentry import warm as warm_entry
+from kabuto.gateway.frames import FRAME_L3, FRAME_MD, FRAME_REPORTS
 from kabuto.gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from kabuto.gateway.marketdata import MarketData
 from kabuto.venue.accounts import ACCOUNT, CL, SLOT

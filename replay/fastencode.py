@@ -1,5 +1,5 @@
 """Numba event encoder: event records -> the exact JSON lines of engine/eventlog.py, as bytes."""
-import numpy as np
+from kabuto.engine.bytewrite import copy_entry, write_decimal_text, write_int_text
 from kabuto.engine.codes import Ev, Flag, Reason
 from numba import njit
 
@@ -38,55 +38,12 @@ QUOTE = _b('"')
 BUY = _b('"buy"')
 SELL = _b('"sell"')
 END = _b('}\n')
-POW10 = np.array([10 ** i for i in range(19)], np.int64)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _put(out, p, text):
     for b in text:
         out[p] = b
-        p += 1
-    return p
-
-
-@njit(cache=True, _nrt=False)
-def _int(out, p, v):
-    """Decimal digits of a non-negative int64."""
-    if v == 0:
-        out[p] = 48
-        return p + 1
-    n = 0
-    t = v
-    while t > 0:
-        t //= 10
-        n += 1
-    for i in range(n - 1, -1, -1):
-        out[p + i] = 48 + v % 10
-        v //= 10
-    return p + n
-
-
-@njit(cache=True, _nrt=False)
-def _dec(out, p, steps, units, places):
-    """Decimal text of steps * units / 10**places with exactly `places` decimals."""
-    v = steps * units
-    if places == 0:
-        return _int(out, p, v)
-    scale = POW10[places]
-    p = _int(out, p, v // scale)
-    out[p] = 46
-    p += 1
-    f = v % scale
-    for i in range(places - 1, -1, -1):
-        out[p + i] = 48 + f % 10
-        f //= 10
-    return p + places
-
-
-@njit(cache=True, _nrt=False)
-def _copy(out, p, table, off, i):
-    for j in range(off[i], off[i + 1]):
-        out[p] = table[j]
         p += 1
     return p
 
@@ -101,68 +58,68 @@ def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units
         k = e.kind
         s = e.sym
         p = _put(out, p, SEQ)
-        p = _int(out, p, first_seq + i)
+        p = write_int_text(out, p, first_seq + i)
         if k == FILL:
             p = _put(out, p, EV_FILL)
-            p = _copy(out, p, sym_json, sym_off, s)
+            p = copy_entry(out, p, sym_json, sym_off, s)
             p = _put(out, p, K_PX)
-            p = _dec(out, p, e.px, px_units[s], px_places[s])
+            p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
             p = _put(out, p, K_QTY)
-            p = _dec(out, p, e.qty, qty_units[s], qty_places[s])
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
             p = _put(out, p, K_MAKER)
-            p = _int(out, p, e.maker)
+            p = write_int_text(out, p, e.maker)
             p = _put(out, p, K_TAKER)
-            p = _int(out, p, e.oid)
+            p = write_int_text(out, p, e.oid)
             p = _put(out, p, K_TSIDE)
             p = _put(out, p, BUY) if e.side == 0 else _put(out, p, SELL)
             p = _put(out, p, K_MACCT)
-            p = _copy(out, p, acct_json, acct_off, e.maker_acct)
+            p = copy_entry(out, p, acct_json, acct_off, e.maker_acct)
             p = _put(out, p, K_TACCT)
-            p = _copy(out, p, acct_json, acct_off, e.acct)
+            p = copy_entry(out, p, acct_json, acct_off, e.acct)
         elif k == ACCEPTED:
             p = _put(out, p, EV_ACC)
-            p = _int(out, p, e.oid)
+            p = write_int_text(out, p, e.oid)
             p = _put(out, p, K_SYM)
-            p = _copy(out, p, sym_json, sym_off, s)
+            p = copy_entry(out, p, sym_json, sym_off, s)
             p = _put(out, p, K_SIDE)
             p = _put(out, p, BUY) if e.side == 0 else _put(out, p, SELL)
             if e.flags & HAS_PX:
                 p = _put(out, p, K_PX)
-                p = _dec(out, p, e.px, px_units[s], px_places[s])
+                p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
                 p = _put(out, p, K_QTY)
             else:
                 p = _put(out, p, K_PX_NULL)
                 p = _put(out, p, K_QTY_ONLY)
-            p = _dec(out, p, e.qty, qty_units[s], qty_places[s])
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
             p = _put(out, p, QUOTE)
         elif k == CANCELED:
             p = _put(out, p, EV_CXL)
-            p = _int(out, p, e.oid)
+            p = write_int_text(out, p, e.oid)
             p = _put(out, p, K_QTY_ONLY)
-            p = _dec(out, p, e.qty, qty_units[s], qty_places[s])
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
             p = _put(out, p, K_OPEN)
-            p = _dec(out, p, e.open, qty_units[s], qty_places[s])
+            p = write_decimal_text(out, p, e.open, qty_units[s], qty_places[s])
             p = _put(out, p, K_REASON)
-            p = _copy(out, p, reason_json, reason_off, e.reason)
+            p = copy_entry(out, p, reason_json, reason_off, e.reason)
         elif k == AMENDED:
             p = _put(out, p, EV_AMD)
-            p = _int(out, p, e.oid)
+            p = write_int_text(out, p, e.oid)
             p = _put(out, p, K_PX)
-            p = _dec(out, p, e.px, px_units[s], px_places[s])
+            p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
             p = _put(out, p, K_QTY)
-            p = _dec(out, p, e.qty, qty_units[s], qty_places[s])
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
             p = _put(out, p, QUOTE)
         else:
             p = _put(out, p, EV_REJ)
-            p = _copy(out, p, reason_json, reason_off, e.reason)
+            p = copy_entry(out, p, reason_json, reason_off, e.reason)
             if e.reason == MALFORMED:
                 p = _put(out, p, K_LINE)
-                p = _int(out, p, e.line)
+                p = write_int_text(out, p, e.line)
             elif e.flags & HAS_OID:
                 p = _put(out, p, K_OID)
-                p = _int(out, p, e.oid)
+                p = write_int_text(out, p, e.oid)
         if e.flags & HAS_TS:
             p = _put(out, p, K_TS)
-            p = _int(out, p, e.ts)
+            p = write_int_text(out, p, e.ts)
         p = _put(out, p, END)
     return p

@@ -8,7 +8,8 @@ why the engine's maker differed from LOBSTER's order where it did.
 """
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, OrdType, Side, Tif
-from kabuto.engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, hash_find, run
+from kabuto.engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, run
+from kabuto.engine.oidhash import hash_find
 from kabuto.engine.state import EMPTY, M_HASH_USED, M_LIVE
 from numba import njit
 

@@ -1,0 +1,62 @@
+"""The open-addressing order-id hash (linear probing, backward-shift deletion) of the engine and the gateway."""
+import numpy as np
+from numba import njit
+
+EMPTY = -1  # an empty hash entry (and the end of a linked list in the engine's state)
+HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def hash_home(key, mask):
+    """The entry where key's probe chain starts in a table of mask + 1 entries."""
+    return np.int64((np.uint64(key) * HASH_MUL) >> np.uint64(29)) & mask
+
+
+@njit(cache=True, _nrt=False)
+def hash_find(h_key, key):
+    """Entry of key in the hash table, or -1."""
+    mask = len(h_key) - 1
+    i = hash_home(key, mask)
+    while True:
+        k = h_key[i]
+        if k == key:
+            return i
+        if k == EMPTY:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(cache=True, _nrt=False)
+def hash_put(h_key, h_val, key, val):
+    """Insert key -> val (key must not be in the table, which must have an empty entry)."""
+    mask = len(h_key) - 1
+    i = hash_home(key, mask)
+    while h_key[i] != EMPTY:
+        i = (i + 1) & mask
+    h_key[i] = key
+    h_val[i] = val
+
+
+@njit(cache=True, _nrt=False)
+def hash_delete(h_key, h_val, i):
+    """Remove entry i; later entries of its probe chain may move (find them again)."""
+    # backward-shift deletion keeps probe chains intact without tombstones
+    mask = len(h_key) - 1
+    j = i
+    while True:
+        j = (j + 1) & mask
+        if h_key[j] == EMPTY:
+            break
+        k = hash_home(h_key[j], mask)
+        if (j > i and (k <= i or k > j)) or (j < i and (k <= i and k > j)):
+            h_key[i] = h_key[j]
+            h_val[i] = h_val[j]
+            i = j
+    h_key[i] = EMPTY
+
+
+@njit(cache=True, _nrt=False)
+def rehash(keys, vals, h_key, h_val):
+    """Insert keys/vals into an empty table."""
+    for i in range(len(keys)):
+        hash_put(h_key, h_val, keys[i], vals[i])
