@@ -298,10 +298,6 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
 
 # ---------------------------------------------------------------------- Python side
 
-def _pow2(n: int) -> int:
-    return 1 << max(4, (n - 1).bit_length())
-
-
 class Fanout:
     """The fan-out stage's state and its call into the numba pass."""
 
