@@ -319,11 +319,6 @@ class Fanout:
         self._cap_ev = 64  # events of one batch the scratch space holds
         self._fit(64)
 
-    @property
-    def t(self) -> Tables:
-        """The tables (the name gateway/server.py reads them by)."""
-        return self.tables
-
     # ------------------------------------------------------------ sizing
 
     def _out_bytes(self, n_ev: int) -> int:

@@ -89,8 +89,8 @@ class Server:
         self.words, self.word_off = word_table(self.instruments)
         self.rows = np.zeros((config.max_batch, N_FIELDS), np.int64)
         self._parse = DirectCall(parse)  # always the same argument types
-        self.market_data = MarketData(self.instruments, self._publish, self.fanout.t.md_seq,
-                                      self.fanout.t.l3_seq if config.l3 else None)
+        self.market_data = MarketData(self.instruments, self._publish, self.fanout.tables.md_seq,
+                                      self.fanout.tables.l3_seq if config.l3 else None)
         self.journal = journal if journal is not None else NullJournal()
         self.sinks = list(sinks)
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
