@@ -6,13 +6,13 @@ from typing import NamedTuple
 import numpy as np
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_put, rehash
 from kabuto.gateway import protocol as P
+from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 from numba import njit
 
 # row columns; O_BATCH and O_TODO are the fan-out batch that accepted the order and its todo entry there
 O_OID, O_ACCOUNT, O_SYMBOL, O_SIDE, O_PX, O_HAS_PX, O_OPEN, O_CL_KIND, O_CL_INT, O_CL_LEN, O_BATCH, O_TODO = range(12)
 O_COLS = 12
 CL_BYTES = P.MAX_CL_OID_LEN
-CL_NONE, CL_INT, CL_STR = 0, 1, 2  # client order id kinds (O_CL_KIND): none, integer (O_CL_INT), text (cl_text)
 
 # counts
 N_FREE, N_LIVE = 0, 1
@@ -21,7 +21,7 @@ N_FREE, N_LIVE = 0, 1
 class OrderTable(NamedTuple):
     """Live orders by slot, and the engine order id -> slot hash (numba takes the tuple whole)."""
     rows: np.ndarray       # (slots, O_COLS)
-    cl_text: np.ndarray    # (slots, CL_BYTES): the text of a CL_STR client order id
+    cl_text: np.ndarray    # (slots, CL_BYTES): the text of a CL_TEXT_KIND client order id
     hash_keys: np.ndarray  # engine order id -> slot (engine/oidhash.py): keys
     hash_slots: np.ndarray  # ... and values
     free: np.ndarray       # free slots, a stack: free[:counts[N_FREE]]
@@ -108,7 +108,7 @@ def encode_cl(cl) -> tuple[int, int, bytes]:
         return CL_NONE, 0, b""
     if type(cl) is int:
         return CL_INT, cl, b""
-    return CL_STR, 0, cl.encode()
+    return CL_TEXT_KIND, 0, cl.encode()
 
 
 def restore_order(table: OrderTable, oid: int, account: int, sym: int, side: int, px: int | None, open_: int,

@@ -17,7 +17,6 @@ from kabuto.gateway.msgpackw import (
     write_uint,
     write_uint_or_nil,
 )
-from kabuto.gateway.ordertable import CL_INT, CL_NONE
 from kabuto.gateway.wiretables import (
     S_BUY,
     S_REPORTS,
@@ -27,6 +26,7 @@ from kabuto.gateway.wiretables import (
     U_QTY_PLACES,
     U_QTY_UNITS,
 )
+from kabuto.venue.orderrows import CL_INT, CL_NONE
 from numba import njit
 
 # report index columns: whom a report is for (its account; the session that sent its command, or

@@ -3,9 +3,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kabuto.gateway.ordertable import (
-    CL_INT,
-    CL_NONE,
-    CL_STR,
     N_FREE,
     N_LIVE,
     O_ACCOUNT,
@@ -21,6 +18,7 @@ from kabuto.gateway.ordertable import (
     restore_order,
     with_room,
 )
+from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 
 def test_an_added_order_is_found_in_its_slot():
@@ -147,7 +145,7 @@ def test_px_open_of_an_order_without_price_is_none():
 
 def test_encode_cl_tells_integer_text_and_missing_client_order_ids_apart():
     assert encode_cl(5) == (CL_INT, 5, b"")
-    assert encode_cl("5") == (CL_STR, 0, b"5")
+    assert encode_cl("5") == (CL_TEXT_KIND, 0, b"5")
     assert encode_cl(None) == (CL_NONE, 0, b"")
 
 

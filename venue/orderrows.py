@@ -12,7 +12,9 @@ from numba import njit
 
 NEW, REJECT = int(Op.NEW), int(Op.REJECT)
 HAS_TS = int(Flag.HAS_TS)
-CL_INT, CL_TEXT_KIND = 1, 2  # F_CLKIND: the client order id is an integer (F_CLINT) or a text
+# a client order id's kind (F_CLKIND here, clkind in META_DTYPE, the order table's O_CL_KIND): none, an
+# integer, a text
+CL_NONE, CL_INT, CL_TEXT_KIND = 0, 1, 2
 
 # columns of a row
 F_REQ, F_CLKIND, F_CLINT, F_CLA, F_CLB, F_SYM, F_SIDE, F_TYPE, F_TIF, F_STP, F_PM, F_PE, F_QM, F_QE = range(14)

@@ -19,11 +19,10 @@ from kabuto.engine.codes import Flag, Op
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.venue.accounts import ACCOUNT, CL, OID, SIDE, SYM
 from kabuto.venue.commands import C_AMEND, C_NEW, C_REF
-from kabuto.venue.orderrows import CL_INT, CL_TEXT_KIND
+from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 HAS_TS = int(Flag.HAS_TS)
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
-CL_NONE = 0  # META_DTYPE clkind: no client order id (else orderrows.CL_INT or CL_TEXT_KIND)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 

@@ -7,7 +7,7 @@ import pytest
 from kabuto.engine.instruments import Instrument
 from kabuto.gateway import protocol as P
 from kabuto.gateway.frames import F_COLS, F_END, F_KIND, F_START, F_TARGET, FRAME_REPORTS
-from kabuto.gateway.ordertable import CL_BYTES, CL_INT, CL_NONE, CL_STR
+from kabuto.gateway.ordertable import CL_BYTES
 from kabuto.gateway.reports import (
     N_REPORTS,
     add_report,
@@ -26,6 +26,7 @@ from kabuto.gateway.wiretables import (
     S_TAKER,
     wire_tables,
 )
+from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 INSTRUMENTS = [Instrument("TSLAx-USD", Decimal("0.01"), Decimal("0.001"), Decimal("0.010")),
                Instrument("AMZNx-USD", Decimal("0.05"), Decimal("1"), Decimal("1"))]
@@ -101,7 +102,7 @@ def test_a_rejected_report_of_a_known_symbol_names_symbol_and_side():
 
 @pytest.mark.parametrize("text", [b"a", b"x" * 31, b"y" * 32, b"z" * 36])
 def test_a_text_client_order_id_is_a_string(text):
-    report = _report(cl_kind=CL_STR, cl_len=len(text), cl_text=_cl_text(text + b"junk"[:CL_BYTES - len(text)]))[0]
+    report = _report(cl_kind=CL_TEXT_KIND, cl_len=len(text), cl_text=_cl_text(text + b"junk"[:CL_BYTES - len(text)]))[0]
     assert report[P.R_CL] == text.decode()
 
 
