@@ -73,6 +73,6 @@ def test_a_cache_folder_another_user_planted_is_not_used(homeless):
     planted = tmp / f"kabuto-numba-{NOBODY}"
     planted.mkdir()  # root's, and writable by anyone: it could hold someone's pickled code
     planted.chmod(0o777)
-    out = as_nobody([sys.executable, "-c", "import engine, os; print(os.environ.get('NUMBA_CACHE_DIR'))"], env)
+    out = as_nobody([sys.executable, "-c", "import kabuto.engine, os; print(os.environ.get('NUMBA_CACHE_DIR'))"], env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None"
