@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from kabuto.durability.errors import JournalError
 
 HEADER = struct.Struct("<IQII")
@@ -47,16 +46,6 @@ SEAL = struct.Struct("<8sQQQI")
 SEAL_MAGIC = b"KBSEAL\x00\x02"
 SEAL_BYTES = HEAD + SEAL.size  # 56: a seal record, header and body
 CHUNK = 1 << 20
-
-
-class NullJournal:
-    """Keeps nothing: the journal of a venue run without durability (tests, benchmarks)."""
-
-    def append(self, cmds: np.ndarray, meta: list | None = None) -> None:
-        """Record a batch before it is processed (cmds is only valid during the call: copy or write it)."""
-
-    def close(self) -> None:
-        """Flush and release whatever the journal holds."""
 
 
 def frame(seq: int, body: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """Fan-out stage: one numba pass turns a batch's engine events into execution reports and market data, as msgpack.
 
 The pass walks the events once. It keeps the live order state the reports need in the order table
-(gateway/ordertable.py), writes every report once and copies it into one `reports` frame per
+(venue/ordertable.py), writes every report once and copies it into one `reports` frame per
 session of its account (gateway/reports.py), and notes trades, level changes and L3 ops per symbol
 for the market data written at the end (gateway/mdwrite.py). Python is left with one send per frame
 (gateway/frames.py) and a short todo list of order records to file or forget (accepted, finished,
@@ -31,28 +31,6 @@ from kabuto.gateway.mdwrite import (
     new_md_scratch,
     write_market_data,
 )
-from kabuto.gateway.ordertable import (
-    O_ACCOUNT,
-    O_BATCH,
-    O_CL_INT,
-    O_CL_KIND,
-    O_CL_LEN,
-    O_HAS_PX,
-    O_OID,
-    O_OPEN,
-    O_PX,
-    O_SIDE,
-    O_SYMBOL,
-    O_TODO,
-    OrderTable,
-    add_order,
-    find_order,
-    forget_order,
-    new_order_table,
-    px_open,
-    restore_order,
-    with_room,
-)
 from kabuto.gateway.reports import (
     ReportScratch,
     Routes,
@@ -75,6 +53,33 @@ from kabuto.gateway.wiretables import (
     wire_tables,
 )
 from kabuto.venue.commands import C_MASS, C_NEW
+from kabuto.venue.ordertable import (
+    O_ACCOUNT,
+    O_BATCH,
+    O_CL_INT,
+    O_CL_KIND,
+    O_CL_LEN,
+    O_HAS_PX,
+    O_OID,
+    O_OPEN,
+    O_PX,
+    O_SIDE,
+    O_SYMBOL,
+    O_TODO,
+    TODO_ACCEPTED,
+    TODO_FINISHED,
+    TODO_INDEX_MASK,
+    TODO_RELEASE,
+    TODO_SLOT_SHIFT,
+    OrderTable,
+    add_order,
+    find_order,
+    forget_order,
+    new_order_table,
+    px_open,
+    restore_order,
+    with_room,
+)
 from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
@@ -82,10 +87,6 @@ HAS_PX = int(Flag.HAS_PX)
 OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 
-# what the pass leaves for Python, in event order
-# a todo entry is code | command index << 2 | slot << TODO_SLOT_SHIFT (one int64: a 1-D tolist is cheap)
-TODO_ACCEPTED, TODO_FINISHED, TODO_RELEASE = 1, 2, 3  # release: a new order that is not (or no longer) live
-TODO_INDEX_MASK, TODO_SLOT_SHIFT = (1 << 24) - 1, 26
 
 # counts: C_BATCH numbers the batches (scratch rows marked with another number are stale), C_FRAMES
 # and C_TODO count what the last batch left, C_L3 switches the L3 feed on

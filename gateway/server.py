@@ -1,8 +1,8 @@
-"""The venue process: sockets and the stage pipeline, run by one thread that owns every book.
+"""The ZeroMQ venue process: sockets around the venue's pipeline, run by one thread that owns every book.
 
-    ROUTER frames -> Decoder -> OrderEntry (sessions, throttles) -> Sequencer -> journal.append
-        -> Engine.process -> Fanout (execution reports and market data, one numba pass) -> sockets
-        -> event sinks
+    ROUTER frames -> Decoder -> OrderEntry (sessions, throttles) -> Sequencer -> venue Pipeline:
+        journal.append -> Engine.process -> this wire stage (deliver: Fanout, one numba pass writing
+        execution reports and market data as msgpack -> sockets) -> event sinks
 
 One thread, because CPython threads would only take turns on the GIL: the stages are plain
 objects called in order, and a batch of commands crosses into the numba kernel once.
@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 import msgpack
 import numpy as np
 import zmq
-from kabuto.durability.journal import NullJournal
 from kabuto.engine.codes import Reason
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import Instrument, load_instruments
@@ -31,17 +30,18 @@ from kabuto.gateway import protocol as P
 from kabuto.gateway.config import GatewayConfig
 from kabuto.gateway.decoder import COMMANDS, Decoder
 from kabuto.gateway.errors import ConfigError, ProtocolError
-from kabuto.gateway.fanout import TODO_ACCEPTED, TODO_FINISHED, TODO_INDEX_MASK, TODO_SLOT_SHIFT, Fanout
+from kabuto.gateway.fanout import Fanout
 from kabuto.gateway.fastentry import HEAD as FAST_HEAD
 from kabuto.gateway.fastentry import NEW_HEAD, parse, word_table
 from kabuto.gateway.fastentry import warm as warm_entry
 from kabuto.gateway.frames import FRAME_L3, FRAME_MD, FRAME_REPORTS
 from kabuto.gateway.keys import ZAP_DOMAIN, KeyAuthenticator, ensure_key_file, server_keys
 from kabuto.gateway.marketdata import MarketData
-from kabuto.venue.accounts import ACCOUNT, CL, SLOT
 from kabuto.venue.entry import OrderEntry
 from kabuto.venue.errors import Refused
 from kabuto.venue.orderrows import N_FIELDS
+from kabuto.venue.ordertable import file_todo
+from kabuto.venue.pipeline import Pipeline
 from kabuto.venue.sequencer import Sequencer
 from zmq.utils.monitor import parse_monitor_message
 
@@ -82,6 +82,8 @@ class Server:
         self.fanout.warm(self.engine.state)
         warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
+        self.pipeline = Pipeline(self.engine, self.sequencer, journal, sinks, stages=[self])
+        self.run_batch = self.pipeline.run_batch
         self.entry = OrderEntry(config, self.instruments, self.sequencer, routes=self._routes, flush=self.run_batch)
         self.symbol_list = [i.symbol for i in self.instruments]
         self.specs = answers.instrument_specs(self.instruments)
@@ -91,8 +93,6 @@ class Server:
         self._parse = DirectCall(parse)  # always the same argument types
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.tables.md_seq,
                                       self.fanout.tables.l3_seq if config.l3 else None)
-        self.journal = journal if journal is not None else NullJournal()
-        self.sinks = list(sinks)
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
         self._ctx = context or zmq.Context.instance()
         self._auth: KeyAuthenticator | None = None
@@ -338,18 +338,27 @@ class Server:
             self.run_batch()
         self._reply(rid, msg)
 
-    def run_batch(self) -> None:
-        """Journal, match and fan out everything the sequencer holds."""
-        batch = self.sequencer.take()
-        cmds = batch.cmds
-        n = len(cmds)
-        if n:
+    @property
+    def journal(self):
+        """The pipeline's journal."""
+        return self.pipeline.journal
+
+    @journal.setter
+    def journal(self, journal) -> None:
+        self.pipeline.journal = journal
+
+    @property
+    def sinks(self) -> list:
+        """The pipeline's event sinks (append to add one)."""
+        return self.pipeline.sinks
+
+    def deliver(self, batch, events, first: int) -> None:
+        """The wire stage: send the batch's reports, acknowledgements and market data; file its orders."""
+        if events is not None:
             fan = self.fanout
-            fan.reserve(n)
-            self.journal.append(cmds, batch.meta)
-            first = self.engine.seq + 1
-            events = self.engine.process(cmds)
-            frames, todo, out = fan.run(events, first, cmds, batch.cm, batch.t0, time.time_ns(), self.engine.state)
+            fan.reserve(len(batch.cmds))
+            frames, todo, out = fan.run(events, first, batch.cmds, batch.cm, batch.t0, time.time_ns(),
+                                        self.engine.state)
             frames = frames.tolist()
             view = memoryview(out)
             send = self.orders.send
@@ -360,7 +369,7 @@ class Server:
                     send(view[a:b], NOBLOCK)
         for m in batch.acks:
             self._reply(m.session.rid, answers.acknowledged(m, batch.cm))
-        if n:
+        if events is not None:
             send = self.pub.send
             topics = self.market_data.topics
             for kind, sym, a, b in frames:
@@ -372,31 +381,7 @@ class Server:
                     send(view[a:b], NOBLOCK)
             view.release()
             if len(todo):  # after the sends: only the next frames read the tables it updates
-                self._file(todo.tolist(), batch.meta)
-            for sink in self.sinks:
-                sink.handle(events, first)
-
-    def _file(self, todo: list, meta: list) -> None:
-        """Keep the accounts' live order tables in step with what the fan-out pass saw happen."""
-        recs = self.fanout.recs
-        for v in todo:
-            code = v & 3
-            if code == TODO_ACCEPTED:
-                rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
-                slot = v >> TODO_SLOT_SHIFT
-                rec[SLOT] = slot
-                recs[slot] = rec
-                rec[ACCOUNT].live[rec[CL]] = rec
-                continue
-            if code == TODO_FINISHED:
-                slot = v >> TODO_SLOT_SHIFT
-                rec = recs[slot]
-                recs[slot] = None
-            else:  # a new order rejected, or finished in its own batch: release its client order id
-                rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
-            live = rec[ACCOUNT].live
-            if live.get(rec[CL]) is rec:
-                del live[rec[CL]]
+                file_todo(self.fanout.recs, todo.tolist(), batch.meta)
 
     def _serve_snapshots(self) -> bool:
         """Answer waiting snapshot requests; True when it stopped with requests left (next round)."""
@@ -432,11 +417,10 @@ class Server:
     def close(self) -> None:
         """Close sinks, journal and sockets, every one even when one fails; then raise the first failure."""
         errors = []
-        for close in [sink.close for sink in self.sinks] + [self.journal.close]:
-            try:
-                close()
-            except Exception as e:  # a full disk failing one sink must not leave the journal unsynced
-                errors.append(e)
+        try:
+            self.pipeline.close()
+        except Exception as e:
+            errors.append(e)
         if self._monitor is not None:
             self.orders.disable_monitor()
             self._monitor.close(linger=0)

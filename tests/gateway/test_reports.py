@@ -7,7 +7,6 @@ import pytest
 from kabuto.engine.instruments import Instrument
 from kabuto.gateway import protocol as P
 from kabuto.gateway.frames import F_COLS, F_END, F_KIND, F_START, F_TARGET, FRAME_REPORTS
-from kabuto.gateway.ordertable import CL_BYTES
 from kabuto.gateway.reports import (
     N_REPORTS,
     add_report,
@@ -27,6 +26,7 @@ from kabuto.gateway.wiretables import (
     wire_tables,
 )
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
+from kabuto.venue.ordertable import CL_BYTES
 
 INSTRUMENTS = [Instrument("TSLAx-USD", Decimal("0.01"), Decimal("0.001"), Decimal("0.010")),
                Instrument("AMZNx-USD", Decimal("0.05"), Decimal("1"), Decimal("1"))]

@@ -2,7 +2,8 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kabuto.gateway.ordertable import (
+from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
+from kabuto.venue.ordertable import (
     N_FREE,
     N_LIVE,
     O_ACCOUNT,
@@ -18,7 +19,6 @@ from kabuto.gateway.ordertable import (
     restore_order,
     with_room,
 )
-from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 
 def test_an_added_order_is_found_in_its_slot():

@@ -1,18 +1,28 @@
-"""The fan-out pass's live order table: each live order's state in a row (its slot), found by engine order id."""
+"""The venue's live order table: each live order's state in a row (its slot), found by engine order id.
+
+A wire's compiled fan-out pass (gateway/fanout.py) keeps the rows in step with the engine's events
+in the same pass that writes its reports, and leaves a todo list of order records to file or
+forget; file_todo() applies it to the accounts' tables (venue/accounts.py)."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_put, rehash
-from kabuto.gateway import protocol as P
+from kabuto.venue.accounts import ACCOUNT, CL, SLOT
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
+from kabuto.venue.sequencer import CL_TEXT
 from numba import njit
 
 # row columns; O_BATCH and O_TODO are the fan-out batch that accepted the order and its todo entry there
 O_OID, O_ACCOUNT, O_SYMBOL, O_SIDE, O_PX, O_HAS_PX, O_OPEN, O_CL_KIND, O_CL_INT, O_CL_LEN, O_BATCH, O_TODO = range(12)
 O_COLS = 12
-CL_BYTES = P.MAX_CL_OID_LEN
+CL_BYTES = CL_TEXT
+
+# what a fan-out pass leaves for Python, in event order
+# a todo entry is code | command index << 2 | slot << TODO_SLOT_SHIFT (one int64: a 1-D tolist is cheap)
+TODO_ACCEPTED, TODO_FINISHED, TODO_RELEASE = 1, 2, 3  # release: a new order that is not (or no longer) live
+TODO_INDEX_MASK, TODO_SLOT_SHIFT = (1 << 24) - 1, 26
 
 # counts
 N_FREE, N_LIVE = 0, 1
@@ -125,3 +135,25 @@ def px_open(table: OrderTable, slot: int) -> tuple[int | None, int]:
     """(price steps or None, open lots) of the live order in slot."""
     row = table.rows[slot]
     return (int(row[O_PX]) if row[O_HAS_PX] else None), int(row[O_OPEN])
+
+
+def file_todo(recs: list, todo: list, meta: list) -> None:
+    """Keep the accounts' live order tables and recs (slot -> order record) in step with a pass's todo list."""
+    for v in todo:
+        code = v & 3
+        if code == TODO_ACCEPTED:
+            rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
+            slot = v >> TODO_SLOT_SHIFT
+            rec[SLOT] = slot
+            recs[slot] = rec
+            rec[ACCOUNT].live[rec[CL]] = rec
+            continue
+        if code == TODO_FINISHED:
+            slot = v >> TODO_SLOT_SHIFT
+            rec = recs[slot]
+            recs[slot] = None
+        else:  # a new order rejected, or finished in its own batch: release its client order id
+            rec = meta[(v >> 2) & TODO_INDEX_MASK][3]
+        live = rec[ACCOUNT].live
+        if live.get(rec[CL]) is rec:
+            del live[rec[CL]]
