@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Compiled code runs without bounds checks, so an out-of-range write corrupts memory silently. The
-# suites that drive the venue's compiled stages (gateway, journal and recovery) run with numba's
-# bounds checking on: an out-of-range index there is an IndexError naming the line. Checked kernels
+# suites that drive the venue's compiled stages (gateway, journal and recovery) and the kernel's
+# halts and call auctions run with numba's bounds checking on: an out-of-range index there is an IndexError naming the line. Checked kernels
 # live in their own cache (numba's cache does not tell checked from unchecked code).
-CHECKED_SUITES := tests/gateway tests/journal
+CHECKED_SUITES := tests/gateway tests/journal tests/test_halts_auctions.py
 CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boundscheck
 
 test: install

@@ -20,7 +20,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 from kabuto.durability.journal import JournalError, fsync_dir
-from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State
+from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State, new_state
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,21 @@ def capture(st: State) -> State:
     return State(**{f: out[f] if f in out else getattr(st, f).copy() for f in State._fields})
 
 
+def _upgrade(arrays: dict, n_symbols: int) -> dict:
+    """Arrays of a snapshot written before a State field existed get that field's empty value."""
+    fresh = new_state(n_symbols, 1, 1, 1)
+    for f in State._fields:
+        if f not in arrays:
+            if f in ORDER_FIELDS:
+                arrays[f] = np.zeros(len(arrays[ORDER_FIELDS[0]]), np.int64)
+            else:
+                arrays[f] = getattr(fresh, f).copy()
+    meta = arrays["meta"]
+    if len(meta) < len(fresh.meta):
+        arrays["meta"] = np.concatenate([meta, fresh.meta[len(meta):]])
+    return arrays
+
+
 def decode(data: bytes, path: Path | None = None) -> Snapshot:
     """A snapshot from its file bytes; JournalError when it is damaged."""
     name = path.name if path else "snapshot"
@@ -104,7 +119,7 @@ def decode(data: bytes, path: Path | None = None) -> Snapshot:
     if zlib.crc32(doc) != struct.unpack("<I", data[-4:])[0]:
         raise JournalError(f"{name}: checksum mismatch")
     d = msgpack.unpackb(doc, raw=False, strict_map_key=False)
-    arrays = {k: _unpack_array(v) for k, v in d["arrays"].items()}
+    arrays = _upgrade({k: _unpack_array(v) for k, v in d["arrays"].items()}, len(d["symbols"]))
     for group in ROW_GROUPS:  # one int64 row per record, fields as column views (engine/state.py)
         buf = np.empty((len(arrays[group[0]]), len(group)), np.int64)
         for i, f in enumerate(group):

@@ -37,6 +37,13 @@ class Op(IntEnum):
     AMEND = 2
     REF = 3
     REJECT = 4  # rejected before the kernel (static fault); the kernel only prints it
+    # market integrity (docs/market-integrity.md)
+    ORACLE = 30
+    HALT = 31
+    RESUME = 32
+    HALT_ALL = 33
+    RESUME_ALL = 34
+    TICK = 35
 
 
 class Ev(IntEnum):
@@ -46,6 +53,12 @@ class Ev(IntEnum):
     CANCELED = 2
     AMENDED = 3
     REJECTED = 4
+    # market integrity (docs/market-integrity.md)
+    ORACLE = 30
+    BAND = 31
+    STATUS = 32
+    INDICATIVE = 33
+    UNCROSS = 34
 
 
 class Reason(IntEnum):
@@ -74,6 +87,60 @@ class Reason(IntEnum):
     TOO_MANY_ORDERS = 18
     DISCONNECT = 19  # cancel-on-disconnect
     MASS_CANCEL = 20
+    # market integrity (docs/market-integrity.md)
+    HALTED = 30
+    STALE_ORACLE = 31
+    MARKET_ORDERS_NOT_ALLOWED = 32
+    NOTIONAL_TOO_LARGE = 33
+    AUCTION_ONLY = 34
+    NO_ORACLE = 35
+    ORACLE_ONLY = 36
+    BAD_MULTIPLIER = 37
+    BAD_ORACLE_TS = 38
+    NOT_HALTED = 39
+
+
+class Status(IntEnum):
+    """An instrument's trading status."""
+    CONTINUOUS = 0
+    LIMIT_UP = 1
+    LIMIT_DOWN = 2
+    CALL = 3
+    HALTED = 4
+
+
+class StatusReason(IntEnum):
+    """Why an instrument's trading status changed (the `reason` of a status event)."""
+    REFERENCE = 1
+    PINNED = 2
+    UNPINNED = 3
+    PAUSE = 4
+    REOPEN = 5
+    OPEN = 6
+    EXTENDED = 7
+    CALL_END = 8
+    MARKET_WIDE = 9
+    OPERATOR = 10
+    STALE_ORACLE = 11
+    NO_REFERENCE = 12
+
+
+class HaltCause(IntEnum):
+    """Bits of an instrument's set of halt causes; the lowest bit present is the reason shown."""
+    MARKET_WIDE = 1
+    OPERATOR = 2
+    STALE_ORACLE = 4
+    NO_REFERENCE = 8
+
+
+class Timer(IntEnum):
+    """Timer kinds, by rank: at one deadline and instrument the lower rank fires first."""
+    STALE = 1
+    STALE_HALT = 2
+    REF_GRID = 3
+    LIMIT = 4
+    CALL_END = 5
+    INDICATIVE = 6
 
 
 class Flag(IntEnum):
@@ -82,7 +149,7 @@ class Flag(IntEnum):
     HAS_PX = 2
     HAS_QTY = 4
     HAS_OID = 8
-    BAND_ON = 16  # ref: the instrument has a band; lo/hi are set
+    BAND_ON = 16  # ref: the instrument has a band; lo/hi are set. indicative: the collar is set
 
 
 SIDE_NAMES = {"buy": Side.BUY, "sell": Side.SELL}
@@ -92,4 +159,6 @@ STP_NAMES = {"cancel_oldest": Stp.CANCEL_OLDEST, "cancel_newest": Stp.CANCEL_NEW
              "cancel_both": Stp.CANCEL_BOTH, "decrement": Stp.DECREMENT}
 EV_NAMES = {e: e.name.lower() for e in Ev}
 REASON_NAMES = {r: r.name.lower() for r in Reason}
+STATUS_NAMES = {s: s.name.lower() for s in Status}
+STATUS_REASON_NAMES = {r: r.name.lower() for r in StatusReason}
 SIDE_TEXT = {Side.BUY: "buy", Side.SELL: "sell"}

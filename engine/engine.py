@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 from kabuto.engine import kernel
@@ -31,6 +32,8 @@ class Engine:
             st.i_tm[i], st.i_te[i] = decimal_parts(ins.tick_size)
             st.i_lm[i], st.i_le[i] = decimal_parts(ins.lot_size)
             st.i_minq[i] = ins.min_lots
+            if ins.reference_price is not None:
+                st.i_ref[i] = ins.reference_round(Fraction(ins.reference_price))
         for i, (on, lo, hi) in enumerate(initial_bands(self.instruments)):
             st.i_band[i], st.i_lo[i], st.i_hi[i] = on, lo, hi
         self.state = st

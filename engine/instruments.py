@@ -151,6 +151,11 @@ class Instrument:
         lo = reference * (1 - pct) / tick
         return -((-lo.numerator) // lo.denominator), hi.numerator // hi.denominator
 
+    def reference_round(self, value: Fraction) -> int:
+        """A reference price in whole ticks, rounded half up (the auction's nearest-reference rule)."""
+        t = value / Fraction(self.tick_size) + Fraction(1, 2)
+        return t.numerator // t.denominator
+
     def reference_ticks(self, value: Fraction) -> bool:
         """True when a reference price is positive and at most 2**40 ticks."""
         return 0 < value and value / Fraction(self.tick_size) <= MAX_UNITS

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from kabuto.engine.codes import Ev, Flag, Op, OrdType, Reason, Side, Stp, Tif
+from kabuto.engine.codes import Ev, Flag, HaltCause, Op, OrdType, Reason, Side, Status, StatusReason, Stp, Tif, Timer
 from kabuto.engine.instruments import MAX_UNITS, Instrument, initial_bands
 from kabuto.engine.records import EVENT_DTYPE
 from sortedcontainers import SortedDict
@@ -24,6 +24,19 @@ class Order:
     qty: int
     stp: int
     tif: int
+    time: int = 0  # time priority across the venue: smaller rested earlier
+
+
+REOPEN_NS = 300_000 * 1_000_000  # docs/market-integrity.md section 3 defaults
+INDICATIVE_NS = 1_000 * 1_000_000
+CAUSE_REASONS = {HaltCause.MARKET_WIDE: StatusReason.MARKET_WIDE, HaltCause.OPERATOR: StatusReason.OPERATOR,
+                 HaltCause.STALE_ORACLE: StatusReason.STALE_ORACLE, HaltCause.NO_REFERENCE: StatusReason.NO_REFERENCE}
+HALT_OPS = (Op.HALT, Op.RESUME, Op.HALT_ALL, Op.RESUME_ALL)
+
+
+def shown_reason(causes: int) -> int:
+    """The status reason shown for a set of halt causes: the first present in HaltCause order."""
+    return next(CAUSE_REASONS[c] for c in HaltCause if causes & c)
 
 
 def to_steps(mant: int, exp: int, step) -> int:
@@ -45,6 +58,18 @@ class ReferenceEngine:
         self.bands = [list(b) for b in initial_bands(self.instruments)]
         self.seq = 0
         self.out: list[tuple] = []
+        # market integrity (docs/market-integrity.md)
+        self.now = 0
+        self.time = 0  # orders rested so far
+        self.ref = [ins.reference_round(Fraction(ins.reference_price)) if ins.reference_price is not None else 0
+                    for ins in self.instruments]
+        self.last = [0] * len(self.instruments)
+        self.status = [int(Status.CONTINUOUS)] * len(self.instruments)
+        self.causes = [0] * len(self.instruments)
+        self.until = [0] * len(self.instruments)
+        self.halt_all = False
+        self.timers: dict[tuple[int, int], int] = {}  # (sym, Timer) -> deadline
+        self.last_indicative: list[tuple | None] = [None] * len(self.instruments)
 
     # ------------------------------------------------------------ helpers
 
@@ -70,6 +95,8 @@ class ReferenceEngine:
         return px <= limit if taker_side == Side.BUY else px >= limit
 
     def _add(self, o: Order) -> None:
+        self.time += 1
+        o.time = self.time
         self.books[o.sym][o.side].setdefault(o.px, deque()).append(o)
         self.live[o.oid] = o
 
@@ -91,6 +118,10 @@ class ReferenceEngine:
         self.out = []
         for c in cmds:
             op = int(c["op"])
+            if int(c["flags"]) & Flag.HAS_TS:
+                self._fire_timers(int(c["ts"]))
+                self.now = max(self.now, int(c["ts"]))
+            sym = self._command_sym(c, op)
             if op == Op.NEW:
                 self._new(c)
             elif op == Op.CANCEL:
@@ -99,9 +130,13 @@ class ReferenceEngine:
                 self._amend(c)
             elif op == Op.REF:
                 self._ref(c)
-            else:
+            elif op in HALT_OPS:
+                self._halts(c, op)
+            elif op != Op.TICK:
                 self._emit(Ev.REJECTED, int(c["reason"]), 0, int(c["flags"]), -1, int(c["oid"]),
                            ts=int(c["ts"]), line=int(c["line"]))
+            if sym is not None and self.status[sym] == Status.CALL:
+                self._indicative(sym, int(c["flags"]) & Flag.HAS_TS, int(c["ts"]), force=False)
         events = np.array(self.out, dtype=EVENT_DTYPE) if self.out else np.zeros(0, EVENT_DTYPE)
         self.seq += len(events)
         return events
@@ -123,6 +158,11 @@ class ReferenceEngine:
         qty = to_steps(int(c["qty"]), int(c["qexp"]), ins.lot_size)
         if qty < 0 or qty < ins.min_lots:
             return self._reject(Reason.BAD_QTY, c, fl, sym, side)
+        if self.status[sym] == Status.HALTED:
+            return self._reject(Reason.HALTED, c, fl, sym, side)
+        call = self.status[sym] == Status.CALL
+        if call and (market or tif != Tif.GTC):
+            return self._reject(Reason.AUCTION_ONLY, c, fl, sym, side)
         if not market and not self._in_band(sym, px):
             return self._reject(Reason.OUTSIDE_BAND, c, fl, sym, side)
         if oid in self.live:
@@ -131,6 +171,9 @@ class ReferenceEngine:
         if tif == Tif.POST and best is not None and self._crosses(side, False, px, best):
             return self._reject(Reason.WOULD_TAKE, c, fl, sym, side)
         self._emit(Ev.ACCEPTED, 0, side, fl | (0 if market else Flag.HAS_PX), sym, oid, px, qty, acct=acct, ts=ts)
+        if call:
+            self._add(Order(oid, acct, sym, side, px, qty, stp, tif))
+            return
         if tif == Tif.FOK and not self._fok_fills(sym, side, market, px, acct, stp, qty):
             self._emit(Ev.CANCELED, Reason.FOK, side, fl, sym, oid, qty=qty, ts=ts)
             return
@@ -170,6 +213,7 @@ class ReferenceEngine:
                     rem -= q
                     o.qty -= q
                     self._emit(Ev.FILL, 0, side, fl, sym, oid, px, q, 0, o.oid, o.acct, acct, ts)
+                    self.last[sym] = px
                     if o.qty == 0:
                         self._remove(o)
                 elif stp == Stp.CANCEL_OLDEST:
@@ -219,10 +263,13 @@ class ReferenceEngine:
             qty = to_steps(int(c["qty"]), int(c["qexp"]), ins.lot_size)
             if qty < 0:
                 return self._reject(Reason.BAD_QTY, c, fl, o.sym, o.side)
+        if self.status[o.sym] == Status.HALTED:
+            return self._reject(Reason.HALTED, c, fl, o.sym, o.side)
         if not self._in_band(o.sym, px):
             return self._reject(Reason.OUTSIDE_BAND, c, fl, o.sym, o.side)
+        call = self.status[o.sym] == Status.CALL
         best = self._best(o.sym, 1 - o.side)
-        if o.tif == Tif.POST and best is not None and self._crosses(o.side, False, px, best):
+        if not call and o.tif == Tif.POST and best is not None and self._crosses(o.side, False, px, best):
             return self._reject(Reason.WOULD_TAKE, c, fl, o.sym, o.side)
         if px == o.px and qty <= o.qty:
             o.qty = qty
@@ -230,12 +277,14 @@ class ReferenceEngine:
             return
         self._remove(o)
         self._emit(Ev.AMENDED, 0, o.side, fl | Flag.HAS_PX, o.sym, o.oid, px, qty, ts=ts)
-        rem = self._match(o.sym, o.side, False, px, o.oid, o.acct, o.stp, qty, fl, ts)
+        rem = qty if call else self._match(o.sym, o.side, False, px, o.oid, o.acct, o.stp, qty, fl, ts)
         if rem > 0:
             self._add(Order(o.oid, o.acct, o.sym, o.side, px, rem, o.stp, o.tif))
 
     def _ref(self, c) -> None:
         flags = int(c["flags"])
+        if int(c["oid"]) > 0:
+            self.ref[int(c["sym"])] = int(c["oid"])
         if not flags & Flag.BAND_ON:
             return
         sym, lo, hi = int(c["sym"]), int(c["px"]), int(c["qty"])
@@ -248,6 +297,152 @@ class ReferenceEngine:
                     self._emit(Ev.CANCELED, Reason.BAND, side, flags & Flag.HAS_TS, sym, o.oid, qty=o.qty,
                                ts=int(c["ts"]))
                     self._remove(o)
+
+    # ------------------------------------------------------------ market integrity (docs/market-integrity.md)
+
+    def _command_sym(self, c, op: int) -> int | None:
+        """The instrument whose book a command may change (for the indicative check), or None."""
+        if op in (Op.NEW, Op.REF):
+            return int(c["sym"]) if 0 <= int(c["sym"]) < len(self.instruments) else None
+        if op in (Op.CANCEL, Op.AMEND):
+            o = self.live.get(int(c["oid"]))
+            return o.sym if o is not None else None
+        return None
+
+    def _status(self, sym: int, status: int, reason: int, fl: int, ts: int) -> None:
+        self.status[sym] = int(status)
+        until = self.until[sym] if status == Status.CALL else 0
+        self._emit(Ev.STATUS, int(reason), int(status), fl, sym, open_=until, ts=ts)
+
+    def _fire_timers(self, t: int) -> None:
+        """Fire every timer due at or before t, in (deadline, instrument, rank) order."""
+        while self.timers:
+            (sym, kind), d = min(self.timers.items(), key=lambda kv: (kv[1], kv[0][0], kv[0][1]))
+            if d > t:
+                return
+            del self.timers[(sym, kind)]
+            self.now = max(self.now, d)
+            if kind == Timer.CALL_END:
+                self._end_call(sym, d)
+            else:
+                self._indicative(sym, Flag.HAS_TS, d, force=True)
+
+    def _auction(self, sym: int) -> tuple[int | None, int, int]:
+        """(auction price or None, matched V(P), imbalance I(P)) of an instrument's book (section 12.5)."""
+        bids, asks = self.books[sym]
+        if not bids or not asks:
+            return None, 0, 0
+        prices = sorted(set(bids) | set(asks))
+
+        def at(p: int) -> tuple[int, int]:
+            vb = sum(sum(o.qty for o in q) for px, q in bids.items() if px >= p)
+            vs = sum(sum(o.qty for o in q) for px, q in asks.items() if px <= p)
+            return min(vb, vs), vb - vs
+
+        # V and I are constant between two neighbouring order prices: each gap is one candidate range
+        ranges = [(p, p) for p in prices] + [(x + 1, y - 1) for x, y in zip(prices, prices[1:]) if y - x >= 2]
+        scored = [(a, b) + at(a) for a, b in ranges]
+        best_v = max(v for _, _, v, _ in scored)
+        if best_v == 0:
+            return None, 0, 0
+        kept = [r for r in scored if r[2] == best_v]
+        least = min(abs(i) for *_, i in kept)
+        kept = [r for r in kept if abs(r[3]) == least]
+        if all(i > 0 for *_, i in kept):
+            top = max(kept, key=lambda r: r[1])
+            return top[1], best_v, top[3]
+        if all(i < 0 for *_, i in kept):
+            bottom = min(kept, key=lambda r: r[0])
+            return bottom[0], best_v, bottom[3]
+        r2 = 2 * (self.ref[sym] or self.last[sym])  # the reference in half ticks
+        if not r2:
+            r2 = min(a for a, *_ in kept) + max(b for _, b, *_ in kept)
+        options = [(abs(2 * p - r2), p, i) for a, b, _, i in kept for p in {a, b, min(max(r2 // 2, a), b)}]
+        _, price, imb = min(options)
+        return price, best_v, imb
+
+    def _indicative(self, sym: int, fl: int, ts: int, force: bool) -> None:
+        px, v, imb = self._auction(sym)
+        side = 2 if imb == 0 else (Side.BUY if imb > 0 else Side.SELL)
+        fields = (px, v, abs(imb), side, self.until[sym])
+        if not force and fields == self.last_indicative[sym]:
+            return
+        self.last_indicative[sym] = fields
+        self._emit(Ev.INDICATIVE, 0, int(side), fl | (Flag.HAS_PX if px is not None else 0), sym,
+                   px=px or 0, qty=v, open_=abs(imb), maker=-1, maker_acct=-1, acct=self.until[sym], ts=ts)
+        self.timers[(sym, Timer.INDICATIVE)] = self.now + INDICATIVE_NS
+
+    def _start_call(self, sym: int, reason: int, length: int, fl: int, ts: int) -> None:
+        self.until[sym] = self.now + length
+        self.timers[(sym, Timer.CALL_END)] = self.until[sym]
+        self._status(sym, Status.CALL, reason, fl, ts)
+        self._indicative(sym, fl, ts, force=True)
+
+    def _end_call(self, sym: int, ts: int) -> None:
+        px, v, _ = self._auction(sym)
+        if px is not None:
+            self._uncross(sym, px, v, ts)
+        self.timers.pop((sym, Timer.INDICATIVE), None)
+        self._status(sym, Status.CONTINUOUS, StatusReason.CALL_END, Flag.HAS_TS, ts)
+
+    def _uncross(self, sym: int, price: int, qty: int, ts: int) -> None:
+        """Fill qty at price, best bids against best asks, each fill's maker the earlier order (12.7)."""
+        self._emit(Ev.UNCROSS, 0, 0, Flag.HAS_TS | Flag.HAS_PX, sym, px=price, qty=qty, ts=ts)
+        bids, asks = self.books[sym]
+        while qty:
+            b = bids.peekitem(-1)[1][0]
+            a = asks.peekitem(0)[1][0]
+            q = min(qty, b.qty, a.qty)
+            maker, taker = (b, a) if b.time < a.time else (a, b)
+            self._emit(Ev.FILL, 0, taker.side, Flag.HAS_TS, sym, taker.oid, price, q, 0, maker.oid, maker.acct,
+                       taker.acct, ts)
+            qty -= q
+            for o in (b, a):
+                o.qty -= q
+                if o.qty == 0:
+                    self._remove(o)
+        self.last[sym] = price
+
+    def _add_cause(self, sym: int, cause: int, fl: int, ts: int) -> None:
+        old = self.causes[sym]
+        self.causes[sym] = old | cause
+        if not old:
+            for kind in (Timer.CALL_END, Timer.INDICATIVE):  # a call in progress is abandoned
+                self.timers.pop((sym, kind), None)
+            self._status(sym, Status.HALTED, shown_reason(old | cause), fl, ts)
+        elif shown_reason(old | cause) != shown_reason(old):
+            self._status(sym, Status.HALTED, shown_reason(old | cause), fl, ts)
+
+    def _remove_cause(self, sym: int, cause: int, fl: int, ts: int) -> None:
+        old = self.causes[sym]
+        self.causes[sym] = old & ~cause
+        if self.causes[sym]:
+            if shown_reason(self.causes[sym]) != shown_reason(old):
+                self._status(sym, Status.HALTED, shown_reason(self.causes[sym]), fl, ts)
+        elif old:
+            self._start_call(sym, StatusReason.REOPEN, REOPEN_NS, fl, ts)
+
+    def _halts(self, c, op: int) -> None:
+        fl, ts, sym = int(c["flags"]) & Flag.HAS_TS, int(c["ts"]), int(c["sym"])
+
+        def reject(reason: int) -> None:
+            self._emit(Ev.REJECTED, reason, 0, fl, -1, ts=ts)
+
+        if op in (Op.HALT, Op.RESUME):
+            if not 0 <= sym < len(self.instruments):
+                return reject(Reason.UNKNOWN_SYMBOL)
+            on = bool(self.causes[sym] & HaltCause.OPERATOR)
+            if op == Op.HALT:
+                return reject(Reason.HALTED) if on else self._add_cause(sym, HaltCause.OPERATOR, fl, ts)
+            return self._remove_cause(sym, HaltCause.OPERATOR, fl, ts) if on else reject(Reason.NOT_HALTED)
+        if (op == Op.HALT_ALL) == self.halt_all:
+            return reject(Reason.HALTED if self.halt_all else Reason.NOT_HALTED)
+        self.halt_all = op == Op.HALT_ALL
+        for s in range(len(self.instruments)):
+            if self.halt_all:
+                self._add_cause(s, HaltCause.MARKET_WIDE, fl, ts)
+            else:
+                self._remove_cause(s, HaltCause.MARKET_WIDE, fl, ts)
 
     # ------------------------------------------------------------ queries
 

@@ -12,6 +12,20 @@ M_FREE_LEVEL = 1  # head of the free list of level slots
 M_LIVE = 2  # live (resting) orders
 M_HASH_USED = 3  # occupied hash slots
 M_SEQ = 4  # events emitted so far (the last seq)
+M_NOW = 5  # the clock: the largest command ts seen, or the deadline of the firing timer (ns)
+M_NEXT_TIMER = 6  # the earliest deadline of any timer (NO_TIMER when none is set)
+M_HALT_ALL = 7  # 1 while the market-wide halt is on
+M_TIME = 8  # time priority: orders that rested so far (an order's o_time is its place)
+M_CALLS = 9  # instruments in a call now (0 skips the indicative check after each command)
+META_SIZE = 16
+
+NO_TIMER = (1 << 63) - 1
+# i_ind columns: the last indicative event of the current call, compared to decide whether to print
+IND_PX, IND_MATCHED, IND_IMBALANCE, IND_SIDE, IND_LO, IND_HI, IND_UNTIL = range(7)
+IND_COLS = 7
+# defaults of the instrument keys of docs/market-integrity.md section 3 (plain instruments take these)
+REOPEN_NS = 300_000 * 1_000_000
+INDICATIVE_NS = 1_000 * 1_000_000
 
 
 class State(NamedTuple):
@@ -27,6 +41,7 @@ class State(NamedTuple):
     o_book: np.ndarray
     o_stp: np.ndarray
     o_tif: np.ndarray
+    o_time: np.ndarray  # time priority across the venue: smaller rested earlier
     # price levels; l_head threads the free list
     l_px: np.ndarray
     l_qty: np.ndarray
@@ -46,13 +61,25 @@ class State(NamedTuple):
     i_te: np.ndarray
     i_lm: np.ndarray  # lot = i_lm * 10**i_le
     i_le: np.ndarray
+    # market integrity (docs/market-integrity.md)
+    i_ref: np.ndarray     # plain instrument: its last reference price in ticks, rounded half up (0: none)
+    i_last: np.ndarray    # the price of its last fill in ticks (0: none)
+    i_status: np.ndarray  # Status
+    i_causes: np.ndarray  # HaltCause bits
+    i_until: np.ndarray   # end of the current call (ns)
+    i_tcall: np.ndarray   # timer call_end: deadline or NO_TIMER
+    i_tind: np.ndarray    # timer indicative: deadline or NO_TIMER
+    i_reopen: np.ndarray  # reopen_ms in ns
+    i_indns: np.ndarray   # indicative_ms in ns
+    i_ind: np.ndarray     # (n, IND_COLS) the last indicative printed in the current call
     # oid -> order slot, open addressing with linear probing
     h_key: np.ndarray
     h_val: np.ndarray
     meta: np.ndarray
 
 
-ORDER_FIELDS = ("o_oid", "o_acct", "o_px", "o_qty", "o_next", "o_prev", "o_level", "o_book", "o_stp", "o_tif")
+ORDER_FIELDS = ("o_oid", "o_acct", "o_px", "o_qty", "o_next", "o_prev", "o_level", "o_book", "o_stp", "o_tif",
+                "o_time")
 LEVEL_FIELDS = ("l_px", "l_qty", "l_head", "l_tail", "l_count")
 HASH_FIELDS = ("h_key", "h_val")
 
@@ -104,8 +131,20 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
         i_hi=np.zeros(n_symbols, np.int64), i_minq=np.ones(n_symbols, np.int64),
         i_tm=np.ones(n_symbols, np.int64), i_te=np.zeros(n_symbols, np.int64),
         i_lm=np.ones(n_symbols, np.int64), i_le=np.zeros(n_symbols, np.int64),
-        meta=np.zeros(8, dtype=np.int64),
+        i_ref=np.zeros(n_symbols, np.int64), i_last=np.zeros(n_symbols, np.int64),
+        i_status=np.zeros(n_symbols, np.int64), i_causes=np.zeros(n_symbols, np.int64),
+        i_until=np.zeros(n_symbols, np.int64), i_tcall=np.full(n_symbols, NO_TIMER, np.int64),
+        i_tind=np.full(n_symbols, NO_TIMER, np.int64), i_reopen=np.full(n_symbols, REOPEN_NS, np.int64),
+        i_indns=np.full(n_symbols, INDICATIVE_NS, np.int64), i_ind=np.zeros((n_symbols, IND_COLS), np.int64),
+        meta=new_meta(),
     )
+
+
+def new_meta() -> np.ndarray:
+    """The meta slots of an empty state."""
+    meta = np.zeros(META_SIZE, dtype=np.int64)
+    meta[M_NEXT_TIMER] = NO_TIMER
+    return meta
 
 
 def grow_orders(st: State) -> State:

@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-from kabuto.engine.codes import REASON_NAMES, Ev, Flag, Reason
+from kabuto.engine.codes import REASON_NAMES, STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Reason, Status
 from kabuto.engine.errors import InputError
 from kabuto.engine.instruments import Instrument
 from kabuto.replay import fastencode
@@ -13,10 +13,14 @@ from kabuto.replay.accounts import Accounts
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))
-HAS_TS, HAS_PX, HAS_OID = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID)
+STATUS, INDICATIVE, UNCROSS = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.UNCROSS)
+HAS_TS, HAS_PX, HAS_OID, BAND_ON = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID), int(Flag.BAND_ON)
+STATUSES = {int(k): json.dumps(v) for k, v in STATUS_NAMES.items()}
+STATUS_REASONS = {int(k): json.dumps(v) for k, v in STATUS_REASON_NAMES.items()}
+TIMED = (int(Status.LIMIT_UP), int(Status.LIMIT_DOWN), int(Status.CALL))  # a status event with an `until`
 MALFORMED = int(Reason.MALFORMED)
 REASONS = {int(k): json.dumps(v) for k, v in REASON_NAMES.items()}
-SIDES = ('"buy"', '"sell"')
+SIDES = ('"buy"', '"sell"', "null")
 
 
 class Encoder:
@@ -51,7 +55,8 @@ class Encoder:
             return b""
         acct_json, acct_off = self.accounts.json_table()
         widest = int(np.diff(acct_off).max()) if len(acct_off) > 1 else 0
-        out = np.empty(len(events) * (320 + 2 * widest), np.uint8)
+        # an indicative event has five decimals; every line at most one symbol and two account names
+        out = np.empty(len(events) * (512 + 2 * widest + int(np.diff(self._tables[1]).max())), np.uint8)
         n = fastencode.encode(events, first_seq, out, *self._tables, acct_json, acct_off, *self._reasons)
         return out[:n].tobytes()
 
@@ -75,6 +80,17 @@ class Encoder:
                      f'"open":"{qtyt[sym](open_)}","reason":{REASONS[reason]}')
             elif kind == AMENDED:
                 s = f'{{"seq":{seq},"ev":"amended","oid":{oid},"px":"{pxt[sym](px)}","qty":"{qtyt[sym](qty)}"'
+            elif kind == STATUS:
+                until = open_ if side in TIMED else "null"
+                s = (f'{{"seq":{seq},"ev":"status","sym":{syms[sym]},"status":{STATUSES[side]},'
+                     f'"reason":{STATUS_REASONS[reason]},"until":{until}')
+            elif kind == INDICATIVE:
+                p = f'"{pxt[sym](px)}"' if flags & HAS_PX else "null"
+                lo, hi = (f'"{pxt[sym](maker)}"', f'"{pxt[sym](macct)}"') if flags & BAND_ON else ("null", "null")
+                s = (f'{{"seq":{seq},"ev":"indicative","sym":{syms[sym]},"px":{p},"matched":"{qtyt[sym](qty)}",'
+                     f'"imbalance":"{qtyt[sym](open_)}","imb_side":{SIDES[side]},"lo":{lo},"hi":{hi},"until":{acct}')
+            elif kind == UNCROSS:
+                s = f'{{"seq":{seq},"ev":"uncross","sym":{syms[sym]},"px":"{pxt[sym](px)}","qty":"{qtyt[sym](qty)}"'
             else:
                 s = f'{{"seq":{seq},"ev":"rejected","reason":{REASONS[reason]}'
                 if reason == MALFORMED:

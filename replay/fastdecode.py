@@ -1,7 +1,7 @@
 """Numba decoder for the common shape of order-log lines; any unusual line goes to the Python decoder.
 
 It handles flat JSON objects of ASCII strings without escapes, numbers and literals, for the ops
-new, cancel and amend, with exactly the rules of engine/orderlog.py. Everything else (ref, nested
+new, cancel and amend, with exactly the rules of engine/orderlog.py. Everything else (other ops, nested
 values, escapes, non-ASCII, huge numbers, invalid JSON) is marked FALLBACK and decoded in Python,
 so the two paths can only differ by a bug, which tests/test_fastdecode.py looks for."""
 import numpy as np
@@ -411,11 +411,8 @@ def _fill(c, line, buf, kind, vs, ve, fs, fe, ex, neg, isint, sym_bytes, sym_off
         op = CANCEL
     elif _eq(buf, s, e, (97, 109, 101, 110, 100)):
         op = AMEND
-    elif _eq(buf, s, e, (114, 101, 102)):
+    else:  # ref, the market-integrity commands and unknown ops: Python decides
         c.op = FALLBACK
-        return
-    else:
-        _malformed(c, line)
         return
     oid = _int_value(buf, K_OID, kind, vs, ve, neg, isint)
     if oid < 0:

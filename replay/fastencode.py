@@ -1,15 +1,28 @@
 """Numba event encoder: event records -> the exact JSON lines of engine/eventlog.py, as bytes."""
+import numpy as np
 from kabuto.engine.bytewrite import copy_entry, write_decimal_text, write_int_text
-from kabuto.engine.codes import Ev, Flag, Reason
+from kabuto.engine.codes import STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Reason, Status
 from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
-HAS_TS, HAS_PX, HAS_OID = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID)
+STATUS, INDICATIVE, UNCROSS = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.UNCROSS)
+HAS_TS, HAS_PX, HAS_OID, BAND_ON = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID), int(Flag.BAND_ON)
+LIMIT_UP, CALL = int(Status.LIMIT_UP), int(Status.CALL)  # statuses LIMIT_UP..CALL print an `until`
 MALFORMED = int(Reason.MALFORMED)
 
 
 def _b(s: str) -> tuple:
     return tuple(s.encode())
+
+
+def _table(names: dict) -> tuple[np.ndarray, np.ndarray]:
+    """JSON strings of a code's names, indexed by code: (bytes, offsets) for copy_entry."""
+    texts = [f'"{names[c]}"'.encode() if c in names else b'""' for c in range(max(names) + 1)]
+    return np.frombuffer(b"".join(texts), np.uint8).copy(), np.cumsum([0] + [len(t) for t in texts]).astype(np.int64)
+
+
+STATUS_JSON, STATUS_OFF = _table({int(k): v for k, v in STATUS_NAMES.items()})
+SREASON_JSON, SREASON_OFF = _table({int(k): v for k, v in STATUS_REASON_NAMES.items()})
 
 
 SEQ = _b('{"seq":')
@@ -38,6 +51,18 @@ QUOTE = _b('"')
 BUY = _b('"buy"')
 SELL = _b('"sell"')
 END = _b('}\n')
+EV_STATUS = _b(',"ev":"status","sym":')
+EV_IND = _b(',"ev":"indicative","sym":')
+EV_UNCROSS = _b(',"ev":"uncross","sym":')
+K_STATUS = _b(',"status":')
+K_SREASON = _b(',"reason":')
+K_UNTIL = _b(',"until":')
+K_NULL = _b('null')
+K_MATCHED = _b(',"matched":"')
+K_IMB = _b('","imbalance":"')
+K_IMB_SIDE = _b('","imb_side":')
+K_LO = _b(',"lo":')
+K_HI = _b(',"hi":')
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -104,6 +129,53 @@ def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units
         elif k == AMENDED:
             p = _put(out, p, EV_AMD)
             p = write_int_text(out, p, e.oid)
+            p = _put(out, p, K_PX)
+            p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
+            p = _put(out, p, K_QTY)
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
+            p = _put(out, p, QUOTE)
+        elif k == STATUS:
+            p = _put(out, p, EV_STATUS)
+            p = copy_entry(out, p, sym_json, sym_off, s)
+            p = _put(out, p, K_STATUS)
+            p = copy_entry(out, p, STATUS_JSON, STATUS_OFF, e.side)
+            p = _put(out, p, K_SREASON)
+            p = copy_entry(out, p, SREASON_JSON, SREASON_OFF, e.reason)
+            p = _put(out, p, K_UNTIL)
+            p = write_int_text(out, p, e.open) if LIMIT_UP <= e.side <= CALL else _put(out, p, K_NULL)
+        elif k == INDICATIVE:
+            p = _put(out, p, EV_IND)
+            p = copy_entry(out, p, sym_json, sym_off, s)
+            if e.flags & HAS_PX:
+                p = _put(out, p, K_PX)
+                p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
+                p = _put(out, p, QUOTE)
+            else:
+                p = _put(out, p, K_PX_NULL)
+            p = _put(out, p, K_MATCHED)
+            p = write_decimal_text(out, p, e.qty, qty_units[s], qty_places[s])
+            p = _put(out, p, K_IMB)
+            p = write_decimal_text(out, p, e.open, qty_units[s], qty_places[s])
+            p = _put(out, p, K_IMB_SIDE)
+            if e.side == 0:
+                p = _put(out, p, BUY)
+            elif e.side == 1:
+                p = _put(out, p, SELL)
+            else:
+                p = _put(out, p, K_NULL)
+            for j in range(2):
+                p = _put(out, p, K_LO) if j == 0 else _put(out, p, K_HI)
+                if e.flags & BAND_ON:
+                    p = _put(out, p, QUOTE)
+                    p = write_decimal_text(out, p, e.maker if j == 0 else e.maker_acct, px_units[s], px_places[s])
+                    p = _put(out, p, QUOTE)
+                else:
+                    p = _put(out, p, K_NULL)
+            p = _put(out, p, K_UNTIL)
+            p = write_int_text(out, p, e.acct)
+        elif k == UNCROSS:
+            p = _put(out, p, EV_UNCROSS)
+            p = copy_entry(out, p, sym_json, sym_off, s)
             p = _put(out, p, K_PX)
             p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
             p = _put(out, p, K_QTY)

@@ -23,6 +23,9 @@ BOM = b"\xef\xbb\xbf"
 HAS_TS, HAS_PX, HAS_QTY, HAS_OID, BAND_ON = (int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_QTY),
                                              int(Flag.HAS_OID), int(Flag.BAND_ON))
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
+HALT, RESUME = int(Op.HALT), int(Op.RESUME)
+HALT_OPS = {"halt": HALT, "resume": RESUME, "halt_all": int(Op.HALT_ALL), "resume_all": int(Op.RESUME_ALL),
+            "tick": int(Op.TICK)}
 SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
 TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
 TIFS = {k: int(v) for k, v in TIF_NAMES.items()}
@@ -183,7 +186,20 @@ class Decoder:
             return self._amend(d, line, ts, fl)
         if op == "ref":
             return self._ref(d, line, ts, fl)
+        if type(op) is str and op in HALT_OPS:
+            return self._halt(HALT_OPS[op], d, line, ts, fl)
         return _malformed(line)
+
+    def _halt(self, op: int, d: dict, line: int, ts: int, fl: int):
+        s = -1
+        if op in (HALT, RESUME):
+            sym = d.get("sym")
+            if type(sym) is not str:
+                return _malformed(line)
+            s = self.symbols.get(sym)
+            if s is None:
+                return _reject(R_UNKNOWN_SYMBOL, 0, ts, fl, with_oid=False)
+        return (op, 0, 0, 0, 0, 0, 0, 0, fl, 0, s, 0, 0, 0, 0, ts, line)
 
     def _new(self, d: dict, line: int, ts: int, fl: int):
         oid = d.get("oid")
@@ -247,10 +263,11 @@ class Decoder:
         ref = Fraction(mant) * Fraction(10) ** exp
         if mant == 0 or ref / Fraction(ins.tick_size) > MAX_UNITS:
             return _reject(R_BAD_PRICE, 0, ts, fl, with_oid=False)
+        ticks = ins.reference_round(ref)
         if ins.band_pct is None:
-            return (REF, 0, 0, 0, 0, 0, 0, 0, fl, 0, s, 0, 0, 0, 0, ts, line)
+            return (REF, 0, 0, 0, 0, 0, 0, 0, fl, 0, s, ticks, 0, 0, 0, ts, line)
         lo, hi = ins.band_edges(ref)
-        return (REF, 0, 0, 0, 0, 0, 0, 0, fl | BAND_ON, 0, s, 0, 0, lo, hi, ts, line)
+        return (REF, 0, 0, 0, 0, 0, 0, 0, fl | BAND_ON, 0, s, ticks, 0, lo, hi, ts, line)
 
 
 def _malformed(line: int) -> tuple:

@@ -47,7 +47,7 @@ def quantity(draw, sym):
 
 @st.composite
 def command(draw):
-    kind = draw(st.sampled_from(["new"] * 10 + ["cancel"] * 3 + ["amend"] * 3 + ["ref", "bad"]))
+    kind = draw(st.sampled_from(["new"] * 10 + ["cancel"] * 3 + ["amend"] * 3 + ["ref", "bad", "halt"]))
     sym = draw(st.sampled_from(list(PRICE_GRID) + (["NOPE"] if draw(st.integers(0, 40)) == 0 else [])))
     ts = {"ts": draw(st.integers(0, 10**18))} if draw(st.booleans()) and draw(st.booleans()) else {}
     if kind == "new":
@@ -78,8 +78,13 @@ def command(draw):
         mid, tick, _ = PRICE_GRID.get(sym, (100, "0.01", "1"))
         ref = draw(st.sampled_from([_num(mid + draw(st.integers(-15, 15)), tick), "123.4567", "abc", None]))
         return json.dumps({"op": "ref", "sym": sym, "px": ref, **ts})
+    if kind == "halt":
+        op = draw(st.sampled_from(["halt", "resume", "resume", "halt_all", "resume_all", "tick"]))
+        d = {"op": op, "sym": sym} if op in ("halt", "resume") else {"op": op}
+        return json.dumps({**d, **ts})
     return draw(st.sampled_from(["", "not json", "[1]", '{"op":"new"}', '{"op":"cancel","oid":-1}',
-                                 '{"op":"fly"}', '{"op":"cancel","oid":1,"ts":-5}', "\udcff"]))
+                                 '{"op":"fly"}', '{"op":"cancel","oid":1,"ts":-5}', "\udcff", '{"op":"halt"}',
+                                 '{"op":"resume","sym":7}']))
 
 
 def order_logs(min_size: int = 1, max_size: int = 120):
@@ -117,7 +122,8 @@ def _random_command(rng) -> str:
         lots = rng.randint(1, 6) if sym == "AMZNx-USD" else rng.randint(1, 60) * (10 if sym == "TSLAx-USD" else 1)
         return _num(lots, lot)
 
-    kind = rng.choices(["new", "cancel", "amend", "ref", "bad"], [60, 20, 14, 2, 4])[0]
+    kind = rng.choices(["new", "cancel", "amend", "ref", "bad", "halt", "resume", "halt_all", "resume_all", "tick"],
+                       [60, 20, 14, 2, 4, 0.6, 0.8, 0.1, 0.2, 0.5])[0]
     if kind == "new":
         d = {"op": "new", "oid": rng.randrange(200), "acct": rng.choice(ACCOUNTS), "sym": sym,
              "side": rng.choice(["buy", "sell"]), "type": "market" if rng.random() < 0.1 else "limit",
@@ -139,4 +145,8 @@ def _random_command(rng) -> str:
         return json.dumps({**d, **ts})
     if kind == "ref":
         return json.dumps({"op": "ref", "sym": sym, "px": _num(mid + rng.randint(-15, 15), tick), **ts})
+    if kind in ("halt", "resume"):
+        return json.dumps({"op": kind, "sym": sym, **ts})
+    if kind in ("halt_all", "resume_all", "tick"):
+        return json.dumps({"op": kind, **ts})
     return rng.choice(["", "not json", "[1]", '{"op":"new"}', '{"op":"fly"}', "\udcff"])

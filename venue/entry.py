@@ -134,7 +134,7 @@ class OrderEntry:
             lo_t, hi_t = ins.band_edges(value)
             flags = BAND_ON
             lo, hi = ins.px.text(lo_t), ins.px.text(hi_t)
-        self.seq.reference(s, req, sym=k, low=lo_t, high=hi_t, flags=flags)
+        self.seq.reference(s, req, sym=k, low=lo_t, high=hi_t, flags=flags, ticks=ins.reference_round(value))
         self.seq.ack(ReferenceSet(s, req, sym, text, lo, hi))
 
     def rekey(self, keys: dict[bytes, str]) -> list[Session]:

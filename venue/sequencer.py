@@ -133,9 +133,11 @@ class Sequencer:
         """A client command the venue rejects itself (rec: a new order's record, else None)."""
         self._add(REJECT, side, 0, 0, 0, reason, 0, 0, 0, sym, 0, sess.account.id, 0, 0, sess, req, kind, rec, cl)
 
-    def reference(self, sess, req: int, *, sym: int, low: int, high: int, flags: int) -> None:
-        """An operator's reference price: the band's edges in ticks (flags BAND_ON when there is a band)."""
-        self._add(REF, 0, 0, 0, 0, 0, 0, 0, flags, sym, 0, sess.account.id, low, high, sess, req, C_REF, None, None)
+    def reference(self, sess, req: int, *, sym: int, low: int, high: int, flags: int, ticks: int = 0) -> None:
+        """An operator's reference price: the band's edges in ticks (flags BAND_ON when there is a band)
+        and the price itself in ticks, rounded half up."""
+        self._add(REF, 0, 0, 0, 0, 0, 0, 0, flags, sym, ticks, sess.account.id, low, high, sess, req, C_REF, None,
+                  None)
 
     def resume_after(self, ts: int) -> None:
         """Timestamps continue above ts (a recovered journal's last): strictly increasing across restarts."""
