@@ -18,7 +18,9 @@ from kabuto.engine.records import COMMAND_DTYPE
 
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
 HAS_PX, HAS_QTY, HAS_TS = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_TS)
-OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject"}
+HALT_TEXT = {int(Op.HALT): "halt", int(Op.RESUME): "resume", int(Op.HALT_ALL): "halt_all",
+             int(Op.RESUME_ALL): "resume_all", int(Op.TICK): "tick"}
+OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject", **HALT_TEXT}
 TIF_TEXT = {int(v): k for k, v in TIF_NAMES.items()}
 STP_TEXT = {int(v): k for k, v in STP_NAMES.items()}
 SIDE_TEXT = ("buy", "sell")
@@ -130,6 +132,10 @@ def export(args: argparse.Namespace) -> int:
                         d["px"] = _dec(px, pexp)
                     if flags & HAS_QTY:
                         d["qty"] = _dec(qty, qexp)
+                elif op in HALT_TEXT:
+                    d = {"op": HALT_TEXT[op]}
+                    if sym >= 0:
+                        d["sym"] = symbols[sym]
                 else:  # rejected by the gateway before the engine (rate limit, unknown order...): no order-log line
                     skipped += 1
                     continue

@@ -115,6 +115,20 @@ def register(subparsers) -> None:
                    help="the venue's state directory (default: %(default)s)")
     r.set_defaults(func=set_reference)
 
+    for name, verb in (("halt", "halt trading in"), ("resume", "lift the operator's halt of")):
+        h = subparsers.add_parser(name, help=f"{verb} an instrument, or the whole venue, on a running venue "
+                                             f"(operators)",
+                                  description=f"Log on to the venue of DATA_DIR as an operator account and {verb} "
+                                              f"SYMBOL (or, with --all, every instrument: {name}_all); see "
+                                              f"docs/market-integrity.md section 11.")
+        h.add_argument("symbol", nargs="?")
+        h.add_argument("--all", action="store_true", help="the market-wide halt instead of one instrument")
+        h.add_argument("--account", required=True, help="the operator account (with CurveZMQ: its key in "
+                                                        "DATA_DIR/keys)")
+        h.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                       help="the venue's state directory (default: %(default)s)")
+        h.set_defaults(func=set_halt, halt=name == "halt")
+
     from kabuto.cli import journal as journal_cli
     journal_cli.register(subparsers)
 
@@ -217,6 +231,24 @@ def set_reference(args: argparse.Namespace) -> int:
         _, _, sym, px, lo, hi = c.wait_reply(c.ref(args.symbol, args.price))
     band = f"band {lo} .. {hi}" if lo is not None else "no band on this instrument"
     print(f"kabuto ref: {sym} reference {px}: {band}")
+    return 0
+
+
+def set_halt(args: argparse.Namespace) -> int:
+    """Send one halt, resume, halt_all or resume_all to a running venue and say what it answered."""
+    from kabuto.gateway.client import Client
+    if args.all == (args.symbol is not None):
+        print(f"kabuto {'halt' if args.halt else 'resume'}: name one SYMBOL or --all", file=sys.stderr)
+        return 2
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        req = c.halt(args.symbol) if args.halt else c.resume(args.symbol)
+        answer = c.wait_reply(req)
+        refused = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+    what = f"{answer[0]} {args.symbol}" if args.symbol else answer[0]
+    if refused:
+        print(f"kabuto {answer[0]}: {what} refused: {refused[0].reason}", file=sys.stderr)
+        return 1
+    print(f"kabuto {answer[0]}: {what} done")
     return 0
 
 

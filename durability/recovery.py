@@ -85,9 +85,12 @@ class Owners:
 
 def instrument_specs(instruments: Sequence[Instrument]) -> list:
     """What must not change between the run that wrote a journal and the one reading it."""
+    # the call lengths are listed only when not the defaults: journals written before they existed stay valid
     return [[i.symbol, str(i.tick_size), str(i.lot_size), str(i.min_qty),
              None if i.band_pct is None else str(i.band_pct),
-             None if i.reference_price is None else str(i.reference_price)] for i in instruments]
+             None if i.reference_price is None else str(i.reference_price)]
+            + ([i.reopen_ms, i.indicative_ms] if (i.reopen_ms, i.indicative_ms) != (300_000, 1_000) else [])
+            for i in instruments]
 
 
 def journal_dir(path: Path) -> Path:
@@ -361,6 +364,7 @@ class Durability:
             for md in (server.market_data.seq, server.market_data.l3_seq):
                 if md is not None:
                     np.maximum(md, server.engine.seq + 1, out=md)
+        server.market_data.sync_status(server.engine)
         return restored
 
     def _cancel(self, server, recs: list) -> None:

@@ -150,6 +150,7 @@ class Flag(IntEnum):
     HAS_QTY = 4
     HAS_OID = 8
     BAND_ON = 16  # ref: the instrument has a band; lo/hi are set. indicative: the collar is set
+    TIMER = 32  # an event a timer caused (docs/market-integrity.md 5): no command, no session behind it
 
 
 SIDE_NAMES = {"buy": Side.BUY, "sell": Side.SELL}

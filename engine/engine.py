@@ -10,7 +10,16 @@ from kabuto.engine import kernel
 from kabuto.engine.instruments import Instrument, initial_bands
 from kabuto.engine.jitcall import DirectCall
 from kabuto.engine.records import COMMAND_DTYPE, EVENT_DTYPE
-from kabuto.engine.state import EMPTY, M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders, new_state
+from kabuto.engine.state import (
+    EMPTY,
+    M_LIVE,
+    M_NEXT_TIMER,
+    grow_book_levels,
+    grow_hash,
+    grow_levels,
+    grow_orders,
+    new_state,
+)
 
 Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first
 
@@ -32,6 +41,8 @@ class Engine:
             st.i_tm[i], st.i_te[i] = decimal_parts(ins.tick_size)
             st.i_lm[i], st.i_le[i] = decimal_parts(ins.lot_size)
             st.i_minq[i] = ins.min_lots
+            st.i_reopen[i] = ins.reopen_ms * 1_000_000
+            st.i_indns[i] = ins.indicative_ms * 1_000_000
             if ins.reference_price is not None:
                 st.i_ref[i] = ins.reference_round(Fraction(ins.reference_price))
         for i, (on, lo, hi) in enumerate(initial_bands(self.instruments)):
@@ -87,6 +98,11 @@ class Engine:
             self.state = grow_hash(st)
         else:
             raise AssertionError(f"unknown kernel status {status}")
+
+    @property
+    def next_timer(self) -> int:
+        """The earliest deadline (ns, command time) of a timer (docs/market-integrity.md 5); 2**63 - 1 when none."""
+        return int(self.state.meta[M_NEXT_TIMER])
 
     @property
     def live_orders(self) -> int:

@@ -14,7 +14,9 @@ MAX_UNITS = 1 << 40  # the largest price in ticks and quantity in lots
 SYMBOL_RE = re.compile(r"[A-Za-z0-9._/-]{1,32}")
 PLAIN_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 MIN_VALUE, MAX_VALUE = Decimal("1e-30"), Decimal("1e18")  # any decimal of an instruments file
-KNOWN_KEYS = {"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price"}
+KNOWN_KEYS = {"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price", "reopen_ms",
+              "indicative_ms"}
+MAX_MS = 10 ** 9  # the longest duration of an instruments file, in ms (about 11.6 days)
 
 DEFAULT_INSTRUMENTS_TOML = """
 # Kabuto's built-in instruments: used when no --instruments file is given.
@@ -130,6 +132,8 @@ class Instrument:
     min_qty: Decimal
     band_pct: Decimal | None = None
     reference_price: Decimal | None = None
+    reopen_ms: int = 300_000  # a reopening call's length (docs/market-integrity.md 3)
+    indicative_ms: int = 1_000  # the period of a call's indicative events
     px: Scale = field(init=False, repr=False, compare=False)
     qty: Scale = field(init=False, repr=False, compare=False)
 
@@ -188,6 +192,14 @@ def _step(entry: dict, key: str, where: str) -> Decimal:
     return d
 
 
+def _ms(entry: dict, key: str, where: str) -> int:
+    """A duration in milliseconds: a TOML integer from 1 to MAX_MS."""
+    v = entry[key]
+    if type(v) is not int or not 1 <= v <= MAX_MS:
+        raise ConfigError(f"{where}: {key} = {v!r} must be an integer from 1 to {MAX_MS} (milliseconds)")
+    return v
+
+
 def parse_instruments(doc: dict) -> list[Instrument]:
     """Instruments from a parsed TOML document; unknown keys and bad values are errors."""
     entries = doc.get("instrument")
@@ -217,7 +229,8 @@ def parse_instruments(doc: dict) -> list[Instrument]:
         min_qty = _decimal(entry, "min_qty", where) if "min_qty" in entry else lot
         band = _decimal(entry, "band_pct", where) if "band_pct" in entry else None
         ref = _decimal(entry, "reference_price", where) if "reference_price" in entry else None
-        out.append(Instrument(sym, tick, lot, min_qty, band, ref))
+        ms = {k: _ms(entry, k, where) for k in ("reopen_ms", "indicative_ms") if k in entry}
+        out.append(Instrument(sym, tick, lot, min_qty, band, ref, **ms))
     return out
 
 

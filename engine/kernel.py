@@ -50,6 +50,8 @@ R_USER, R_IOC, R_FOK, R_STP, R_BAND = (int(Reason.USER), int(Reason.IOC), int(Re
                                        int(Reason.STP), int(Reason.BAND))
 F_HAS_TS, F_HAS_PX, F_HAS_QTY, F_HAS_OID, F_BAND_ON = (int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_QTY),
                                                       int(Flag.HAS_OID), int(Flag.BAND_ON))
+F_TIMER = int(Flag.TIMER)
+TIMED = F_HAS_TS | F_TIMER  # the flags of a timer's events
 PREFETCH = 6
 R_BAD_PRICE, R_BAD_QTY = int(Reason.BAD_PRICE), int(Reason.BAD_QTY)
 MAX_UNITS = 1 << 40
@@ -473,6 +475,7 @@ def _ref(st, c, ev, k):
 @njit(cache=True, _nrt=False, inline="always")
 def _status(st, ev, k, sym, status, reason, until, fl, ts):
     """Print a status event (until: end of a call, else 0)."""
+    st.i_sreason[sym] = reason
     return _emit(ev, k, STATUS, reason, status, fl, sym, 0, 0, 0, until, 0, 0, 0, ts, 0)
 
 
@@ -636,7 +639,7 @@ def _start_call(st, ev, k, sym, reason, length, fl, ts):
 @njit(cache=True, _nrt=False)
 def _uncross(st, ev, k, sym, price, qty, ts):
     """Fill qty at price between the best bids and the best asks, in time priority (12.7)."""
-    fl = F_HAS_TS
+    fl = TIMED
     k = _emit(ev, k, UNCROSS, R_NONE, 0, fl | F_HAS_PX, sym, 0, price, qty, 0, 0, 0, 0, ts, 0)
     bb = 2 * sym
     rem = qty
@@ -674,7 +677,7 @@ def _end_call(st, ev, k, sym, ts):
     st.i_tcall[sym] = NO_TIMER
     st.i_tind[sym] = NO_TIMER
     _next_timer(st)
-    return _status(st, ev, k, sym, ST_CONTINUOUS, SR_CALL_END, 0, F_HAS_TS, ts)
+    return _status(st, ev, k, sym, ST_CONTINUOUS, SR_CALL_END, 0, TIMED, ts)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -783,7 +786,7 @@ def _fire_timers(st, ev, k, t):
             k = _end_call(st, ev, k, sym, d)
         else:
             st.i_tind[sym] = NO_TIMER
-            k = _indicative(st, ev, k, sym, F_HAS_TS, d, True)
+            k = _indicative(st, ev, k, sym, TIMED, d, True)
     return k, True
 
 

@@ -27,11 +27,11 @@ class Order:
     time: int = 0  # time priority across the venue: smaller rested earlier
 
 
-REOPEN_NS = 300_000 * 1_000_000  # docs/market-integrity.md section 3 defaults
-INDICATIVE_NS = 1_000 * 1_000_000
+MS = 1_000_000  # ns per ms
 CAUSE_REASONS = {HaltCause.MARKET_WIDE: StatusReason.MARKET_WIDE, HaltCause.OPERATOR: StatusReason.OPERATOR,
                  HaltCause.STALE_ORACLE: StatusReason.STALE_ORACLE, HaltCause.NO_REFERENCE: StatusReason.NO_REFERENCE}
 HALT_OPS = (Op.HALT, Op.RESUME, Op.HALT_ALL, Op.RESUME_ALL)
+TIMED = Flag.HAS_TS | Flag.TIMER  # the flags of a timer's events
 
 
 def shown_reason(causes: int) -> int:
@@ -325,7 +325,7 @@ class ReferenceEngine:
             if kind == Timer.CALL_END:
                 self._end_call(sym, d)
             else:
-                self._indicative(sym, Flag.HAS_TS, d, force=True)
+                self._indicative(sym, TIMED, d, force=True)
 
     def _auction(self, sym: int) -> tuple[int | None, int, int]:
         """(auction price or None, matched V(P), imbalance I(P)) of an instrument's book (section 12.5)."""
@@ -370,7 +370,7 @@ class ReferenceEngine:
         self.last_indicative[sym] = fields
         self._emit(Ev.INDICATIVE, 0, int(side), fl | (Flag.HAS_PX if px is not None else 0), sym,
                    px=px or 0, qty=v, open_=abs(imb), maker=-1, maker_acct=-1, acct=self.until[sym], ts=ts)
-        self.timers[(sym, Timer.INDICATIVE)] = self.now + INDICATIVE_NS
+        self.timers[(sym, Timer.INDICATIVE)] = self.now + self.instruments[sym].indicative_ms * MS
 
     def _start_call(self, sym: int, reason: int, length: int, fl: int, ts: int) -> None:
         self.until[sym] = self.now + length
@@ -383,18 +383,18 @@ class ReferenceEngine:
         if px is not None:
             self._uncross(sym, px, v, ts)
         self.timers.pop((sym, Timer.INDICATIVE), None)
-        self._status(sym, Status.CONTINUOUS, StatusReason.CALL_END, Flag.HAS_TS, ts)
+        self._status(sym, Status.CONTINUOUS, StatusReason.CALL_END, TIMED, ts)
 
     def _uncross(self, sym: int, price: int, qty: int, ts: int) -> None:
         """Fill qty at price, best bids against best asks, each fill's maker the earlier order (12.7)."""
-        self._emit(Ev.UNCROSS, 0, 0, Flag.HAS_TS | Flag.HAS_PX, sym, px=price, qty=qty, ts=ts)
+        self._emit(Ev.UNCROSS, 0, 0, TIMED | Flag.HAS_PX, sym, px=price, qty=qty, ts=ts)
         bids, asks = self.books[sym]
         while qty:
             b = bids.peekitem(-1)[1][0]
             a = asks.peekitem(0)[1][0]
             q = min(qty, b.qty, a.qty)
             maker, taker = (b, a) if b.time < a.time else (a, b)
-            self._emit(Ev.FILL, 0, taker.side, Flag.HAS_TS, sym, taker.oid, price, q, 0, maker.oid, maker.acct,
+            self._emit(Ev.FILL, 0, taker.side, TIMED, sym, taker.oid, price, q, 0, maker.oid, maker.acct,
                        taker.acct, ts)
             qty -= q
             for o in (b, a):
@@ -420,7 +420,7 @@ class ReferenceEngine:
             if shown_reason(self.causes[sym]) != shown_reason(old):
                 self._status(sym, Status.HALTED, shown_reason(self.causes[sym]), fl, ts)
         elif old:
-            self._start_call(sym, StatusReason.REOPEN, REOPEN_NS, fl, ts)
+            self._start_call(sym, StatusReason.REOPEN, self.instruments[sym].reopen_ms * MS, fl, ts)
 
     def _halts(self, c, op: int) -> None:
         fl, ts, sym = int(c["flags"]) & Flag.HAS_TS, int(c["ts"]), int(c["sym"])

@@ -23,7 +23,7 @@ NO_TIMER = (1 << 63) - 1
 # i_ind columns: the last indicative event of the current call, compared to decide whether to print
 IND_PX, IND_MATCHED, IND_IMBALANCE, IND_SIDE, IND_LO, IND_HI, IND_UNTIL = range(7)
 IND_COLS = 7
-# defaults of the instrument keys of docs/market-integrity.md section 3 (plain instruments take these)
+# defaults of the instrument keys of docs/market-integrity.md section 3 (Engine sets each instrument's)
 REOPEN_NS = 300_000 * 1_000_000
 INDICATIVE_NS = 1_000 * 1_000_000
 
@@ -65,6 +65,7 @@ class State(NamedTuple):
     i_ref: np.ndarray     # plain instrument: its last reference price in ticks, rounded half up (0: none)
     i_last: np.ndarray    # the price of its last fill in ticks (0: none)
     i_status: np.ndarray  # Status
+    i_sreason: np.ndarray  # StatusReason of the last status event (0 before any)
     i_causes: np.ndarray  # HaltCause bits
     i_until: np.ndarray   # end of the current call (ns)
     i_tcall: np.ndarray   # timer call_end: deadline or NO_TIMER
@@ -132,7 +133,8 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
         i_tm=np.ones(n_symbols, np.int64), i_te=np.zeros(n_symbols, np.int64),
         i_lm=np.ones(n_symbols, np.int64), i_le=np.zeros(n_symbols, np.int64),
         i_ref=np.zeros(n_symbols, np.int64), i_last=np.zeros(n_symbols, np.int64),
-        i_status=np.zeros(n_symbols, np.int64), i_causes=np.zeros(n_symbols, np.int64),
+        i_status=np.zeros(n_symbols, np.int64), i_sreason=np.zeros(n_symbols, np.int64),
+        i_causes=np.zeros(n_symbols, np.int64),
         i_until=np.zeros(n_symbols, np.int64), i_tcall=np.full(n_symbols, NO_TIMER, np.int64),
         i_tind=np.full(n_symbols, NO_TIMER, np.int64), i_reopen=np.full(n_symbols, REOPEN_NS, np.int64),
         i_indns=np.full(n_symbols, INDICATIVE_NS, np.int64), i_ind=np.zeros((n_symbols, IND_COLS), np.int64),

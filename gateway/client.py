@@ -167,6 +167,18 @@ class Client:
         self.send([P.MASS_CANCEL, req, sym, side])
         return req
 
+    def halt(self, sym: str | None = None) -> int:
+        """Halt one instrument, or the whole venue when sym is None (operator accounts only); returns the req."""
+        req = self.next_req()
+        self.send([P.HALT, req, sym] if sym is not None else [P.HALT_ALL, req])
+        return req
+
+    def resume(self, sym: str | None = None) -> int:
+        """Lift the operator's halt of one instrument, or the market-wide halt when sym is None; returns the req."""
+        req = self.next_req()
+        self.send([P.RESUME, req, sym] if sym is not None else [P.RESUME_ALL, req])
+        return req
+
     def ref(self, sym: str, px) -> int:
         """Set an instrument's reference price (operator accounts only); returns the request id.
         wait_reply(req) gives ["ref", req, sym, px, band low, band high]."""
@@ -287,9 +299,11 @@ class Client:
 class LocalBook:
     """One symbol's aggregated book as the feed describes it, with the sequence number it stands at."""
 
-    def __init__(self, seq: int, bids: list, asks: list):
+    def __init__(self, seq: int, bids: list, asks: list, status: list | None = None):
         self.seq = seq
         self.sides = ({p: q for p, q in bids}, {p: q for p, q in asks})
+        # [status, reason, until, indicative or None] (docs/protocol.md, Trading status)
+        self.status = status
 
     def apply(self, changes: list) -> None:
         """Apply [side, px, qty] level changes (qty zero removes the level)."""
@@ -301,8 +315,11 @@ class LocalBook:
                 levels.pop(px, None)
 
     def update(self, msg: list) -> None:
-        """Apply one `md` message."""
-        self.apply(msg[5])
+        """Apply one `md` or `status` message."""
+        if msg[0] == P.MD_STATUS:
+            self.status = msg[4:8]
+        else:
+            self.apply(msg[5])
 
     def levels(self) -> tuple[list[list[str]], list[list[str]]]:
         """(bids, asks) as [[px, qty], ...] best first, as in a snapshot."""
@@ -450,6 +467,11 @@ class MarketDataClient:
             raise ClientError(f"no book for {sym} yet")
         return b.book() if self.l3 else b.levels()
 
+    def status(self, sym: str) -> list | None:
+        """The symbol's trading status as the feed gave it: [status, reason, until, indicative] (L2 only)."""
+        b = self.books[sym]
+        return None if b is None or self.l3 else b.status
+
     def seq(self, sym: str) -> int:
         """The sequence number the local book of sym stands at."""
         b = self.books[sym]
@@ -494,12 +516,13 @@ class MarketDataClient:
     def _on_snapshot(self, msg: list) -> None:
         if msg[0] != self._snapshot_kind:
             return
-        _, req, sym, seq, bids, asks = msg
+        _, req, sym, seq, bids, asks, *status = msg
         pending = self._pending.get(sym)
         if pending is None or pending[0] != req:
             return  # an answer to a request we gave up on
         del self._pending[sym]
-        book = self.books[sym] = (LocalOrderBook if self.l3 else LocalBook)(seq, bids, asks)
+        book = self.books[sym] = LocalOrderBook(seq, bids, asks) if self.l3 else LocalBook(seq, bids, asks,
+                                                                                          *status[:1])
         self.snapshots += 1
         for m in self._buffer.pop(sym, []):
             if m[2] <= book.seq:
@@ -520,7 +543,7 @@ class MarketDataClient:
             for t in msg[4]:
                 self.trades.append((sym, t, received))
         if sym in self._pending:
-            if kind == self._update_kind:
+            if kind == self._update_kind or (kind == P.MD_STATUS and not self.l3):
                 self._buffer[sym].append(msg)
             return
         book = self.books[sym]

@@ -166,6 +166,11 @@ class Decoder:
             if len(msg) != 4 or type(msg[2]) is not str:
                 raise ProtocolError(R_MALFORMED, "ref is [\"ref\", req, symbol, price]", req)
             return kind, req, (msg[2], msg[3])
+        if kind in P.HALT_KINDS:
+            one = kind in (P.HALT, P.RESUME)
+            if len(msg) != (3 if one else 2) or (one and type(msg[2]) is not str):
+                raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req{', symbol' if one else ''}]", req)
+            return kind, req, msg[2] if one else None
         if kind in SESSION_KINDS:
             if len(msg) != 2:
                 raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req]", req)

@@ -82,15 +82,17 @@ from kabuto.venue.ordertable import (
 )
 from numba import njit
 
-ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
-HAS_PX = int(Flag.HAS_PX)
+ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED),
+                                              int(Ev.REJECTED))
+HAS_PX, TIMER = int(Flag.HAS_PX), int(Flag.TIMER)
+STATUS, INDICATIVE = int(Ev.STATUS), int(Ev.INDICATIVE)
 OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 
 
 # counts: C_BATCH numbers the batches (scratch rows marked with another number are stale), C_FRAMES
 # and C_TODO count what the last batch left, C_L3 switches the L3 feed on
-C_BATCH, C_FRAMES, C_TODO, C_L3 = range(4)
+C_BATCH, C_FRAMES, C_TODO, C_L3, C_STATUS = range(5)  # C_STATUS: status and indicative events of the batch
 
 REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
 MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
@@ -159,6 +161,35 @@ def _finished(tables, scratch, oid):
         _todo(tables, scratch, TODO_FINISHED, 0, slot)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _uncross_fill(tables, scratch, p, ev, seq, batch, l3):
+    """A fill of a call's uncross: two resting orders trade; reports to both owners, no request behind it."""
+    orders = tables.orders
+    rows = orders.rows
+    md = scratch.md
+    taker = find_order(orders, ev.oid)
+    maker = find_order(orders, ev.maker)
+    if taker < 0 or maker < 0:
+        return p
+    sym = ev.sym
+    qty = ev.qty
+    add_trade(md, batch, sym, seq, ev.px, qty, ev.side, ev.ts)
+    for j in range(2):
+        slot = taker if j == 0 else maker
+        oid = ev.oid if j == 0 else ev.maker
+        row = rows[slot]
+        left = row[O_OPEN] - qty
+        row[O_OPEN] = left
+        p = _order_report(tables, scratch, p, slot, -1, S_FILL, seq, ev.ts, -1, oid, sym, row[O_SIDE], ev.px, qty,
+                          left, -1, S_TAKER if j == 0 else S_MAKER)
+        change_level(md, batch, sym, row[O_SIDE], row[O_PX], -qty)
+        if l3:
+            add_op(md, batch, sym, L3_FILL, oid, row[O_SIDE], row[O_PX], qty, left)
+        if left == 0:
+            _finished(tables, scratch, oid)
+    return p
+
+
 @njit(cache=True, _nrt=False)
 def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, b_lv, b_n, l_px, l_qty):
     """Reports and market data of one batch into scratch.out; frames in scratch.frames, Python's work in
@@ -168,6 +199,7 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
     counts[C_BATCH] += 1
     counts[C_FRAMES] = 0
     counts[C_TODO] = 0
+    counts[C_STATUS] = 0
     batch = counts[C_BATCH]
     l3 = counts[C_L3]
     clear_reports(scratch.reports)
@@ -183,10 +215,20 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
         ev = events[i]
         seq += 1
         kind = ev.kind
+        timer = (ev.flags & TIMER) != 0  # a timer's event has no command (docs/market-integrity.md 5)
         cmd = ev.ts - t0  # the command's index in the batch
-        if pend >= 0 and cmd != pend_cmd:
+        if pend >= 0 and (timer or cmd != pend_cmd):
             _rested(tables, scratch, pend)
             pend = -1
+        if kind == STATUS or kind == INDICATIVE:  # published from Python (gateway/marketdata.py)
+            counts[C_STATUS] += 1
+            continue
+        if timer:
+            if kind == FILL:  # an uncross: both orders rested
+                p = _uncross_fill(tables, scratch, p, ev, seq, batch, l3)
+            continue
+        if kind > REJECTED:  # an uncross: its fills are the trades
+            continue
         meta = metas[cmd]
         session = meta.sess
         if kind == FILL:
@@ -305,7 +347,7 @@ class Fanout:
     def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14, l3: bool = False):
         n = len(instruments)
         wire = wire_tables(instruments)
-        counts = np.zeros(4, np.int64)
+        counts = np.zeros(5, np.int64)
         counts[C_L3] = l3
         self.tables = Tables(new_order_table(slots), new_routes([], {}), wire, np.zeros(n, np.int64),
                              np.zeros(n, np.int64), counts)
@@ -391,3 +433,8 @@ class Fanout:
             fan_out(*args)
         counts = self.tables.counts
         return scratch.frames[:counts[C_FRAMES]], scratch.todo[:counts[C_TODO]], scratch.out
+
+    @property
+    def status_events(self) -> int:
+        """How many status and indicative events the last batch had (the server publishes them)."""
+        return int(self.tables.counts[C_STATUS])

@@ -11,12 +11,18 @@ from collections.abc import Callable, Sequence
 
 import msgpack
 import numpy as np
+from kabuto.engine.codes import STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Status
 from kabuto.engine.instruments import Instrument
 from kabuto.gateway import protocol as P
 from kabuto.gateway.units import price_cache, qty_cache
 
 Publish = Callable[[bytes, bytes], None]
 _pack = msgpack.Packer().pack
+STATUS, INDICATIVE = int(Ev.STATUS), int(Ev.INDICATIVE)
+HAS_PX, BAND_ON = int(Flag.HAS_PX), int(Flag.BAND_ON)
+TIMED = (int(Status.LIMIT_UP), int(Status.LIMIT_DOWN), int(Status.CALL))  # statuses with an `until`
+CALL = int(Status.CALL)
+SIDES = (P.SIDE_TEXT[0], P.SIDE_TEXT[1], None)
 
 
 class MarketData:
@@ -32,6 +38,43 @@ class MarketData:
         self.l3_topics = [P.l3_topic(i.symbol) for i in instruments]
         self.px = price_cache(instruments)  # decimal text of ticks and lots (the server's `orders` answers too)
         self.qty = qty_cache(instruments)
+        # per symbol: [status, reason, until, indicative] as the feed last published them
+        self.status: list[list] = [[STATUS_NAMES[Status.CONTINUOUS], None, None, None] for _ in instruments]
+
+    def sync_status(self, engine) -> None:
+        """Take each symbol's trading status from the engine (at start, after a recovery)."""
+        st = engine.state
+        for sym in range(len(self._sym)):
+            status, reason = int(st.i_status[sym]), int(st.i_sreason[sym])
+            row = st.i_ind[sym]
+            ind = None
+            if status == CALL:
+                ind = self._indicative(sym, int(row[0]) if row[0] >= 0 else None, int(row[1]), int(row[2]),
+                                       int(row[3]), None, None, int(row[6]))
+            self.status[sym] = [STATUS_NAMES[status], STATUS_REASON_NAMES.get(reason),
+                                int(st.i_until[sym]) if status in TIMED else None, ind]
+
+    def _indicative(self, sym: int, px: int | None, matched: int, imbalance: int, side: int, lo: int | None,
+                    hi: int | None, until: int) -> list:
+        pt, qt = self.px.text, self.qty.text
+        return [pt(sym, px) if px is not None else None, qt(sym, matched), qt(sym, imbalance), SIDES[side],
+                pt(sym, lo) if lo is not None else None, pt(sym, hi) if hi is not None else None, until]
+
+    def publish_status(self, events: np.ndarray) -> None:
+        """Publish a `status` message for every status and indicative event of a batch (in event order)."""
+        for kind, reason, side, flags, sym, _, px, qty, open_, lo, hi, until, ts, _ in events.tolist():
+            if kind == STATUS:
+                self.status[sym] = [STATUS_NAMES[side], STATUS_REASON_NAMES[reason],
+                                    open_ if side in TIMED else None, None]
+            elif kind == INDICATIVE:
+                band = flags & BAND_ON
+                self.status[sym][3] = self._indicative(sym, px if flags & HAS_PX else None, qty, open_, side,
+                                                       lo if band else None, hi if band else None, until)
+            else:
+                continue
+            self.seq[sym] += 1
+            self._publish(self.topics[sym], _pack([P.MD_STATUS, self._sym[sym], int(self.seq[sym]), ts,
+                                                   *self.status[sym]]))
 
     def heartbeat(self) -> None:
         """Publish each symbol's current sequence number, so an idle subscriber can see a gap."""
@@ -46,7 +89,8 @@ class MarketData:
         pt, qt = self.px.text, self.qty.text
         bids, asks = engine.book(sym)
         return [P.SNAPSHOT, req, self._sym[sym], int(self.seq[sym]),
-                [[pt(sym, p), qt(sym, q)] for p, q in bids], [[pt(sym, p), qt(sym, q)] for p, q in asks]]
+                [[pt(sym, p), qt(sym, q)] for p, q in bids], [[pt(sym, p), qt(sym, q)] for p, q in asks],
+                self.status[sym]]
 
     def snapshot_l3(self, engine, sym: int, req: int) -> list:
         """The L3 snapshot of one symbol: every resting order [oid, px, qty] in priority order, best first."""

@@ -18,6 +18,8 @@ MASS_CANCEL = "mass_cancel"
 BATCH = "batch"
 ORDERS = "orders"
 REF = "ref"  # operator accounts only: set an instrument's reference price
+HALT, RESUME, HALT_ALL, RESUME_ALL = "halt", "resume", "halt_all", "resume_all"  # operator accounts only
+HALT_KINDS = (HALT, RESUME, HALT_ALL, RESUME_ALL)
 
 # gateway -> client (order entry)
 REPORTS = "reports"
@@ -26,6 +28,7 @@ ERROR = "error"
 # market data (PUB) and snapshots (ROUTER)
 MD_UPDATE = "md"
 MD_HEARTBEAT = "hb"
+MD_STATUS = "status"  # an instrument's trading status and its call's indicative (docs/market-integrity.md)
 SNAPSHOT = "snapshot"
 TOPIC_END = "|"  # a market data topic is the symbol followed by this character
 L3_UPDATE = "l3"  # order-by-order feed (serve --l3)

@@ -93,6 +93,7 @@ class Server:
         self._parse = DirectCall(parse)  # always the same argument types
         self.market_data = MarketData(self.instruments, self._publish, self.fanout.tables.md_seq,
                                       self.fanout.tables.l3_seq if config.l3 else None)
+        self.market_data.sync_status(self.engine)
         self.symbols = {ins.symbol: i for i, ins in enumerate(self.instruments)}
         self._ctx = context or zmq.Context.instance()
         self._auth: KeyAuthenticator | None = None
@@ -231,6 +232,9 @@ class Server:
                 self._check_keys()
                 if self.entry.expire(now) and self.sequencer.pending:
                     self.run_batch()
+                if self.engine.next_timer <= time.time_ns():  # a call's indicative or end is due
+                    self.sequencer.tick()
+                    self.run_batch()
                 if now >= next_hb:
                     next_hb = now + self.config.md_heartbeat
                     self.market_data.heartbeat()
@@ -298,6 +302,8 @@ class Server:
                 sym, px = body
                 mant, exp = self.decoder.decimals.parts(px)
                 entry.ref(s, req, sym, mant, exp, px if type(px) is str else str(px))
+            elif kind in P.HALT_KINDS:
+                entry.halt(s, req, kind, body)
             else:
                 orders = entry.open_orders(s, req, body)
                 self._reply(rid, answers.open_orders(req, orders, self.symbol_list, self.fanout.px_open,
@@ -380,6 +386,8 @@ class Server:
                     send(self.market_data.l3_topics[sym], SNDMORE)
                     send(view[a:b], NOBLOCK)
             view.release()
+            if self.fanout.status_events:
+                self.market_data.publish_status(events)
             if len(todo):  # after the sends: only the next frames read the tables it updates
                 file_todo(self.fanout.recs, todo.tolist(), batch.meta)
 

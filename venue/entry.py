@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 
 import numpy as np
-from kabuto.engine.codes import Flag, Reason
+from kabuto.engine.codes import Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
 from kabuto.venue.accounts import ACCOUNT, ACCOUNT_RE, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
@@ -26,9 +26,11 @@ from kabuto.venue.commands import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, GTC, 
 from kabuto.venue.config import VenueConfig
 from kabuto.venue.errors import Refused
 from kabuto.venue.orderrows import CL_INT, F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, commit
-from kabuto.venue.sequencer import MassCancel, ReferenceSet, Sequencer
+from kabuto.venue.sequencer import HaltSet, MassCancel, ReferenceSet, Sequencer
 
 R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
+HALT_OPS = {"halt": int(Op.HALT), "resume": int(Op.RESUME), "halt_all": int(Op.HALT_ALL),
+            "resume_all": int(Op.RESUME_ALL)}
 BAND_ON = int(Flag.BAND_ON)
 R_MALFORMED, R_UNKNOWN_ORDER = int(Reason.MALFORMED), int(Reason.UNKNOWN_ORDER)
 R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Reason.RATE_LIMIT),
@@ -136,6 +138,19 @@ class OrderEntry:
             lo, hi = ins.px.text(lo_t), ins.px.text(hi_t)
         self.seq.reference(s, req, sym=k, low=lo_t, high=hi_t, flags=flags, ticks=ins.reference_round(value))
         self.seq.ack(ReferenceSet(s, req, sym, text, lo, hi))
+
+    def halt(self, s: Session, req: int, kind: str, sym: str | None) -> None:
+        """An operator halts or resumes one instrument (kind `halt`, `resume`; sym names it) or the whole
+        venue (`halt_all`, `resume_all`; sym None); acknowledged after the batch (docs/market-integrity.md 11)."""
+        if s.account.name not in self.config.operators:
+            raise Refused(R_NOT_AUTHORIZED, "only an operator account halts and resumes trading", req)
+        k = -1
+        if kind in ("halt", "resume"):
+            k = self.symbol_index.get(sym)
+            if k is None:
+                raise Refused(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
+        self.seq.halt(s, req, op=HALT_OPS[kind], sym=k)
+        self.seq.ack(HaltSet(s, req, kind, sym))
 
     def rekey(self, keys: dict[bytes, str]) -> list[Session]:
         """The key file changed: end every session whose key left it or now names another account;

@@ -18,11 +18,12 @@ import numpy as np
 from kabuto.engine.codes import Flag, Op
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.venue.accounts import ACCOUNT, CL, OID, SIDE, SYM
-from kabuto.venue.commands import C_AMEND, C_NEW, C_REF
+from kabuto.venue.commands import C_AMEND, C_HALT, C_NEW, C_REF, C_TICK
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 HAS_TS = int(Flag.HAS_TS)
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
+TICK = int(Op.TICK)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
@@ -77,6 +78,19 @@ class ReferenceSet:
         self.symbol = symbol
         self.price = price
         self.low, self.high = low, high  # the band's edges, None without a band
+
+
+class HaltSet:
+    """An operator's halt, resume, halt_all or resume_all, acknowledged after its batch (a rejection,
+    `halted` or `not_halted`, is a report before the acknowledgement)."""
+
+    __slots__ = ("session", "req", "kind", "symbol")
+
+    def __init__(self, session, req: int, kind: str, symbol: str | None):
+        self.session = session
+        self.req = req
+        self.kind = kind  # the command's name: halt, resume, halt_all, resume_all
+        self.symbol = symbol
 
 
 class Batch:
@@ -139,6 +153,14 @@ class Sequencer:
         self._add(REF, 0, 0, 0, 0, 0, 0, 0, flags, sym, ticks, sess.account.id, low, high, sess, req, C_REF, None,
                   None)
 
+    def halt(self, sess, req: int, *, op: int, sym: int) -> None:
+        """An operator's halt, resume, halt_all or resume_all (op: the engine's Op; sym -1 for the last two)."""
+        self._add(op, 0, 0, 0, 0, 0, 0, 0, 0, sym, 0, sess.account.id, 0, 0, sess, req, C_HALT, None, None)
+
+    def tick(self) -> None:
+        """A clock tick (no session): a timer is due and no other command would fire it."""
+        self._add(TICK, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, None, None, C_TICK, None, None)
+
     def resume_after(self, ts: int) -> None:
         """Timestamps continue above ts (a recovered journal's last): strictly increasing across restarts."""
         self._last_ts = max(self._last_ts, ts)
@@ -188,7 +210,7 @@ class Sequencer:
         self._meta.extend(metas)
         self.count += len(metas)
 
-    def ack(self, mass: MassCancel | ReferenceSet) -> None:
+    def ack(self, mass: MassCancel | ReferenceSet | HaltSet) -> None:
         """Answer a request after this batch (a mass cancel's count, even when it canceled nothing)."""
         self._acks.append(mass)
 

@@ -16,7 +16,7 @@ from kabuto.gateway.keys import client_credentials
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
             "mallory", "oscar", "peggy", "trent", "victor", "walter", "capa", "capb", "seqa", "seqb", "keepa", "mda",
-            "mdb", "massa", "lista"]
+            "mdb", "massa", "lista", "hala", "halb"]
 OPERATOR = "trent"  # the shared venue's operator account (serve --operators)
 
 INSTRUMENTS = """
@@ -88,6 +88,13 @@ lot_size = "0.001"
 symbol = "MDC-USD"
 tick_size = "0.01"
 lot_size = "0.001"
+
+[[instrument]]
+symbol = "HALT-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+reopen_ms = 1500
+indicative_ms = 400
 """
 
 LIMITS = {"cod_timeout": 2.0, "rate_limit": 1000, "max_live_orders": 200, "max_batch": 100,

@@ -122,3 +122,14 @@ def test_log_level_error_hides_warnings_and_leaves_the_output_alone(venue):
 def test_an_unknown_log_level_is_a_usage_error(venue):
     p = kabuto("replay", "--log-level", "chatty", venue)
     assert p.returncode == 2 and "--log-level" in p.stderr
+
+
+def test_export_writes_halts_and_the_venues_ticks_as_order_log_lines(tmp_path):
+    halts = [dict(op=int(Op.HALT), sym=0, ts=40), dict(op=int(Op.RESUME), sym=0, ts=41),
+             dict(op=int(Op.TICK), sym=-1, ts=42), dict(op=int(Op.HALT_ALL), sym=-1, ts=43)]
+    write_journal(tmp_path, BATCHES + [halts], ["alice", "bob"])
+    p = kabuto("journal", "export", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-4:] == ['{"op":"halt","sym":"TSLAx-USD","ts":40}',
+                                          '{"op":"resume","sym":"TSLAx-USD","ts":41}', '{"op":"tick","ts":42}',
+                                          '{"op":"halt_all","ts":43}']
