@@ -1,7 +1,8 @@
 """Kernel throughput: numba engine vs the reference model and a floor kernel, on our mix and the peer logs.
 
 Times are the benchmark process's CPU time (time.process_time): the same as wall time on an idle
-machine, and much less disturbed by other processes on a shared 2-core box."""
+machine, and much less disturbed by other processes on a shared 2-core box. The peer logs also run on
+the engine as a user creates it (default sizing, grown as the book fills), alternated with the presized one."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+from kabuto.engine import kernel
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import load_instruments
 from kabuto.engine.records import EVENT_DTYPE
@@ -128,6 +130,71 @@ def bench_peer(workload: str, n: int) -> dict:
             "resting": engine.live_orders}
 
 
+GROW_NAMES = {kernel.NEED_ORDERS: "orders", kernel.NEED_LEVELS: "levels", kernel.NEED_HASH: "oid hash",
+              kernel.NEED_BOOK_LEVELS: "book levels", kernel.NEED_EVENTS: "events"}
+
+
+def _timed_default_run(instruments, cmds: np.ndarray) -> tuple[float, list[tuple[str, int, float]]]:
+    """Seconds of one batch on Engine(instruments) as a user creates it, and (pool, size before, seconds)
+    of each growth step inside it."""
+    engine = Engine(instruments)
+    steps = []
+    grow = engine._grow
+
+    def timed(status: int) -> None:
+        st = engine.state
+        size = {kernel.NEED_ORDERS: len(st.o_oid), kernel.NEED_LEVELS: len(st.l_px), kernel.NEED_HASH: len(st.h_key),
+                kernel.NEED_BOOK_LEVELS: st.b_lv.shape[1], kernel.NEED_EVENTS: len(engine._events)}[status]
+        t = time.process_time()
+        grow(status)
+        steps.append((GROW_NAMES[status], size, time.process_time() - t))
+
+    engine._grow = timed
+    t = time.process_time()
+    engine.process(cmds)
+    return time.process_time() - t, steps
+
+
+def bench_growth(workload: str, n: int, rounds: int = 3) -> dict:
+    """Presized engine vs the default one on a peer log, runs alternated; the default run's growth steps."""
+    path, inst_path, expect = peer_log(workload, n)
+    instruments = load_instruments(inst_path)
+    with open(path, "rb") as f:
+        cmds = Decoder(instruments).decode_chunk(f.read(), 1)
+    orders = 1 << 21 if workload == "lbpt" else 1 << 15
+    presized, default, ratios, steps = [], [], [], []
+    for _ in range(rounds):
+        t = time.process_time()
+        engine = Engine(instruments, orders=orders, events=len(cmds) + 1024)
+        build = time.process_time() - t
+        t = time.process_time()
+        engine.process(cmds)
+        presized.append((time.process_time() - t, build))
+        seconds, steps = _timed_default_run(instruments, cmds)
+        default.append(seconds)
+        ratios.append(seconds / presized[-1][0])
+    return {"workload": workload, "commands": len(cmds), "presized": min(p[0] for p in presized),
+            "build": min(p[1] for p in presized), "default": min(default), "ratio": float(np.median(ratios)),
+            "steps": steps}
+
+
+def growth_lines(runs: list[dict]) -> list[str]:
+    """Markdown: presized vs default engine per peer log, and the cost of each growth step."""
+    lines = ["| peer log | presized engine | its construction | default `Engine(instruments)` | default / presized "
+             "(median of alternated pairs) |", "|---|---:|---:|---:|---:|"]
+    for r in runs:
+        n = r["commands"]
+        lines.append(f"| `{r['workload']}` | {n / r['presized'] / 1e6:.2f}M cmd/s | {r['build'] * 1e3:.0f} ms "
+                     f"| {n / r['default'] / 1e6:.2f}M cmd/s | {r['ratio']:.2f} |")
+    for r in runs:
+        if r["steps"]:
+            lines += ["", f"Growth steps of the default engine on `{r['workload']}` "
+                      f"({sum(s[2] for s in r['steps']) * 1e3:.0f} ms in all):", "",
+                      "| pool | size before | ms |", "|---|---:|---:|"]
+            lines += [f"| {name} | {size:,} | {s * 1e3:.1f} |" for name, size, s in r["steps"]]
+    return lines
+
+
 def bench_mixed(n: int, reference_n: int) -> dict:
     """Our mixed workload: numba, floor and reference (on a prefix) in one run."""
     instruments = bench_instruments()
@@ -209,6 +276,8 @@ def main(quick: bool = False, plots: str | None = None) -> list[str]:
                      f"| {peers} (their machine) | {rate / best_peer:.2f}x best peer |")
         bars.append((f"kabuto, peer log {workload}", rate, "kabuto"))
         bars += [(f"{k}, {workload}", v, "peer") for k, v in PEERS[workload].items()]
+    lines += [""] + growth_lines([bench_growth("lbpt", 300_000 if quick else 3_000_000),
+                                  bench_growth("mixed", 200_000 if quick else 2_000_000)])
     mem = memory_for(1_000_000)
     lines.append("")
     lines.append(f"Engine state with {mem['resting']:,} resting orders: {mem['bytes'] / 2**20:.0f} MiB.")

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         # machine with bounds checking on), or they would be compiled again by the first venue
         batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")), close_timeout_s=3600)
         replay(io.BytesIO(SAMPLE), io.BytesIO(), instruments, sinks=[batcher])
+    from kabuto.engine.state import grow_hash, grow_levels, grow_orders, new_state
+    grow_levels(grow_orders(grow_hash(new_state(1, orders=16, levels=4))))  # the SAMPLE grows nothing
     for name in OPTIONAL:
         try:
             mod = importlib.import_module(name)

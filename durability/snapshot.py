@@ -20,7 +20,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 from kabuto.durability.journal import JournalError, fsync_dir
-from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State, new_state
+from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State, new_state, rebuild_hash
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,8 @@ def decode(data: bytes, path: Path | None = None) -> Snapshot:
         for i, f in enumerate(group):
             buf[:, i] = arrays[f]
             arrays[f] = buf[:, i]
-    return Snapshot(d["journal_seq"], d["seq"], d["event_hash"], d["symbols"], State(**arrays), d["gateway"], path)
+    state = rebuild_hash(State(**arrays))  # the same table unless an older hash function placed its entries
+    return Snapshot(d["journal_seq"], d["seq"], d["event_hash"], d["symbols"], state, d["gateway"], path)
 
 
 def snapshot_seq(path: Path) -> int:

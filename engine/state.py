@@ -1,10 +1,13 @@
 """The engine's state as plain numpy arrays: order pool, price levels, books, oid hash table."""
 from __future__ import annotations
 
+import ctypes
+import mmap
 from typing import NamedTuple
 
 import numpy as np
-from kabuto.engine.oidhash import EMPTY, rehash
+from kabuto.engine.oidhash import EMPTY, rehash_table
+from numba import njit
 
 # meta slots
 M_FREE_ORDER = 0  # head of the free list of order slots
@@ -85,24 +88,75 @@ LEVEL_FIELDS = ("l_px", "l_qty", "l_head", "l_tail", "l_count")
 HASH_FIELDS = ("h_key", "h_val")
 
 
-def _rows(n: int, fields: tuple[str, ...], old: State | None = None) -> dict[str, np.ndarray]:
+_libc = ctypes.CDLL(None) if hasattr(mmap, "MADV_HUGEPAGE") else None  # Linux
+
+
+def _advise_huge(buf: np.ndarray) -> None:
+    """Ask for transparent huge pages over every page the buffer touches, its first included.
+
+    numpy advises big buffers from their first page boundary on: the page before is left a mapping
+    of its own, and realloc cannot remap (mremap) a block that spans two mappings, so it copies."""
+    if _libc is None or buf.nbytes < 1 << 22:
+        return
+    at = buf.__array_interface__["data"][0]
+    start = at - at % mmap.PAGESIZE
+    _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(at + buf.nbytes - start), mmap.MADV_HUGEPAGE)
+
+
+def _rows(n: int, fields: tuple[str, ...], value: int = 0) -> dict[str, np.ndarray]:
     """One int64 row per record, its fields as strided column views (named like arrays of their own).
 
     The kernel reads and writes the columns, but an order's fields share one or two cache lines:
     on books too big for the cache that halves the misses of separate arrays."""
     buf = np.empty((n, len(fields)), np.int64)
-    buf.fill(0)  # touch every page now, not inside the first timed batch
-    cols = {f: buf[:, i] for i, f in enumerate(fields)}
-    if old is not None:
-        for f in fields:
-            src = getattr(old, f)
-            cols[f][:len(src)] = src
+    _advise_huge(buf)
+    buf.fill(value)  # touch every page now, not inside the first timed batch
+    return _columns(buf, fields)
+
+
+def _columns(buf: np.ndarray, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {f: buf[:, i] for i, f in enumerate(fields)}
+
+
+def _owned_rows(st: State, fields: tuple[str, ...]) -> np.ndarray | None:
+    """The row buffer behind the fields' columns when it owns its memory and is laid out as _rows makes it."""
+    cols = [getattr(st, f) for f in fields]
+    buf = cols[0].base
+    if buf is None or not buf.flags.owndata or not buf.flags.c_contiguous or buf.shape != (len(cols[0]), len(fields)):
+        return None
+    at = buf.__array_interface__["data"][0]
+    if any(c.base is not buf or c.__array_interface__["data"][0] != at + 8 * i for i, c in enumerate(cols)):
+        return None
+    return buf
+
+
+def _grown_rows(st: State, fields: tuple[str, ...], n: int) -> dict[str, np.ndarray]:
+    """The fields' columns grown to n rows: the old rows keep their values, the new ones are zero.
+
+    In place when the state owns its row buffer: realloc moves a big block by remapping its pages,
+    not by copying them. Every column of st then points into freed memory: the caller replaces
+    them all and nobody may keep st."""
+    buf = _owned_rows(st, fields)
+    if buf is not None:
+        buf.resize((n, len(fields)), refcheck=False)  # numpy zeroes the new rows
+        _advise_huge(buf)
+        return _columns(buf, fields)
+    cols = _rows(n, fields)
+    for f in fields:
+        src = getattr(st, f)
+        cols[f][:len(src)] = src
     return cols
 
 
-def _free_list(col: np.ndarray, start: int, stop: int) -> None:
-    col[start:stop] = np.arange(start + 1, stop + 1)
-    col[stop - 1] = EMPTY
+@njit(cache=True, _nrt=False)
+def _free_rows(link, empties, start, stop, tail):
+    """Rows start..stop-1 as a free list threaded through link and ending in tail, their empties columns EMPTY."""
+    # one pass over the rows: a pass per column would sweep the whole row buffer once per column
+    for i in range(start, stop):
+        link[i] = i + 1
+        for col in empties:
+            col[i] = EMPTY
+    link[stop - 1] = tail
 
 
 def _hash_size(orders: int) -> int:
@@ -116,14 +170,10 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
               book_levels: int = 256) -> State:
     """A fresh, empty state for n_symbols instruments with the given starting capacities."""
     o = _rows(orders, ORDER_FIELDS)
-    _free_list(o["o_next"], 0, orders)
-    o["o_prev"][:] = EMPTY
-    o["o_level"][:] = EMPTY
+    _free_rows(o["o_next"], (o["o_prev"], o["o_level"]), 0, orders, EMPTY)
     lv = _rows(levels, LEVEL_FIELDS)
-    _free_list(lv["l_head"], 0, levels)
-    lv["l_tail"][:] = EMPTY
-    h = _rows(_hash_size(orders), HASH_FIELDS)
-    h["h_key"][:] = EMPTY
+    _free_rows(lv["l_head"], (lv["l_tail"],), 0, levels, EMPTY)
+    h = _rows(_hash_size(orders), HASH_FIELDS, EMPTY)
     return State(
         **o, **lv, **h,
         b_lv=np.zeros((n_symbols * 2, book_levels), np.int32),
@@ -152,11 +202,8 @@ def new_meta() -> np.ndarray:
 def grow_orders(st: State) -> State:
     """Double the order pool; new slots join the free list."""
     old = len(st.o_oid)
-    o = _rows(old * 2, ORDER_FIELDS, st)
-    _free_list(o["o_next"], old, old * 2)
-    o["o_next"][old * 2 - 1] = st.meta[M_FREE_ORDER]
-    o["o_prev"][old:] = EMPTY
-    o["o_level"][old:] = EMPTY
+    o = _grown_rows(st, ORDER_FIELDS, old * 2)
+    _free_rows(o["o_next"], (o["o_prev"], o["o_level"]), old, old * 2, st.meta[M_FREE_ORDER])
     st.meta[M_FREE_ORDER] = old
     return st._replace(**o)
 
@@ -164,10 +211,8 @@ def grow_orders(st: State) -> State:
 def grow_levels(st: State) -> State:
     """Double the level pool; new slots join the free list."""
     old = len(st.l_px)
-    lv = _rows(old * 2, LEVEL_FIELDS, st)
-    _free_list(lv["l_head"], old, old * 2)
-    lv["l_head"][old * 2 - 1] = st.meta[M_FREE_LEVEL]
-    lv["l_tail"][old:] = EMPTY
+    lv = _grown_rows(st, LEVEL_FIELDS, old * 2)
+    _free_rows(lv["l_head"], (lv["l_tail"],), old, old * 2, st.meta[M_FREE_LEVEL])
     st.meta[M_FREE_LEVEL] = old
     return st._replace(**lv)
 
@@ -180,10 +225,18 @@ def grow_book_levels(st: State) -> State:
     return st._replace(b_lv=lv)
 
 
+def _rehashed(st: State, h: dict[str, np.ndarray]) -> State:
+    rehash_table(st.h_key, st.h_val, h["h_key"], h["h_val"])
+    return st._replace(**h)
+
+
 def grow_hash(st: State) -> State:
     """Double the oid hash table and re-insert every live order."""
-    h = _rows(len(st.h_key) * 2, HASH_FIELDS)
-    h["h_key"][:] = EMPTY
-    live = np.flatnonzero(st.h_key != EMPTY)
-    rehash(st.h_key[live], st.h_val[live], h["h_key"], h["h_val"])
-    return st._replace(**h)
+    return _rehashed(st, _rows(len(st.h_key) * 2, HASH_FIELDS, EMPTY))
+
+
+def rebuild_hash(st: State) -> State:
+    """The oid hash table re-inserted at its size: a table saved by an older hash function is findable again."""
+    h = _rows(len(st.h_key), HASH_FIELDS, EMPTY)
+    h["h_val"][:] = st.h_val  # empty entries keep their stale values: a table rebuilt as it was is the same bytes
+    return _rehashed(st, h)

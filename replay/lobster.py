@@ -401,6 +401,7 @@ def run_lobster(messages: np.ndarray, book: np.ndarray | None, levels: int, chec
             raise AssertionError(f"kernel stopped on a checked capacity at message {i + 1}")
         else:
             st, ev, cmds = _grow(st, ev, cmds, status)
+            engine.state = st  # a grown pool's old columns point into freed memory: hold none of them
     replay_s = time.perf_counter() - t0
     if keep:
         on_events(ev[:k], seq)

@@ -1,10 +1,15 @@
 """Engine facade: capacity, growth and deep sweeps."""
 import numpy as np
+import pytest
 from kabuto.engine.codes import Ev, Op, OrdType, Tif
 from kabuto.engine.engine import Engine
+from kabuto.engine.oidhash import EMPTY, hash_find
 from kabuto.engine.records import empty_commands
+from kabuto.engine.state import LEVEL_FIELDS, M_FREE_ORDER, ORDER_FIELDS, grow_orders, new_state, rebuild_hash
+from kabuto.replay.orderlog import Decoder
+from orderlogs import INSTRUMENTS, random_log
 
-from bench.workload import bench_instruments, resting_orders
+from bench.workload import bench_instruments, mixed_workload, resting_orders
 
 
 def market(oid: int, side: int, lots: int) -> np.ndarray:
@@ -64,3 +69,58 @@ def test_a_cancel_prints_the_reason_its_driver_gives():
     cancels["reason"] = [0, 20]  # none given: user; mass_cancel
     events = engine.process(cancels)
     assert events["reason"].tolist() == [11, 20]
+
+
+def _log(kind: str, seed: int) -> tuple[list, np.ndarray]:
+    if kind == "random log":  # every command and fault, few orders resting
+        return INSTRUMENTS, Decoder(INSTRUMENTS).decode_chunk(random_log(seed, 6000), 1)
+    prefill, steady = mixed_workload(20000, n_prefill=3000, seed=seed)  # thousands resting on 4 books
+    return bench_instruments(), np.concatenate([prefill, steady])
+
+
+@pytest.mark.parametrize("kind", ["random log", "bench mix"])
+@pytest.mark.parametrize("seed", range(2))
+def test_an_engine_started_tiny_grows_into_the_books_and_events_of_a_presized_one(kind, seed):
+    instruments, cmds = _log(kind, seed)
+    tiny = Engine(instruments, orders=16, levels=4, book_levels=2, events=4)
+    big = Engine(instruments, orders=1 << 14, levels=1 << 12, book_levels=1 << 10)
+    for i in range(0, len(cmds), 997):
+        assert np.array_equal(tiny.process(cmds[i:i + 997]), big.process(cmds[i:i + 997]))
+    st, ref = tiny.state, big.state
+    assert len(st.o_oid) > 16 and len(st.l_px) > 4 and st.b_lv.shape[1] > 2 and len(st.h_key) > 32
+    for sym in range(len(instruments)):
+        assert tiny.book(sym) == big.book(sym)
+        assert tiny.orders(sym, 0) == big.orders(sym, 0) and tiny.orders(sym, 1) == big.orders(sym, 1)
+    keys = ref.h_key[ref.h_key != EMPTY]
+    assert tiny.live_orders == big.live_orders == len(keys) > 20
+    fields = ("o_oid", "o_acct", "o_px", "o_qty", "o_book", "o_stp", "o_tif")
+    for key in keys:
+        o, r = st.h_val[hash_find(st.h_key, key)], ref.h_val[hash_find(ref.h_key, key)]
+        assert [getattr(st, f)[o] for f in fields] == [getattr(ref, f)[r] for f in fields]
+    for group in (ORDER_FIELDS, LEVEL_FIELDS):  # grown in place: the next growth can be in place too
+        assert getattr(st, group[0]).base.flags.owndata
+
+
+def test_growing_the_order_pool_keeps_every_row_and_threads_the_new_ones_onto_the_free_list():
+    st = new_state(1, orders=1 << 10)
+    rows = st.o_oid.base
+    rows[:] = np.arange(rows.size).reshape(rows.shape)
+    before = rows.copy()
+    st.meta[M_FREE_ORDER] = 5
+    st = grow_orders(st)
+    assert np.array_equal(st.o_oid.base[:1 << 10], before)
+    assert st.o_next[1 << 10:].tolist() == list(range((1 << 10) + 1, 1 << 11)) + [5]
+    assert (st.o_prev[1 << 10:] == EMPTY).all() and (st.o_level[1 << 10:] == EMPTY).all()
+    assert (st.o_oid[1 << 10:] == 0).all() and st.meta[M_FREE_ORDER] == 1 << 10
+
+
+def test_an_oid_table_laid_out_by_another_hash_function_is_rebuilt_findable_and_a_valid_one_unchanged():
+    st = new_state(1, orders=1 << 10)
+    keys = np.arange(1, 700) * 7919
+    st.h_key[:len(keys)] = keys  # packed from entry 0: where no probe chain of this hash function puts them
+    st.h_val[:len(keys)] = np.arange(len(keys))
+    assert sum(hash_find(st.h_key, k) < 0 for k in keys) > 0
+    st = rebuild_hash(st)
+    assert [st.h_val[hash_find(st.h_key, k)] for k in keys] == list(range(len(keys)))
+    again = rebuild_hash(st)
+    assert np.array_equal(again.h_key, st.h_key) and np.array_equal(again.h_val, st.h_val)
