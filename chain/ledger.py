@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from kabuto.chain.batch import MAGIC as BATCH_MAGIC
 from kabuto.chain.batch import Batch, BatchRecord
+from kabuto.chain.defaults import DEFAULT_DIR
 from kabuto.chain.errors import LedgerError
 from kabuto.chain.fills import FILL_DTYPE
 from kabuto.chain.merkle import ZERO
@@ -28,7 +29,6 @@ FRAME_MAGIC = b"KBL2"
 OLD_MAGICS = (b"KBL1",)  # formats before frame headers had a checksum: refused, not read
 # magic, payload length, payload crc32, crc32 of the 16 bytes before it; then the payload
 _HEAD = struct.Struct("<4sQII")
-DEFAULT_DIR = "kabuto-data/chain"
 CUT_SUFFIX = ".cut-"  # a writer keeps the bytes of a torn last frame it cuts in ledger.kbl.cut-<byte>
 
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kabuto.chain.defaults import DEFAULT_DIR
 from kabuto.chain.errors import ChainError, ContractError, ProofError
-from kabuto.chain.ledger import DEFAULT_DIR
 
 if TYPE_CHECKING:
     from kabuto.chain.batcher import FillBatcher
@@ -74,11 +74,11 @@ def add_publisher_options(p: argparse.ArgumentParser) -> None:
 def make_batcher(args: argparse.Namespace, instruments: Sequence,
                  account_name: Callable[[int], str] | None) -> FillBatcher | None:
     """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
-    from kabuto.chain.batcher import FillBatcher
     ledger = getattr(args, "ledger", None)
     rpc = getattr(args, "chain_rpc", None)
     if not ledger and not rpc:
         return None
+    from kabuto.chain.batcher import FillBatcher  # (eth-abi: a fifth of a second to import)
     ledger = ledger or DEFAULT_DIR
     if rpc:
         publisher = _evm_publisher(ledger, args)

@@ -91,7 +91,7 @@ HASH_FIELDS = ("h_key", "h_val")
 _libc = ctypes.CDLL(None) if hasattr(mmap, "MADV_HUGEPAGE") else None  # Linux
 
 
-def _advise_huge(buf: np.ndarray) -> None:
+def advise_huge(buf: np.ndarray) -> None:
     """Ask for transparent huge pages over every page the buffer touches, its first included.
 
     numpy advises big buffers from their first page boundary on: the page before is left a mapping
@@ -109,7 +109,7 @@ def _rows(n: int, fields: tuple[str, ...], value: int = 0) -> dict[str, np.ndarr
     The kernel reads and writes the columns, but an order's fields share one or two cache lines:
     on books too big for the cache that halves the misses of separate arrays."""
     buf = np.empty((n, len(fields)), np.int64)
-    _advise_huge(buf)
+    advise_huge(buf)
     buf.fill(value)  # touch every page now, not inside the first timed batch
     return _columns(buf, fields)
 
@@ -139,7 +139,7 @@ def _grown_rows(st: State, fields: tuple[str, ...], n: int) -> dict[str, np.ndar
     buf = _owned_rows(st, fields)
     if buf is not None:
         buf.resize((n, len(fields)), refcheck=False)  # numpy zeroes the new rows
-        _advise_huge(buf)
+        advise_huge(buf)
         return _columns(buf, fields)
     cols = _rows(n, fields)
     for f in fields:
