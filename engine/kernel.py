@@ -866,7 +866,7 @@ def _bad_new(st, c):
     return R_NONE
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, nogil=True)  # replay decodes the next batch meanwhile
 def run(st, cmds, start, ev, k):
     """Run commands from index start, writing events from index k.
 

@@ -49,11 +49,12 @@ class Encoder:
             cache.append(json.dumps(names[len(cache)]))
         return cache[i]
 
-    def encode_bytes(self, events: np.ndarray, first_seq: int) -> bytes:
-        """The same text as encode(), written by the numba encoder."""
+    def encode_bytes(self, events: np.ndarray, first_seq: int, accounts: tuple | None = None) -> bytes:
+        """The same text as encode(), written by the numba encoder; accounts: a json_table() taken
+        when the events' commands were decoded (another thread may be adding names meanwhile)."""
         if not len(events):
             return b""
-        acct_json, acct_off = self.accounts.json_table()
+        acct_json, acct_off = accounts if accounts is not None else self.accounts.json_table()
         widest = int(np.diff(acct_off).max()) if len(acct_off) > 1 else 0
         # an indicative event has five decimals; every line at most one symbol and two account names
         out = np.empty(len(events) * (512 + 2 * widest + int(np.diff(self._tables[1]).max())), np.uint8)

@@ -154,7 +154,7 @@ def scratch() -> tuple:
             np.zeros(NKEYS, np.bool_), np.zeros(NKEYS, np.bool_))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, nogil=True)  # replay decodes on a thread of its own
 def decode(buf, starts, ends, first_line, out, sym_bytes, sym_off,
            t_hash, t_id, arena, a_off, ameta, kind, vs, ve, fs, fe, ex, neg, isint):
     """Decode lines buf[starts[i]:ends[i]] into out[i]; out[i].op is FALLBACK or BLANK where Python must act."""

@@ -73,7 +73,7 @@ def _put(out, p, text):
     return p
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, nogil=True)
 def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units, qty_places,
            acct_json, acct_off, reason_json, reason_off):
     """Write the JSON line of every event into out; returns the bytes written."""

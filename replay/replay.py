@@ -1,7 +1,9 @@
 """Replay driver: stream an order log through decode -> engine -> encode in batches."""
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -11,6 +13,7 @@ from kabuto.replay.eventlog import Encoder, book_json
 from kabuto.replay.orderlog import BOM, Decoder
 
 CHUNK_BYTES = 4 << 20  # read size; a batch is every whole line in one chunk
+AHEAD = 2  # chunks decoded ahead of the matching thread
 
 
 def read_chunks(f: BinaryIO, chunk: int = CHUNK_BYTES,
@@ -51,22 +54,58 @@ def make_engine(kind: str, instruments: Sequence[Instrument]):
     return Engine(instruments)
 
 
+def _decoded(src: BinaryIO, decoder: Decoder, progress: Callable[[int], None] | None,
+             ahead: queue.Queue, stop: threading.Event) -> None:
+    """The decoding thread: (commands, account names table) of each chunk into ahead, then None.
+
+    Its compiled decoder releases the GIL, so on a machine with two cores decoding the next chunk
+    overlaps matching and encoding this one. An exception goes into the queue for the reader."""
+    try:
+        for data, first in read_chunks(src, CHUNK_BYTES, progress):
+            item = (decoder.decode_chunk(data, first), decoder.accounts.json_table())
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        ahead.put(None)
+    except BaseException as e:  # handed to the matching thread, which raises it
+        ahead.put(e)
+
+
 def replay(src: BinaryIO, out: BinaryIO, instruments: Sequence[Instrument], engine_kind: str = "numba",
            sinks: Iterable = (), progress: Callable[[int], None] | None = None,
            accounts: Accounts | None = None):
-    """Replay every line of src, writing events to out; returns the engine at the end."""
+    """Replay every line of src, writing events to out; returns the engine at the end.
+
+    Two threads: one reads and decodes chunks (up to AHEAD of them ahead), this one matches,
+    encodes and writes them in order."""
     accounts = accounts or Accounts()
     decoder = Decoder(instruments, accounts)
     encoder = Encoder(instruments, accounts)
     engine = make_engine(engine_kind, instruments)
     sinks = list(sinks)
-    for data, first in read_chunks(src, progress=progress):
-        cmds = decoder.decode_chunk(data, first)
-        seq0 = engine.seq + 1
-        events = engine.process(cmds)
-        for sink in sinks:
-            sink.handle(events, seq0)
-        out.write(encoder.encode_bytes(events, seq0))
+    ahead: queue.Queue = queue.Queue(AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(target=_decoded, args=(src, decoder, progress, ahead, stop), name="replay-decode",
+                              daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            cmds, names = item
+            seq0 = engine.seq + 1
+            events = engine.process(cmds)
+            for sink in sinks:
+                sink.handle(events, seq0)
+            out.write(encoder.encode_bytes(events, seq0, names))
+    finally:
+        stop.set()
+        reader.join()
     for sink in sinks:
         sink.close()
     engine.accounts = accounts
