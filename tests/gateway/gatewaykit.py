@@ -93,7 +93,7 @@ lot_size = "0.001"
 symbol = "HALT-USD"
 tick_size = "0.01"
 lot_size = "0.001"
-reopen_ms = 1500
+reopen_ms = 2500
 indicative_ms = 400
 """
 
