@@ -33,7 +33,13 @@ from kabuto.durability.journal import FORMAT, JournalError, JournalReader, Journ
 from kabuto.durability.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
 from kabuto.engine.codes import Op, Reason
 from kabuto.engine.engine import Engine
-from kabuto.engine.instruments import Instrument, load_instruments, parse_instruments
+from kabuto.engine.instruments import (
+    DEFAULT_INDICATIVE_MS,
+    DEFAULT_REOPEN_MS,
+    Instrument,
+    load_instruments,
+    parse_instruments,
+)
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.venue.accounts import CL, OID, SESSION, SLOT, new_order
 from kabuto.venue.commands import C_COD
@@ -83,13 +89,16 @@ class Owners:
         return out
 
 
+DEFAULT_CALL_MS = (DEFAULT_REOPEN_MS, DEFAULT_INDICATIVE_MS)
+
+
 def instrument_specs(instruments: Sequence[Instrument]) -> list:
     """What must not change between the run that wrote a journal and the one reading it."""
     # the call lengths are listed only when not the defaults: journals written before they existed stay valid
     return [[i.symbol, str(i.tick_size), str(i.lot_size), str(i.min_qty),
              None if i.band_pct is None else str(i.band_pct),
              None if i.reference_price is None else str(i.reference_price)]
-            + ([i.reopen_ms, i.indicative_ms] if (i.reopen_ms, i.indicative_ms) != (300_000, 1_000) else [])
+            + ([i.reopen_ms, i.indicative_ms] if (i.reopen_ms, i.indicative_ms) != DEFAULT_CALL_MS else [])
             for i in instruments]
 
 

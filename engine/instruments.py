@@ -16,6 +16,7 @@ PLAIN_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 MIN_VALUE, MAX_VALUE = Decimal("1e-30"), Decimal("1e18")  # any decimal of an instruments file
 KNOWN_KEYS = {"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price", "reopen_ms",
               "indicative_ms"}
+DEFAULT_REOPEN_MS, DEFAULT_INDICATIVE_MS = 300_000, 1_000  # docs/market-integrity.md section 3
 MAX_MS = 10 ** 9  # the longest duration of an instruments file, in ms (about 11.6 days)
 
 DEFAULT_INSTRUMENTS_TOML = """
@@ -132,8 +133,8 @@ class Instrument:
     min_qty: Decimal
     band_pct: Decimal | None = None
     reference_price: Decimal | None = None
-    reopen_ms: int = 300_000  # a reopening call's length (docs/market-integrity.md 3)
-    indicative_ms: int = 1_000  # the period of a call's indicative events
+    reopen_ms: int = DEFAULT_REOPEN_MS  # a reopening call's length
+    indicative_ms: int = DEFAULT_INDICATIVE_MS  # the period of a call's indicative events
     px: Scale = field(init=False, repr=False, compare=False)
     qty: Scale = field(init=False, repr=False, compare=False)
 

@@ -507,6 +507,7 @@ def _auction(st, sym):
     lo_kept = 0
     hi_kept = 0
     price = -1
+    price_imb = 0
     dist = 0
     r2 = 2 * st.i_ref[sym] if st.i_ref[sym] > 0 else 2 * st.i_last[sym]
     # three walks over the distinct prices of both books, ascending: each price p, and the ticks
@@ -568,6 +569,7 @@ def _auction(st, sym):
                         d = abs(2 * p - r2)
                         if price < 0 or d < dist:
                             price = p
+                            price_imb = imb
                             dist = d
             cum_b += qb
             cum_a += qa
@@ -580,18 +582,7 @@ def _auction(st, sym):
                 return lo_kept, best_v, -best_i
             if r2 == 0:
                 r2 = lo_kept + hi_kept
-    imb_sign = 0
-    # the imbalance at the chosen price: recomputed from the two books
-    vb = 0
-    for j in range(nb):
-        if st.l_px[st.b_lv[bb, j]] >= price:
-            vb += st.l_qty[st.b_lv[bb, j]]
-    vs = 0
-    for j in range(na):
-        if st.l_px[st.b_lv[ab, j]] <= price:
-            vs += st.l_qty[st.b_lv[ab, j]]
-    imb_sign = vb - vs
-    return price, best_v, imb_sign
+    return price, best_v, price_imb
 
 
 @njit(cache=True, _nrt=False)
@@ -622,6 +613,15 @@ def _indicative(st, ev, k, sym, fl, ts, force):
     st.i_tind[sym] = st.meta[M_NOW] + st.i_indns[sym]
     _next_timer(st)
     return k
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _leave_call(st, sym):
+    """The instrument's call is over (ended or abandoned): its timers go."""
+    st.meta[M_CALLS] -= 1
+    st.i_tcall[sym] = NO_TIMER
+    st.i_tind[sym] = NO_TIMER
+    _next_timer(st)
 
 
 @njit(cache=True, _nrt=False)
@@ -673,10 +673,7 @@ def _end_call(st, ev, k, sym, ts):
     if px >= 0:
         k = _uncross(st, ev, k, sym, px, v, ts)
     st.i_status[sym] = ST_CONTINUOUS
-    st.meta[M_CALLS] -= 1
-    st.i_tcall[sym] = NO_TIMER
-    st.i_tind[sym] = NO_TIMER
-    _next_timer(st)
+    _leave_call(st, sym)
     return _status(st, ev, k, sym, ST_CONTINUOUS, SR_CALL_END, 0, TIMED, ts)
 
 
@@ -699,10 +696,7 @@ def _add_cause(st, ev, k, sym, cause, fl, ts):
     st.i_causes[sym] = new
     if old == 0:
         if st.i_status[sym] == ST_CALL:  # abandoned without an uncross
-            st.meta[M_CALLS] -= 1
-            st.i_tcall[sym] = NO_TIMER
-            st.i_tind[sym] = NO_TIMER
-            _next_timer(st)
+            _leave_call(st, sym)
         st.i_status[sym] = ST_HALTED
         return _status(st, ev, k, sym, ST_HALTED, _cause_reason(new), 0, fl, ts)
     if _cause_reason(new) != _cause_reason(old):

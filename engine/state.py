@@ -6,6 +6,7 @@ import mmap
 from typing import NamedTuple
 
 import numpy as np
+from kabuto.engine.instruments import DEFAULT_INDICATIVE_MS, DEFAULT_REOPEN_MS
 from kabuto.engine.oidhash import EMPTY, rehash_table
 from numba import njit
 
@@ -27,8 +28,8 @@ NO_TIMER = (1 << 63) - 1
 IND_PX, IND_MATCHED, IND_IMBALANCE, IND_SIDE, IND_LO, IND_HI, IND_UNTIL = range(7)
 IND_COLS = 7
 # defaults of the instrument keys of docs/market-integrity.md section 3 (Engine sets each instrument's)
-REOPEN_NS = 300_000 * 1_000_000
-INDICATIVE_NS = 1_000 * 1_000_000
+REOPEN_NS = DEFAULT_REOPEN_MS * 1_000_000
+INDICATIVE_NS = DEFAULT_INDICATIVE_MS * 1_000_000
 
 
 class State(NamedTuple):
