@@ -133,6 +133,32 @@ class HaltCause(IntEnum):
     NO_REFERENCE = 8
 
 
+class Market(IntEnum):
+    """The underlying stock's market status, as the oracle reports it."""
+    UNKNOWN = 0
+    PRE_MARKET = 1
+    REGULAR = 2
+    POST_MARKET = 3
+    OVERNIGHT = 4
+    WEEKEND = 5
+    HOLIDAY = 6
+
+
+class OracleState(IntEnum):
+    """What an oracle event says about the update (the `state` of an oracle event)."""
+    TRUSTED = 0
+    CONFIRMED = 1
+    PENDING = 2
+    STALE = 3
+
+
+class RefSource(IntEnum):
+    """Where a band's reference came from (the `source` of a band event)."""
+    ORACLE = 1
+    VWAP = 2
+    LAST_ORACLE = 3
+
+
 class Timer(IntEnum):
     """Timer kinds, by rank: at one deadline and instrument the lower rank fires first."""
     STALE = 1
@@ -162,4 +188,8 @@ EV_NAMES = {e: e.name.lower() for e in Ev}
 REASON_NAMES = {r: r.name.lower() for r in Reason}
 STATUS_NAMES = {s: s.name.lower() for s in Status}
 STATUS_REASON_NAMES = {r: r.name.lower() for r in StatusReason}
+MARKET_NAMES = {m.name.lower(): m for m in Market}
+ORACLE_STATE_NAMES = {s: s.name.lower() for s in OracleState}
+REF_SOURCE_NAMES = {s: s.name.lower() for s in RefSource}
+PRICED_MARKETS = (Market.PRE_MARKET, Market.REGULAR, Market.POST_MARKET, Market.OVERNIGHT)
 SIDE_TEXT = {Side.BUY: "buy", Side.SELL: "sell"}

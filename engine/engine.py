@@ -7,18 +7,28 @@ from fractions import Fraction
 
 import numpy as np
 from kabuto.engine import kernel
-from kabuto.engine.instruments import Instrument, initial_bands
+from kabuto.engine.codes import HaltCause, Status
+from kabuto.engine.instruments import Instrument, cents_in_ticks, initial_bands, notional_units
 from kabuto.engine.jitcall import DirectCall
 from kabuto.engine.records import COMMAND_DTYPE, EVENT_DTYPE
 from kabuto.engine.state import (
     EMPTY,
     M_LIVE,
     M_NEXT_TIMER,
+    M_ORACLES,
+    OC_COLLAR_BP,
+    OC_COLS,
+    P_BP,
+    P_FACTOR,
+    P_MARKET,
+    P_MAXN,
+    State,
     advise_huge,
     grow_book_levels,
     grow_hash,
     grow_levels,
     grow_orders,
+    grow_window,
     new_state,
 )
 
@@ -41,6 +51,35 @@ def _event_buffer(n: int) -> np.ndarray:
     return ev
 
 
+def _ceil(x: Fraction) -> int:
+    return -((-x.numerator) // x.denominator)
+
+
+def set_oracles(st: State, instruments: Sequence[Instrument]) -> None:
+    """Write the oracle instruments' configuration into a fresh state (docs/market-integrity.md 3):
+    each starts halted, cause no_reference."""
+    for i, ins in enumerate(instruments):
+        o = ins.oracle
+        if o is None:
+            continue
+        ms = 1_000_000
+        c15 = cents_in_ticks(ins, 15)
+        st.i_oc[i] = [1, 500 if o.tier == 1 else 1000, o.step_bp, o.confirm_ms * ms, o.stale_ms * ms,
+                      o.halt_ms * ms, o.ref_window_ms * ms, o.ref_interval_ms * ms, o.ref_move_bp,
+                      o.limit_state_ms * ms, o.pause_ms * ms, o.open_auction_ms * ms, o.collar_bp or -1,
+                      int(cents_in_ticks(ins, 300)), _ceil(cents_in_ticks(ins, 75)), c15.numerator,
+                      c15.denominator][:OC_COLS]
+        assert st.i_oc[i, OC_COLLAR_BP] != 0
+        for m, p in enumerate(o.policies):
+            st.i_pol[i, m, P_FACTOR] = p.band_factor
+            st.i_pol[i, m, P_BP] = -1 if p.band_bp is None else p.band_bp
+            st.i_pol[i, m, P_MARKET] = int(p.market_orders)
+            st.i_pol[i, m, P_MAXN] = -1 if p.max_notional is None else notional_units(ins, p.max_notional)
+        st.i_status[i] = Status.HALTED
+        st.i_causes[i] = HaltCause.NO_REFERENCE
+        st.meta[M_ORACLES] += 1
+
+
 class Engine:
     """All books of a venue, matched by the numba kernel one batch of command records at a time."""
 
@@ -58,6 +97,7 @@ class Engine:
                 st.i_ref[i] = ins.reference_round(Fraction(ins.reference_price))
         for i, (on, lo, hi) in enumerate(initial_bands(self.instruments)):
             st.i_band[i], st.i_lo[i], st.i_hi[i] = on, lo, hi
+        set_oracles(st, self.instruments)
         self.state = st
         self._events = _event_buffer(events)
         self._kernel = DirectCall(kernel.run)  # for this engine's state and contiguous command records
@@ -107,6 +147,8 @@ class Engine:
             self.state = grow_book_levels(st)
         elif status == kernel.NEED_HASH:
             self.state = grow_hash(st)
+        elif status == kernel.NEED_WINDOW:
+            self.state = grow_window(st)
         else:
             raise AssertionError(f"unknown kernel status {status}")
 

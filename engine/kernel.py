@@ -6,7 +6,22 @@ take the state are inlined at numba level: a call passes every array of the stat
 scalars (~200 arguments), which cost more than the matching itself. The price is a longer first
 compile, paid once (cache=True)."""
 import numpy as np
-from kabuto.engine.codes import Ev, Flag, HaltCause, Op, OrdType, Reason, Side, Status, StatusReason, Stp, Tif
+from kabuto.engine.codes import (
+    Ev,
+    Flag,
+    HaltCause,
+    Market,
+    Op,
+    OracleState,
+    OrdType,
+    Reason,
+    RefSource,
+    Side,
+    Status,
+    StatusReason,
+    Stp,
+    Tif,
+)
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_home, hash_put
 from kabuto.engine.state import (
     M_CALLS,
@@ -17,8 +32,64 @@ from kabuto.engine.state import (
     M_LIVE,
     M_NEXT_TIMER,
     M_NOW,
+    M_ORACLES,
     M_TIME,
     NO_TIMER,
+    OC_COLLAR_BP,
+    OC_CONFIRM,
+    OC_D15,
+    OC_GRID,
+    OC_HALT,
+    OC_LIMIT,
+    OC_MOVE_BP,
+    OC_N15,
+    OC_ON,
+    OC_OPEN,
+    OC_P3,
+    OC_P075,
+    OC_PAUSE,
+    OC_STALE,
+    OC_STEP_BP,
+    OC_TIER_BP,
+    OC_WIN,
+    OS_BREF,
+    OS_BSRC,
+    OS_H0D,
+    OS_H0N,
+    OS_HAVE,
+    OS_LASTOTS,
+    OS_MARKET,
+    OS_NL,
+    OS_NU,
+    OS_PEND,
+    OS_Q,
+    OS_RC,
+    OS_REGCLOSE,
+    OS_REGOPEN,
+    OS_RP,
+    OS_RT,
+    OS_S_HI,
+    OS_S_LO,
+    OS_STALE,
+    OS_T_GRID,
+    OS_T_LIMIT,
+    OS_T_SHALT,
+    OS_T_STALE,
+    OS_TMULT_E,
+    OS_TMULT_M,
+    OS_TP,
+    OS_TRUSTED,
+    OS_TT,
+    OS_W_HEAD,
+    OS_W_N,
+    P_BP,
+    P_FACTOR,
+    P_MARKET,
+    P_MAXN,
+    W_HI,
+    W_LO,
+    W_Q,
+    W_T,
 )
 from llvmlite import ir
 from numba import njit, types
@@ -32,6 +103,7 @@ NEED_ORDERS = 2
 NEED_LEVELS = 3
 NEED_BOOK_LEVELS = 4
 NEED_HASH = 5
+NEED_WINDOW = 6
 
 # integer constants as module globals so numba freezes them
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
@@ -65,6 +137,22 @@ SR_REOPEN, SR_CALL_END = int(StatusReason.REOPEN), int(StatusReason.CALL_END)
 SR_MARKET_WIDE = int(StatusReason.MARKET_WIDE)  # the reasons of the causes follow in HaltCause bit order
 HC_MARKET_WIDE, HC_OPERATOR = int(HaltCause.MARKET_WIDE), int(HaltCause.OPERATOR)
 NO_SIDE = 2  # indicative: no imbalance
+ORACLE, BAND_EV, ORACLE_EV = int(Op.ORACLE), int(Ev.BAND), int(Ev.ORACLE)
+ST_LIMIT_UP, ST_LIMIT_DOWN = int(Status.LIMIT_UP), int(Status.LIMIT_DOWN)
+SR_REFERENCE, SR_PINNED, SR_UNPINNED, SR_PAUSE, SR_OPEN, SR_EXTENDED = (
+    int(StatusReason.REFERENCE), int(StatusReason.PINNED), int(StatusReason.UNPINNED), int(StatusReason.PAUSE),
+    int(StatusReason.OPEN), int(StatusReason.EXTENDED))
+HC_STALE, HC_NO_REF = int(HaltCause.STALE_ORACLE), int(HaltCause.NO_REFERENCE)
+R_NO_ORACLE, R_ORACLE_ONLY = int(Reason.NO_ORACLE), int(Reason.ORACLE_ONLY)
+R_STALE, R_NO_MARKET, R_NOTIONAL, R_BAD_OTS = (int(Reason.STALE_ORACLE), int(Reason.MARKET_ORDERS_NOT_ALLOWED),
+                                               int(Reason.NOTIONAL_TOO_LARGE), int(Reason.BAD_ORACLE_TS))
+OS_TRUSTED_ST, OS_CONFIRMED_ST, OS_PENDING_ST, OS_STALE_ST = (int(OracleState.TRUSTED), int(OracleState.CONFIRMED),
+                                                              int(OracleState.PENDING), int(OracleState.STALE))
+SRC_ORACLE, SRC_VWAP, SRC_LAST = int(RefSource.ORACLE), int(RefSource.VWAP), int(RefSource.LAST_ORACLE)
+MK_REGULAR = int(Market.REGULAR)
+MK_PRICED_LO, MK_PRICED_HI = int(Market.PRE_MARKET), int(Market.OVERNIGHT)  # the priced statuses: 1 to 4
+MINUTE = 60_000_000_000
+LIMB = 1 << 31  # the window's price x quantity sums are kept in two words: hi * LIMB + lo
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -367,8 +455,17 @@ def _new(st, c, ev, k):
     call = status == ST_CALL
     if call and (c.otype == MARKET or c.tif != GTC):
         return _emit(ev, k, REJECTED, R_AUCTION_ONLY, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
-    if c.otype == LIMIT and st.i_band[sym] and (px < st.i_lo[sym] or px > st.i_hi[sym]):
+    orc = st.i_oc[sym, OC_ON] != 0
+    if orc and c.otype == MARKET:
+        if not _fresh(st, sym):
+            return _emit(ev, k, REJECTED, R_STALE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+        if st.i_pol[sym, st.i_os[sym, OS_MARKET], P_MARKET] == 0:
+            return _emit(ev, k, REJECTED, R_NO_MARKET, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    if (c.otype == LIMIT and st.i_band[sym] and not (orc and call)
+            and (px < st.i_lo[sym] or px > st.i_hi[sym])):
         return _emit(ev, k, REJECTED, R_OUTSIDE_BAND, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    if orc and _too_large(st, sym, px if c.otype == LIMIT else st.i_hi[sym], qty):
+        return _emit(ev, k, REJECTED, R_NOTIONAL, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if hash_find(st.h_key, oid) >= 0:
         return _emit(ev, k, REJECTED, R_DUP, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if c.tif == POST and _would_take(st, ob, side, px):
@@ -414,9 +511,12 @@ def _amend(st, c, ev, k):
     status = st.i_status[sym]
     if status == ST_HALTED:
         return _emit(ev, k, REJECTED, R_HALTED, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
-    if st.i_band[sym] and (px < st.i_lo[sym] or px > st.i_hi[sym]):
-        return _emit(ev, k, REJECTED, R_OUTSIDE_BAND, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     call = status == ST_CALL
+    orc = st.i_oc[sym, OC_ON] != 0
+    if st.i_band[sym] and not (orc and call) and (px < st.i_lo[sym] or px > st.i_hi[sym]):
+        return _emit(ev, k, REJECTED, R_OUTSIDE_BAND, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    if orc and _too_large(st, sym, px, qty):
+        return _emit(ev, k, REJECTED, R_NOTIONAL, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if not call and st.o_tif[o] == POST and _would_take(st, b ^ 1, side, px):
         return _emit(ev, k, REJECTED, R_WOULD_TAKE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if px == st.o_px[o] and qty <= st.o_qty[o]:  # keeps time priority
@@ -443,12 +543,15 @@ def _ref(st, c, ev, k):
         st.i_ref[sym] = c.oid
     if not c.flags & F_BAND_ON:
         return k
-    lo = c.px
-    hi = c.qty
     st.i_band[sym] = 1
-    st.i_lo[sym] = lo
-    st.i_hi[sym] = hi
-    fl = c.flags & F_HAS_TS
+    st.i_lo[sym] = c.px
+    st.i_hi[sym] = c.qty
+    return _band_cancel(st, ev, k, sym, c.px, c.qty, c.flags & F_HAS_TS, c.ts)
+
+
+@njit(cache=True, _nrt=False)
+def _band_cancel(st, ev, k, sym, lo, hi, fl, ts):
+    """Cancel every resting order of the instrument priced outside [lo, hi]: bids, then asks, best first."""
     for side in range(2):
         b = sym * 2 + side
         arr = st.b_lv[b]
@@ -461,7 +564,7 @@ def _ref(st, c, ev, k):
             while o != EMPTY:
                 nxt = st.o_next[o]
                 k = _emit(ev, k, CANCELED, R_BAND, side, fl, sym, st.o_oid[o], 0, st.o_qty[o],
-                          0, 0, 0, 0, c.ts, 0)
+                          0, 0, 0, 0, ts, 0)
                 last = st.l_count[lv] == 1
                 _remove_order(st, o)
                 if last:
@@ -485,6 +588,8 @@ def _next_timer(st):
     d = NO_TIMER
     for s in range(len(st.i_tcall)):
         d = min(d, st.i_tcall[s], st.i_tind[s])
+        if st.i_oc[s, OC_ON]:
+            d = min(d, st.i_os[s, OS_T_STALE], st.i_os[s, OS_T_SHALT], st.i_os[s, OS_T_GRID], st.i_os[s, OS_T_LIMIT])
     st.meta[M_NEXT_TIMER] = d
 
 
@@ -510,6 +615,8 @@ def _auction(st, sym):
     price_imb = 0
     dist = 0
     r2 = 2 * st.i_ref[sym] if st.i_ref[sym] > 0 else 2 * st.i_last[sym]
+    if st.i_oc[sym, OC_ON]:  # an oracle instrument's auction is nearest the collar's reference (12.5)
+        r2 = 2 * st.i_os[sym, OS_RC]
     # three walks over the distinct prices of both books, ascending: each price p, and the ticks
     # strictly between two neighbours, where V and I are those of the interval
     for walk in range(3):
@@ -596,6 +703,8 @@ def _indicative(st, ev, k, sym, fl, ts, force):
         side = 1 - BUY
     lo = -1
     hi = -1
+    if st.i_oc[sym, OC_ON]:
+        lo, hi = _collar(st, sym)
     until = st.i_until[sym]
     row = st.i_ind[sym]
     if not force and (row[0] == px and row[1] == v and row[2] == abs(imb) and row[3] == side and row[4] == lo
@@ -609,6 +718,8 @@ def _indicative(st, ev, k, sym, fl, ts, force):
     row[5] = hi
     row[6] = until
     pxf = F_HAS_PX if px >= 0 else 0
+    if lo >= 0:
+        pxf |= F_BAND_ON
     k = _emit(ev, k, INDICATIVE, R_NONE, side, fl | pxf, sym, 0, max(px, 0), v, abs(imb), lo, hi, until, ts, 0)
     st.i_tind[sym] = st.meta[M_NOW] + st.i_indns[sym]
     _next_timer(st)
@@ -629,6 +740,20 @@ def _start_call(st, ev, k, sym, reason, length, fl, ts):
     """Begin a call of `length` ns (docs/market-integrity.md 12.1): status, timers, first indicative."""
     st.i_status[sym] = ST_CALL
     st.meta[M_CALLS] += 1
+    if st.i_oc[sym, OC_ON]:  # the limit state and the band's grid stop; the collar is set (12.1, 12.4)
+        st.i_os[sym, OS_T_LIMIT] = NO_TIMER
+        st.i_os[sym, OS_T_GRID] = NO_TIMER
+        rc, _ = _candidate(st, sym)
+        st.i_os[sym, OS_RC] = rc
+        if st.i_oc[sym, OC_COLLAR_BP] > 0:
+            hn = rc * st.i_oc[sym, OC_COLLAR_BP]
+            hd = 10_000
+        else:
+            hn, hd = _half(st, sym, rc)
+        st.i_os[sym, OS_H0N] = hn
+        st.i_os[sym, OS_H0D] = hd
+        st.i_os[sym, OS_NU] = 0
+        st.i_os[sym, OS_NL] = 0
     until = st.meta[M_NOW] + length
     st.i_until[sym] = until
     st.i_tcall[sym] = until
@@ -663,6 +788,8 @@ def _uncross(st, ev, k, sym, price, qty, ts):
             if st.o_qty[o] == 0:
                 _remove_order(st, o)
     st.i_last[sym] = price
+    if st.i_oc[sym, OC_ON]:
+        _win_add(st, sym, price, qty)
     return k
 
 
@@ -670,11 +797,28 @@ def _uncross(st, ev, k, sym, price, qty, ts):
 def _end_call(st, ev, k, sym, ts):
     """The timer call_end fired: uncross at the auction price, if any, and trade continuously (12.6)."""
     px, v, _ = _auction(st, sym)
+    orc = st.i_oc[sym, OC_ON] != 0
+    if px >= 0 and orc:
+        lo, hi = _collar(st, sym)
+        if px < lo or px > hi:  # outside the collar: the call is extended and the collar widens (12.6)
+            if px > hi:
+                st.i_os[sym, OS_NU] += 1
+            else:
+                st.i_os[sym, OS_NL] += 1
+            until = st.meta[M_NOW] + st.i_oc[sym, OC_PAUSE]
+            st.i_until[sym] = until
+            st.i_tcall[sym] = until
+            _next_timer(st)
+            k = _status(st, ev, k, sym, ST_CALL, SR_EXTENDED, until, TIMED, ts)
+            return _indicative(st, ev, k, sym, TIMED, ts, True)
     if px >= 0:
         k = _uncross(st, ev, k, sym, px, v, ts)
     st.i_status[sym] = ST_CONTINUOUS
     _leave_call(st, sym)
-    return _status(st, ev, k, sym, ST_CONTINUOUS, SR_CALL_END, 0, TIMED, ts)
+    k = _status(st, ev, k, sym, ST_CONTINUOUS, SR_CALL_END, 0, TIMED, ts)
+    if orc:
+        k = _ref_point(st, ev, k, sym, True, TIMED, ts)
+    return k
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -697,6 +841,10 @@ def _add_cause(st, ev, k, sym, cause, fl, ts):
     if old == 0:
         if st.i_status[sym] == ST_CALL:  # abandoned without an uncross
             _leave_call(st, sym)
+        if st.i_oc[sym, OC_ON]:
+            st.i_os[sym, OS_T_LIMIT] = NO_TIMER
+            st.i_os[sym, OS_T_GRID] = NO_TIMER
+            _next_timer(st)
         st.i_status[sym] = ST_HALTED
         return _status(st, ev, k, sym, ST_HALTED, _cause_reason(new), 0, fl, ts)
     if _cause_reason(new) != _cause_reason(old):
@@ -716,6 +864,10 @@ def _remove_cause(st, ev, k, sym, cause, fl, ts):
         if _cause_reason(new) != _cause_reason(old):
             return _status(st, ev, k, sym, ST_HALTED, _cause_reason(new), 0, fl, ts)
         return k
+    if old == HC_NO_REF:  # the first trusted reference: trading starts, around a band of its own
+        st.i_status[sym] = ST_CONTINUOUS
+        k = _status(st, ev, k, sym, ST_CONTINUOUS, SR_REFERENCE, 0, fl, ts)
+        return _ref_point(st, ev, k, sym, True, fl, ts)
     return _start_call(st, ev, k, sym, SR_REOPEN, st.i_reopen[sym], fl, ts)
 
 
@@ -756,38 +908,388 @@ def _halts(st, c, ev, k, op):
 def _fire_timers(st, ev, k, t):
     """Fire every timer due at or before t, in (deadline, instrument, rank) order (section 5).
 
-    Returns (next event index, True when done; False when the event buffer ran out of room)."""
+    Returns (next event index, OK, or the capacity to grow: NEED_EVENTS or NEED_WINDOW)."""
     cap = len(ev)
     while st.meta[M_NEXT_TIMER] <= t:
         d = NO_TIMER
         sym = -1
-        end = False
-        for s in range(len(st.i_tcall)):
-            if st.i_tcall[s] < d:
-                d = st.i_tcall[s]
-                sym = s
-                end = True
-            if st.i_tind[s] < d:
-                d = st.i_tind[s]
-                sym = s
-                end = False
-        need = st.b_orders[2 * sym] + st.b_orders[2 * sym + 1] + 4 if end else 2
-        if cap - k < need:
-            return k, False
+        kind = 0
+        for s in range(len(st.i_tcall)):  # ranks: stale 1, stale_halt 2, ref_grid 3, limit 4, call_end 5, indicative 6
+            orc = st.i_oc[s, OC_ON] != 0
+            for r in range(1, 7):
+                if r == 5:
+                    x = st.i_tcall[s]
+                elif r == 6:
+                    x = st.i_tind[s]
+                elif orc:
+                    x = st.i_os[s, OS_T_STALE + r - 1]
+                else:
+                    continue
+                if x < d:
+                    d = x
+                    sym = s
+                    kind = r
+        if cap - k < 2 * (st.b_orders[2 * sym] + st.b_orders[2 * sym + 1]) + 8:
+            return k, NEED_EVENTS
+        orc = st.i_oc[sym, OC_ON] != 0
+        if orc and kind == 5 and not _win_room(st, sym):
+            return k, NEED_WINDOW
         if d > st.meta[M_NOW]:
             st.meta[M_NOW] = d
-        if end:
+        if kind == 5:
             k = _end_call(st, ev, k, sym, d)
-        else:
+        elif kind == 6:
             st.i_tind[sym] = NO_TIMER
             k = _indicative(st, ev, k, sym, TIMED, d, True)
-    return k, True
+        else:
+            st.i_os[sym, OS_T_STALE + kind - 1] = NO_TIMER
+            _next_timer(st)
+            if kind == 1:
+                k = _stale(st, ev, k, sym, TIMED, d)
+            elif kind == 2:
+                k = _add_cause(st, ev, k, sym, HC_STALE, TIMED, d)
+            elif kind == 3:
+                k = _ref_point(st, ev, k, sym, False, TIMED, d)
+            else:  # the limit state lasted too long: trading pauses (section 10)
+                k = _start_call(st, ev, k, sym, SR_PAUSE, st.i_oc[sym, OC_PAUSE], TIMED, d)
+        if orc:
+            k = _settle(st, ev, k, sym, TIMED, d)
+    return k, OK
+
+
+# ---------------------------------------------------------------- market integrity: oracle, bands, limit state
+
+@njit(cache=True, _nrt=False, inline="always")
+def _fresh(st, sym):
+    """True when the instrument has a trusted reference younger than stale_ms (6.4)."""
+    return st.i_os[sym, OS_TRUSTED] != 0 and st.meta[M_NOW] - st.i_os[sym, OS_TT] < st.i_oc[sym, OC_STALE]
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _later(t, d):
+    """The deadline t + d, or NO_TIMER when it is past the last representable time."""
+    return t + d if t <= NO_TIMER - d else NO_TIMER
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _too_large(st, sym, px, qty):
+    """True when px x qty exceeds the policy's max_notional in ticks x lots (section 9)."""
+    cap = st.i_pol[sym, st.i_os[sym, OS_MARKET], P_MAXN]
+    return cap >= 0 and qty > cap // max(px, 1)
+
+
+@njit(cache=True, _nrt=False)
+def _half(st, sym, ref):
+    """The band half-width around ref at now (7.4), as a fraction (numerator, denominator) of ticks."""
+    market = st.i_os[sym, OS_MARKET]
+    bp = st.i_pol[sym, market, P_BP]
+    if bp > 0:
+        return ref * bp, 10_000
+    f = st.i_pol[sym, market, P_FACTOR]
+    now = st.meta[M_NOW]
+    if market == MK_REGULAR:
+        ro = st.i_os[sym, OS_REGOPEN]
+        rc = st.i_os[sym, OS_REGCLOSE]
+        if (ro <= now and now - ro < 15 * MINUTE) or (rc - 25 * MINUTE <= now and now < rc):
+            f *= 2
+    if ref > st.i_oc[sym, OC_P3]:
+        return f * ref * st.i_oc[sym, OC_TIER_BP], 10_000
+    if ref >= st.i_oc[sym, OC_P075]:
+        return f * ref * 2000, 10_000
+    n15 = st.i_oc[sym, OC_N15]
+    d15 = st.i_oc[sym, OC_D15]
+    if 3 * ref * d15 < 4 * n15:  # 75% of the reference is less than $0.15
+        return f * 3 * ref, 4
+    return f * n15, d15
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _edges(ref, hn_lo, hn_hi, hd):
+    """max(1, ceil(ref - hn_lo / hd)), min(2**40, floor(ref + hn_hi / hd)); a huge width saturates."""
+    top = (1 << 62) // hd
+    lo = 1
+    if ref < top and hn_lo < (1 << 62) - ref * hd:
+        lo = max(1, -((hn_lo - ref * hd) // hd))
+    hi = MAX_UNITS
+    if ref < top and hn_hi < (1 << 62) - ref * hd:
+        hi = min(MAX_UNITS, (ref * hd + hn_hi) // hd)
+    return lo, hi
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _widths(h, n):
+    """(1 + n) x h, saturated at 2**62 (a collar that wide holds every price)."""
+    if n + 1 > (1 << 62) // max(h, 1):
+        return 1 << 62
+    return (n + 1) * h
+
+
+@njit(cache=True, _nrt=False)
+def _collar(st, sym):
+    """The collar of an oracle instrument's call (12.4): (lo, hi) in ticks."""
+    h = st.i_os[sym, OS_H0N]
+    return _edges(st.i_os[sym, OS_RC], _widths(h, st.i_os[sym, OS_NL]), _widths(h, st.i_os[sym, OS_NU]),
+                  st.i_os[sym, OS_H0D])
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _mul2(a, b):
+    """a x b (each below 2**41) in two words: (hi, lo) with the value hi * LIMB + lo."""
+    a1 = a >> 31
+    a0 = a & (LIMB - 1)
+    b1 = b >> 31
+    b0 = b & (LIMB - 1)
+    low = a0 * b0
+    return (low >> 31) + a1 * b0 + a0 * b1 + ((a1 * b1) << 31), low & (LIMB - 1)
+
+
+@njit(cache=True, _nrt=False)
+def _win_expire(st, sym):
+    """Drop the window's fills at or before now - ref_window_ms (7.1)."""
+    o = st.i_os[sym]
+    cap = st.w_buf.shape[1]
+    edge = st.meta[M_NOW] - st.i_oc[sym, OC_WIN]
+    while o[OS_W_N] > 0:
+        e = st.w_buf[sym, o[OS_W_HEAD]]
+        if e[W_T] > edge:
+            break
+        lo = o[OS_S_LO] - e[W_LO]
+        hi = o[OS_S_HI] - e[W_HI]
+        if lo < 0:
+            lo += LIMB
+            hi -= 1
+        o[OS_S_LO] = lo
+        o[OS_S_HI] = hi
+        o[OS_Q] -= e[W_Q]
+        o[OS_W_HEAD] = (o[OS_W_HEAD] + 1) % cap
+        o[OS_W_N] -= 1
+
+
+@njit(cache=True, _nrt=False)
+def _win_room(st, sym):
+    """True when the window can take a fill at a new trade time (after expiring old ones)."""
+    if st.i_os[sym, OS_W_N] < st.w_buf.shape[1]:
+        return True
+    _win_expire(st, sym)
+    return st.i_os[sym, OS_W_N] < st.w_buf.shape[1]
+
+
+@njit(cache=True, _nrt=False)
+def _win_add(st, sym, px, qty):
+    """Count a fill of px x qty at trade time now in the window (fills of one time share an entry)."""
+    o = st.i_os[sym]
+    cap = st.w_buf.shape[1]
+    now = st.meta[M_NOW]
+    n = o[OS_W_N]
+    if n > 0 and st.w_buf[sym, (o[OS_W_HEAD] + n - 1) % cap, W_T] == now:
+        e = st.w_buf[sym, (o[OS_W_HEAD] + n - 1) % cap]
+    else:
+        e = st.w_buf[sym, (o[OS_W_HEAD] + n) % cap]
+        e[W_T] = now
+        e[W_HI] = 0
+        e[W_LO] = 0
+        e[W_Q] = 0
+        o[OS_W_N] = n + 1
+    hi, lo = _mul2(px, qty)
+    for j in range(2):
+        slo = (e[W_LO] if j == 0 else o[OS_S_LO]) + lo
+        shi = (e[W_HI] if j == 0 else o[OS_S_HI]) + hi + (slo >> 31)
+        if j == 0:
+            e[W_LO] = slo & (LIMB - 1)
+            e[W_HI] = shi
+            e[W_Q] += qty
+        else:
+            o[OS_S_LO] = slo & (LIMB - 1)
+            o[OS_S_HI] = shi
+            o[OS_Q] += qty
+
+
+@njit(cache=True, _nrt=False)
+def _vwap(st, sym):
+    """round_half_up(sum(px x qty) / sum(qty)) over the window, by long division of the two words."""
+    o = st.i_os[sym]
+    q = o[OS_Q]
+    quot = o[OS_S_HI] // q
+    r = o[OS_S_HI] % q
+    lo = o[OS_S_LO]
+    for bit in range(30, -1, -1):
+        r = 2 * r + ((lo >> bit) & 1)
+        quot = 2 * quot
+        if r >= q:
+            r -= q
+            quot += 1
+    return quot + 1 if 2 * r >= q else quot
+
+
+@njit(cache=True, _nrt=False)
+def _candidate(st, sym):
+    """The candidate reference C and its source (7.1)."""
+    market = st.i_os[sym, OS_MARKET]
+    if _fresh(st, sym) and MK_PRICED_LO <= market <= MK_PRICED_HI:
+        return st.i_os[sym, OS_RT], SRC_ORACLE
+    _win_expire(st, sym)
+    if st.i_os[sym, OS_Q] > 0:
+        return _vwap(st, sym), SRC_VWAP
+    return st.i_os[sym, OS_RT], SRC_LAST
+
+
+@njit(cache=True, _nrt=False)
+def _ref_point(st, ev, k, sym, forced, fl, ts):
+    """A reference point (7.2, 7.3): the band follows the candidate, orders outside it are canceled."""
+    status = st.i_status[sym]
+    if not forced and (not _fresh(st, sym) or status == ST_CALL or status == ST_HALTED):
+        return k
+    c, src = _candidate(st, sym)
+    b = st.i_os[sym, OS_BREF]
+    took = forced or b == 0 or abs(c - b) * 10_000 >= st.i_oc[sym, OC_MOVE_BP] * b
+    ref = c if took else b
+    hn, hd = _half(st, sym, ref)
+    lo, hi = _edges(ref, hn, hn, hd)
+    if st.i_band[sym] and ref == b and lo == st.i_lo[sym] and hi == st.i_hi[sym]:
+        return k
+    if took:
+        st.i_os[sym, OS_BSRC] = src
+    st.i_os[sym, OS_BREF] = ref
+    st.i_band[sym] = 1
+    st.i_lo[sym] = lo
+    st.i_hi[sym] = hi
+    k = _emit(ev, k, BAND_EV, st.i_os[sym, OS_BSRC], 0, fl, sym, 0, ref, 0, 0, lo, hi, 0, ts, 0)
+    return _band_cancel(st, ev, k, sym, lo, hi, fl, ts)
+
+
+@njit(cache=True, _nrt=False)
+def _stale(st, ev, k, sym, fl, ts):
+    """The oracle went stale (6.4): an oracle event with the last trusted values; the band stops."""
+    if st.i_os[sym, OS_STALE]:
+        return k
+    o = st.i_os[sym]
+    o[OS_STALE] = 1
+    o[OS_T_GRID] = NO_TIMER
+    _next_timer(st)
+    return _emit(ev, k, ORACLE_EV, OS_STALE_ST, o[OS_MARKET], fl, sym, 0, o[OS_RT], o[OS_TMULT_M], o[OS_TT],
+                 o[OS_TMULT_E], 0, 0, ts, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _settle(st, ev, k, sym, fl, ts):
+    """After a command or timer touched an oracle instrument: the limit-state check (10), then the grid (7.2 b)."""
+    status = st.i_status[sym]
+    if (status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN) and st.i_band[sym]:
+        bb = 2 * sym
+        up = st.b_n[bb] > 0 and st.l_px[st.b_lv[bb, st.b_n[bb] - 1]] == st.i_hi[sym]
+        down = st.b_n[bb + 1] > 0 and st.l_px[st.b_lv[bb + 1, st.b_n[bb + 1] - 1]] == st.i_lo[sym]
+        new = ST_CONTINUOUS
+        if up:
+            new = ST_LIMIT_UP
+        elif down:
+            new = ST_LIMIT_DOWN
+        if new != status:
+            st.i_status[sym] = new
+            if new == ST_CONTINUOUS:
+                st.i_os[sym, OS_T_LIMIT] = NO_TIMER
+                k = _status(st, ev, k, sym, new, SR_UNPINNED, 0, fl, ts)
+            else:
+                until = _later(st.meta[M_NOW], st.i_oc[sym, OC_LIMIT])
+                st.i_os[sym, OS_T_LIMIT] = until
+                k = _status(st, ev, k, sym, new, SR_PINNED, until, fl, ts)
+            _next_timer(st)
+            status = new
+    if ((status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN) and _fresh(st, sym)
+            and st.i_os[sym, OS_T_GRID] == NO_TIMER):
+        g = st.i_oc[sym, OC_GRID]
+        now = st.meta[M_NOW]
+        st.i_os[sym, OS_T_GRID] = _later(now - now % g, g)
+        _next_timer(st)
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _oracle(st, c, ev, k):
+    """An oracle update (section 6): step guard, staleness, causes, opening auction, reference point."""
+    sym = c.sym
+    fl = c.flags & F_HAS_TS
+    ts = c.ts
+    if sym < 0 or sym >= len(st.i_band):  # the decoders never send these; a buggy driver must not crash the kernel
+        return _emit(ev, k, REJECTED, R_UNKNOWN_SYMBOL, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, ts, 0)
+    if not st.i_oc[sym, OC_ON] or c.px < 1 or c.px > MAX_UNITS or c.side < 0 or c.side > 6:
+        return _emit(ev, k, REJECTED, R_NO_ORACLE if not st.i_oc[sym, OC_ON] else R_BAD_PRICE, 0, fl, -1,
+                     0, 0, 0, 0, 0, 0, 0, ts, 0)
+    o = st.i_os[sym]
+    ots = c.oid
+    if o[OS_HAVE] and ots <= o[OS_LASTOTS]:
+        return _emit(ev, k, REJECTED, R_BAD_OTS, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, ts, 0)
+    first = o[OS_HAVE] == 0
+    prev_market = o[OS_MARKET]
+    o[OS_HAVE] = 1
+    o[OS_LASTOTS] = ots
+    o[OS_MARKET] = c.side
+    if c.side == MK_REGULAR:
+        o[OS_REGOPEN] = c.acct
+        o[OS_REGCLOSE] = c.line
+    r = c.px
+    step = st.i_oc[sym, OC_STEP_BP]
+    if o[OS_TRUSTED] == 0 or abs(r - o[OS_RT]) * 10_000 <= step * o[OS_RT]:
+        state = OS_TRUSTED_ST
+    elif o[OS_PEND] and ots - o[OS_TP] <= st.i_oc[sym, OC_CONFIRM] and abs(r - o[OS_RP]) * 10_000 <= step * o[OS_RP]:
+        state = OS_CONFIRMED_ST
+    else:
+        state = OS_PENDING_ST
+        o[OS_PEND] = 1
+        o[OS_RP] = r
+        o[OS_TP] = ots
+    k = _emit(ev, k, ORACLE_EV, state, c.side, fl, sym, 0, r, c.qty, ots, c.qexp, 0, 0, ts, 0)
+    if state != OS_PENDING_ST:
+        o[OS_TRUSTED] = 1
+        o[OS_RT] = r
+        o[OS_TT] = ots
+        o[OS_TMULT_M] = c.qty
+        o[OS_TMULT_E] = c.qexp
+        o[OS_PEND] = 0
+        o[OS_T_STALE] = _later(ots, st.i_oc[sym, OC_STALE])
+        o[OS_T_SHALT] = _later(ots, st.i_oc[sym, OC_HALT])
+        _next_timer(st)
+        if _fresh(st, sym):
+            o[OS_STALE] = 0
+            k = _remove_cause(st, ev, k, sym, HC_STALE, fl, ts)
+        k = _remove_cause(st, ev, k, sym, HC_NO_REF, fl, ts)
+    status = st.i_status[sym]
+    if (not first and c.side == MK_REGULAR and prev_market != MK_REGULAR and st.i_oc[sym, OC_OPEN] > 0
+            and (status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN)):
+        k = _start_call(st, ev, k, sym, SR_OPEN, st.i_oc[sym, OC_OPEN], fl, ts)
+    k = _ref_point(st, ev, k, sym, False, fl, ts)
+    now = st.meta[M_NOW]
+    if o[OS_T_STALE] <= now:  # deadlines already reached take effect at once (section 5)
+        o[OS_T_STALE] = NO_TIMER
+        _next_timer(st)
+        k = _stale(st, ev, k, sym, fl, ts)
+    if o[OS_T_SHALT] <= now:
+        o[OS_T_SHALT] = NO_TIMER
+        _next_timer(st)
+        k = _add_cause(st, ev, k, sym, HC_STALE, fl, ts)
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _after(st, ev, k0, k, sym, op, fl, ts):
+    """The oracle rules at the end of a command: its fills enter the window, then _settle each touched instrument."""
+    if op == HALT_ALL or op == RESUME_ALL:
+        for s in range(len(st.i_band)):
+            if st.i_oc[s, OC_ON]:
+                k = _settle(st, ev, k, s, fl, ts)
+        return k
+    if sym < 0 or not st.i_oc[sym, OC_ON]:
+        return k
+    for j in range(k0, k):
+        e = ev[j]
+        if e.kind == FILL and e.sym == sym:
+            _win_add(st, sym, e.px, e.qty)
+    return _settle(st, ev, k, sym, fl, ts)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _order_sym(st, c, op):
     """The instrument a command acts on, or -1 (a cancel or amend of an unknown order)."""
-    if op == NEW or op == REF:
+    if op == NEW or op == REF or op == ORACLE or op == HALT or op == RESUME:
         return c.sym if 0 <= c.sym < len(st.i_band) else -1
     if op == CANCEL or op == AMEND:
         h = hash_find(st.h_key, c.oid)
@@ -842,7 +1344,9 @@ def _room(st, c, op, free):
                     n += st.l_count[lv]
         return n
     if op == HALT_ALL or op == RESUME_ALL:
-        return 2 * len(st.i_band) + 1
+        return 3 * len(st.i_band) + 1
+    if (op == ORACLE or op == HALT or op == RESUME) and 0 <= c.sym < len(st.i_band):
+        return 2 * (st.b_orders[2 * c.sym] + st.b_orders[2 * c.sym + 1]) + 10  # a new band cancels orders
     return 3  # a status and an indicative, or an event and an indicative
 
 
@@ -876,9 +1380,9 @@ def run(st, cmds, start, ev, k):
         if c.flags & F_HAS_TS:  # the clock: timers due at or before ts fire first (docs/market-integrity.md 5)
             t = c.ts
             if t >= st.meta[M_NEXT_TIMER]:
-                k, done = _fire_timers(st, ev, k, t)
-                if not done:
-                    return i, k, NEED_EVENTS
+                k, why = _fire_timers(st, ev, k, t)
+                if why != OK:
+                    return i, k, why
             if t > st.meta[M_NOW]:
                 st.meta[M_NOW] = t
         if i + PREFETCH < n:  # the oid slot of a command a few places ahead: its miss overlaps this work
@@ -892,8 +1396,9 @@ def run(st, cmds, start, ev, k):
                           0, 0, 0, 0, 0, 0, c.ts, 0)
                 i += 1
                 continue
-        # room for the worst case of one command: every crossing (or out-of-band) order touched twice
-        if cap - k < _room(st, c, op, cap - k):
+        # room for the worst case of one command: every crossing (or out-of-band) order touched twice,
+        # and a status the limit-state check may print after it
+        if cap - k < _room(st, c, op, cap - k) + 1:
             return i, k, NEED_EVENTS
         if op == NEW or op == AMEND:
             if st.meta[M_FREE_ORDER] == EMPTY:
@@ -908,7 +1413,10 @@ def run(st, cmds, start, ev, k):
                 sym = st.o_book[st.h_val[h]] >> 1 if h >= 0 else -1
             if sym >= 0 and max(st.b_n[2 * sym], st.b_n[2 * sym + 1]) >= st.b_lv.shape[1]:
                 return i, k, NEED_BOOK_LEVELS
-        csym = _order_sym(st, c, op) if st.meta[M_CALLS] > 0 else -1
+        csym = _order_sym(st, c, op) if st.meta[M_CALLS] > 0 or st.meta[M_ORACLES] > 0 else -1
+        if csym >= 0 and st.i_oc[csym, OC_ON] and not _win_room(st, csym):
+            return i, k, NEED_WINDOW
+        k0 = k
         if op == NEW:
             k = _new(st, c, ev, k)
         elif op == CANCEL:
@@ -925,12 +1433,19 @@ def run(st, cmds, start, ev, k):
         elif op == AMEND:
             k = _amend(st, c, ev, k)
         elif op == REF:
-            k = _ref(st, c, ev, k)
+            if 0 <= c.sym < len(st.i_band) and st.i_oc[c.sym, OC_ON]:  # the decoder rejects these first
+                k = _emit(ev, k, REJECTED, R_ORACLE_ONLY, 0, c.flags & F_HAS_TS, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+            else:
+                k = _ref(st, c, ev, k)
         elif op == HALT or op == RESUME or op == HALT_ALL or op == RESUME_ALL:
             k = _halts(st, c, ev, k, op)
+        elif op == ORACLE:
+            k = _oracle(st, c, ev, k)
         elif op != TICK:
             k = _emit(ev, k, REJECTED, c.reason, c.side, c.flags, c.sym, c.oid, 0, 0, 0, 0, 0, 0, c.ts, c.line)
         if csym >= 0 and st.i_status[csym] == ST_CALL:  # a book in a call changed: its indicative (12.3 b)
             k = _indicative(st, ev, k, csym, c.flags & F_HAS_TS, c.ts, False)
+        if st.meta[M_ORACLES] > 0:
+            k = _after(st, ev, k0, k, csym, op, c.flags & F_HAS_TS, c.ts)
         i += 1
     return i, k, OK

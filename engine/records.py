@@ -7,6 +7,9 @@ import numpy as np
 # REF carries the band edges in ticks: px = lowest allowed price, qty = highest (Flag.BAND_ON
 # set when the instrument has a band). REJECT carries the reason found before the kernel; CANCEL may
 # carry one (mass_cancel, disconnect) to print instead of user.
+# ORACLE (docs/market-integrity.md 6): px = the token reference R in ticks (the decoder computes it),
+# qty = the applied multiplier's mantissa and qexp its exponent, side = Market, oid = ots,
+# acct = reg_open and line = reg_close (0 unless the market is regular).
 COMMAND_DTYPE = np.dtype([
     ("op", np.int8),
     ("side", np.int8),
@@ -29,6 +32,11 @@ COMMAND_DTYPE = np.dtype([
 
 # One event. FILL: oid = taker, maker = maker oid, side = taker side, acct = taker account.
 # CANCELED: qty = quantity removed, open = what is left live.
+# Market integrity (docs/market-integrity.md 13): ORACLE: px = ref, qty = mult mantissa, maker = mult
+# exponent, side = Market, open = ots, reason = OracleState. BAND: px = ref, maker = lo, maker_acct = hi,
+# reason = RefSource. STATUS: side = Status, reason = StatusReason, open = until. INDICATIVE: px (HAS_PX),
+# qty = matched, open = imbalance, side = imbalance side (2: none), maker/maker_acct = collar lo/hi
+# (BAND_ON), acct = until. UNCROSS: px, qty.
 EVENT_DTYPE = np.dtype([
     ("kind", np.int8),
     ("reason", np.int8),

@@ -21,12 +21,30 @@ M_NEXT_TIMER = 6  # the earliest deadline of any timer (NO_TIMER when none is se
 M_HALT_ALL = 7  # 1 while the market-wide halt is on
 M_TIME = 8  # time priority: orders that rested so far (an order's o_time is its place)
 M_CALLS = 9  # instruments in a call now (0 skips the indicative check after each command)
+M_ORACLES = 10  # oracle instruments (0 skips every oracle rule after each command)
 META_SIZE = 16
 
 NO_TIMER = (1 << 63) - 1
 # i_ind columns: the last indicative event of the current call, compared to decide whether to print
 IND_PX, IND_MATCHED, IND_IMBALANCE, IND_SIDE, IND_LO, IND_HI, IND_UNTIL = range(7)
 IND_COLS = 7
+# i_oc columns: an oracle instrument's configuration (docs/market-integrity.md 3), durations in ns
+(OC_ON, OC_TIER_BP, OC_STEP_BP, OC_CONFIRM, OC_STALE, OC_HALT, OC_WIN, OC_GRID, OC_MOVE_BP, OC_LIMIT, OC_PAUSE,
+ OC_OPEN, OC_COLLAR_BP, OC_P3, OC_P075, OC_N15, OC_D15) = range(17)
+OC_COLS = 17
+# i_pol[sym, market] columns: the policy of one market status; P_BP and P_MAXN are -1 when absent
+P_FACTOR, P_BP, P_MARKET, P_MAXN = range(4)
+POL_COLS = 4
+# i_os columns: an oracle instrument's state. Timers hold a deadline or NO_TIMER.
+(OS_TRUSTED, OS_RT, OS_TT, OS_TMULT_M, OS_TMULT_E, OS_PEND, OS_RP, OS_TP, OS_HAVE, OS_LASTOTS, OS_MARKET,
+ OS_REGOPEN, OS_REGCLOSE, OS_STALE, OS_BREF, OS_BSRC, OS_T_STALE, OS_T_SHALT, OS_T_GRID, OS_T_LIMIT, OS_RC,
+ OS_H0N, OS_H0D, OS_NU, OS_NL, OS_W_HEAD, OS_W_N, OS_S_HI, OS_S_LO, OS_Q) = range(30)
+OS_COLS = 30
+OS_TIMERS = (OS_T_STALE, OS_T_SHALT, OS_T_GRID, OS_T_LIMIT)
+# w_buf[sym, slot] columns: the fills of the reference window, one entry per trade time
+W_T, W_HI, W_LO, W_Q = range(4)
+W_COLS = 4
+W_START = 16  # starting window entries per instrument
 # defaults of the instrument keys of docs/market-integrity.md section 3 (Engine sets each instrument's)
 REOPEN_NS = DEFAULT_REOPEN_MS * 1_000_000
 INDICATIVE_NS = DEFAULT_INDICATIVE_MS * 1_000_000
@@ -77,6 +95,10 @@ class State(NamedTuple):
     i_reopen: np.ndarray  # reopen_ms in ns
     i_indns: np.ndarray   # indicative_ms in ns
     i_ind: np.ndarray     # (n, IND_COLS) the last indicative printed in the current call
+    i_oc: np.ndarray      # (n, OC_COLS) oracle configuration (OC_ON 0: a plain instrument)
+    i_pol: np.ndarray     # (n, 7, POL_COLS) policy by market status
+    i_os: np.ndarray      # (n, OS_COLS) oracle state, its timers, the collar, the window's ring and sums
+    w_buf: np.ndarray     # (n, cap, W_COLS) ring of window fills per instrument
     # oid -> order slot, open addressing with linear probing
     h_key: np.ndarray
     h_val: np.ndarray
@@ -189,8 +211,28 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
         i_until=np.zeros(n_symbols, np.int64), i_tcall=np.full(n_symbols, NO_TIMER, np.int64),
         i_tind=np.full(n_symbols, NO_TIMER, np.int64), i_reopen=np.full(n_symbols, REOPEN_NS, np.int64),
         i_indns=np.full(n_symbols, INDICATIVE_NS, np.int64), i_ind=np.zeros((n_symbols, IND_COLS), np.int64),
+        i_oc=np.zeros((n_symbols, OC_COLS), np.int64), i_pol=np.zeros((n_symbols, 7, POL_COLS), np.int64),
+        i_os=new_oracle_state(n_symbols), w_buf=np.zeros((n_symbols, W_START, W_COLS), np.int64),
         meta=new_meta(),
     )
+
+
+def new_oracle_state(n_symbols: int) -> np.ndarray:
+    """The i_os rows of instruments that never had an oracle update: no timer set."""
+    os_ = np.zeros((n_symbols, OS_COLS), np.int64)
+    os_[:, list(OS_TIMERS)] = NO_TIMER
+    return os_
+
+
+def grow_window(st: State) -> State:
+    """Double every instrument's window ring; each ring is unwrapped to start at slot 0."""
+    n, cap, cols = st.w_buf.shape
+    w = np.zeros((n, cap * 2, cols), np.int64)
+    for s in range(n):
+        head = int(st.i_os[s, OS_W_HEAD])
+        w[s, :cap] = np.roll(st.w_buf[s], -head, axis=0)
+        st.i_os[s, OS_W_HEAD] = 0
+    return st._replace(w_buf=w)
 
 
 def new_meta() -> np.ndarray:

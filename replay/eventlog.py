@@ -5,7 +5,18 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-from kabuto.engine.codes import REASON_NAMES, STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Reason, Status
+from kabuto.engine.codes import (
+    MARKET_NAMES,
+    ORACLE_STATE_NAMES,
+    REASON_NAMES,
+    REF_SOURCE_NAMES,
+    STATUS_NAMES,
+    STATUS_REASON_NAMES,
+    Ev,
+    Flag,
+    Reason,
+    Status,
+)
 from kabuto.engine.errors import InputError
 from kabuto.engine.instruments import Instrument
 from kabuto.replay import fastencode
@@ -14,6 +25,10 @@ from kabuto.replay.accounts import Accounts
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED),
                                               int(Ev.AMENDED), int(Ev.REJECTED))
 STATUS, INDICATIVE, UNCROSS = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.UNCROSS)
+ORACLE, BAND = int(Ev.ORACLE), int(Ev.BAND)
+MARKETS = {int(v): json.dumps(k) for k, v in MARKET_NAMES.items()}
+ORACLE_STATES = {int(k): json.dumps(v) for k, v in ORACLE_STATE_NAMES.items()}
+REF_SOURCES = {int(k): json.dumps(v) for k, v in REF_SOURCE_NAMES.items()}
 HAS_TS, HAS_PX, HAS_OID, BAND_ON = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID), int(Flag.BAND_ON)
 STATUSES = {int(k): json.dumps(v) for k, v in STATUS_NAMES.items()}
 STATUS_REASONS = {int(k): json.dumps(v) for k, v in STATUS_REASON_NAMES.items()}
@@ -90,6 +105,13 @@ class Encoder:
                 lo, hi = (f'"{pxt[sym](maker)}"', f'"{pxt[sym](macct)}"') if flags & BAND_ON else ("null", "null")
                 s = (f'{{"seq":{seq},"ev":"indicative","sym":{syms[sym]},"px":{p},"matched":"{qtyt[sym](qty)}",'
                      f'"imbalance":"{qtyt[sym](open_)}","imb_side":{SIDES[side]},"lo":{lo},"hi":{hi},"until":{acct}')
+            elif kind == ORACLE:
+                s = (f'{{"seq":{seq},"ev":"oracle","sym":{syms[sym]},"ref":"{pxt[sym](px)}",'
+                     f'"mult":"{mult_text(qty, maker)}","market":{MARKETS[side]},"ots":{open_},'
+                     f'"state":{ORACLE_STATES[reason]}')
+            elif kind == BAND:
+                s = (f'{{"seq":{seq},"ev":"band","sym":{syms[sym]},"ref":"{pxt[sym](px)}","lo":"{pxt[sym](maker)}",'
+                     f'"hi":"{pxt[sym](macct)}","source":{REF_SOURCES[reason]}')
             elif kind == UNCROSS:
                 s = f'{{"seq":{seq},"ev":"uncross","sym":{syms[sym]},"px":"{pxt[sym](px)}","qty":"{qtyt[sym](qty)}"'
             else:
@@ -105,6 +127,14 @@ class Encoder:
         if not out:
             return ""
         return "}\n".join(out) + "}\n"
+
+
+def mult_text(mant: int, exp: int) -> str:
+    """A multiplier mant x 10**exp as plain decimal text without trailing zeros ("1", "0.5", "3")."""
+    if exp >= 0:
+        return str(mant * 10 ** exp)
+    digits = str(mant).rjust(1 - exp, "0")
+    return (digits[:exp] + "." + digits[exp:]).rstrip("0").rstrip(".")
 
 
 def book_json(engine, instruments: Sequence[Instrument]) -> str:

@@ -1,11 +1,22 @@
 """Numba event encoder: event records -> the exact JSON lines of engine/eventlog.py, as bytes."""
 import numpy as np
-from kabuto.engine.bytewrite import copy_entry, write_decimal_text, write_int_text
-from kabuto.engine.codes import STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Reason, Status
+from kabuto.engine.bytewrite import POW10, copy_entry, write_decimal_text, write_int_text
+from kabuto.engine.codes import (
+    MARKET_NAMES,
+    ORACLE_STATE_NAMES,
+    REF_SOURCE_NAMES,
+    STATUS_NAMES,
+    STATUS_REASON_NAMES,
+    Ev,
+    Flag,
+    Reason,
+    Status,
+)
 from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
 STATUS, INDICATIVE, UNCROSS = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.UNCROSS)
+ORACLE, BAND = int(Ev.ORACLE), int(Ev.BAND)
 HAS_TS, HAS_PX, HAS_OID, BAND_ON = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID), int(Flag.BAND_ON)
 LIMIT_UP, CALL = int(Status.LIMIT_UP), int(Status.CALL)  # statuses LIMIT_UP..CALL print an `until`
 MALFORMED = int(Reason.MALFORMED)
@@ -23,6 +34,9 @@ def _table(names: dict) -> tuple[np.ndarray, np.ndarray]:
 
 STATUS_JSON, STATUS_OFF = _table({int(k): v for k, v in STATUS_NAMES.items()})
 SREASON_JSON, SREASON_OFF = _table({int(k): v for k, v in STATUS_REASON_NAMES.items()})
+MARKET_JSON, MARKET_OFF = _table({int(v): k for k, v in MARKET_NAMES.items()})
+OSTATE_JSON, OSTATE_OFF = _table({int(k): v for k, v in ORACLE_STATE_NAMES.items()})
+SOURCE_JSON, SOURCE_OFF = _table({int(k): v for k, v in REF_SOURCE_NAMES.items()})
 
 
 SEQ = _b('{"seq":')
@@ -63,6 +77,16 @@ K_IMB = _b('","imbalance":"')
 K_IMB_SIDE = _b('","imb_side":')
 K_LO = _b(',"lo":')
 K_HI = _b(',"hi":')
+EV_ORACLE = _b(',"ev":"oracle","sym":')
+EV_BAND = _b(',"ev":"band","sym":')
+K_REF = _b(',"ref":"')
+K_MULT = _b('","mult":"')
+K_MARKET = _b('","market":')
+K_OTS = _b(',"ots":')
+K_STATE = _b(',"state":')
+K_LO_Q = _b('","lo":"')
+K_HI_Q = _b('","hi":"')
+K_SOURCE = _b('","source":')
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -173,6 +197,33 @@ def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units
                     p = _put(out, p, K_NULL)
             p = _put(out, p, K_UNTIL)
             p = write_int_text(out, p, e.acct)
+        elif k == ORACLE:
+            p = _put(out, p, EV_ORACLE)
+            p = copy_entry(out, p, sym_json, sym_off, s)
+            p = _put(out, p, K_REF)
+            p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
+            p = _put(out, p, K_MULT)
+            if e.maker >= 0:
+                p = write_int_text(out, p, e.qty * POW10[e.maker])
+            else:
+                p = write_decimal_text(out, p, e.qty, 1, -e.maker)
+            p = _put(out, p, K_MARKET)
+            p = copy_entry(out, p, MARKET_JSON, MARKET_OFF, e.side)
+            p = _put(out, p, K_OTS)
+            p = write_int_text(out, p, e.open)
+            p = _put(out, p, K_STATE)
+            p = copy_entry(out, p, OSTATE_JSON, OSTATE_OFF, e.reason)
+        elif k == BAND:
+            p = _put(out, p, EV_BAND)
+            p = copy_entry(out, p, sym_json, sym_off, s)
+            p = _put(out, p, K_REF)
+            p = write_decimal_text(out, p, e.px, px_units[s], px_places[s])
+            p = _put(out, p, K_LO_Q)
+            p = write_decimal_text(out, p, e.maker, px_units[s], px_places[s])
+            p = _put(out, p, K_HI_Q)
+            p = write_decimal_text(out, p, e.maker_acct, px_units[s], px_places[s])
+            p = _put(out, p, K_SOURCE)
+            p = copy_entry(out, p, SOURCE_JSON, SOURCE_OFF, e.reason)
         elif k == UNCROSS:
             p = _put(out, p, EV_UNCROSS)
             p = copy_entry(out, p, sym_json, sym_off, s)
