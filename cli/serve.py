@@ -6,8 +6,10 @@ import importlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
+from kabuto.engine.codes import MARKET_NAMES
 from kabuto.gateway import config as C
 from kabuto.gateway.errors import ConfigError
 
@@ -63,6 +65,9 @@ def register(subparsers) -> None:
     p.add_argument("--operators", nargs="+", default=[], metavar="ACCOUNT",
                    help="accounts allowed to set reference prices (`ref`, which moves price bands; "
                         "default: none)")
+    p.add_argument("--oracles", nargs="+", default=[], metavar="ACCOUNT",
+                   help="accounts allowed to send oracle updates of oracle instruments (`oracle`; "
+                        "docs/market-integrity.md 6; default: none)")
     p.add_argument("--sink", action="append", default=[], metavar="MODULE:FACTORY",
                    help="add an event sink: FACTORY(instruments, data_dir) returns an object with "
                         "handle(events, first_seq) and close(); repeatable")
@@ -129,6 +134,26 @@ def register(subparsers) -> None:
                        help="the venue's state directory (default: %(default)s)")
         h.set_defaults(func=set_halt, halt=name == "halt")
 
+    o = subparsers.add_parser("oracle", help="send an oracle update of an oracle instrument to a running venue "
+                                             "(oracle accounts)",
+                              description="Log on to the venue of DATA_DIR as an oracle account (serve --oracles) "
+                                          "and send one update of SYMBOL's underlying stock: its price per share, "
+                                          "the token multiplier (shares per token), its market status and the "
+                                          "oracle's own timestamp (docs/market-integrity.md 4 and 6).")
+    o.add_argument("symbol")
+    o.add_argument("--px", required=True, help="the stock's price per share, a decimal")
+    o.add_argument("--mult", default="1", help="shares per token (default: %(default)s)")
+    o.add_argument("--market", required=True, choices=sorted(MARKET_NAMES), help="the stock's market status")
+    o.add_argument("--ots", type=int, help="the oracle's timestamp, ns since the epoch (default: now)")
+    o.add_argument("--next-mult", help="a scheduled multiplier (split): needs --mult-at")
+    o.add_argument("--mult-at", type=int, help="oracle time (ns) from which --next-mult applies")
+    o.add_argument("--reg-open", type=int, help="the regular session's start, ns (required with --market regular)")
+    o.add_argument("--reg-close", type=int, help="the regular session's end, ns (required with --market regular)")
+    o.add_argument("--account", required=True, help="the oracle account (with CurveZMQ: its key in DATA_DIR/keys)")
+    o.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                   help="the venue's state directory (default: %(default)s)")
+    o.set_defaults(func=send_oracle)
+
     from kabuto.cli import journal as journal_cli
     journal_cli.register(subparsers)
 
@@ -140,7 +165,7 @@ def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
         snapshots=args.snapshots, insecure=args.insecure, keys=args.keys, cod_timeout=args.cod_timeout,
         rate_limit=args.rate_limit, max_live_orders=args.max_live_orders, max_frame=args.max_frame,
         max_batch=args.max_batch, md_heartbeat=args.md_heartbeat, batch_target=args.batch_target,
-        operators=tuple(args.operators), l3=args.l3)
+        operators=tuple(args.operators), oracles=tuple(args.oracles), l3=args.l3)
 
 
 def load_sink(spec: str, instruments, data_dir: Path):
@@ -249,6 +274,26 @@ def set_halt(args: argparse.Namespace) -> int:
         print(f"kabuto {answer[0]}: {what} refused: {refused[0].reason}", file=sys.stderr)
         return 1
     print(f"kabuto {answer[0]}: {what} done")
+    return 0
+
+
+def send_oracle(args: argparse.Namespace) -> int:
+    """Send one oracle update to a running venue and say what it answered."""
+    from kabuto.gateway.client import Client
+    more = {k: v for k, v in (("next_mult", args.next_mult), ("mult_at", args.mult_at), ("reg_open", args.reg_open),
+                              ("reg_close", args.reg_close)) if v is not None}
+    ots = args.ots if args.ots is not None else time.time_ns()
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        req = c.oracle(args.symbol, args.px, args.mult, args.market, ots, **more)
+        answer = c.wait_reply(req)
+        refused = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+    if answer[0] == "error":
+        print(f"kabuto oracle: {args.symbol} refused: {answer[2]}: {answer[3]}", file=sys.stderr)
+        return 1
+    if refused:
+        print(f"kabuto oracle: {args.symbol} refused: {refused[0].reason}", file=sys.stderr)
+        return 1
+    print(f"kabuto oracle: {args.symbol} {args.px} x {args.mult} ({args.market}) sent")
     return 0
 
 

@@ -10,7 +10,7 @@ from kabuto.gateway import protocol as P
 from kabuto.gateway.config import GatewayConfig
 from kabuto.gateway.units import TextCache
 from kabuto.venue.accounts import CL, OID, SIDE, SLOT, SYM, Session
-from kabuto.venue.sequencer import HaltSet, MassCancel, ReferenceSet
+from kabuto.venue.sequencer import HaltSet, MassCancel, OracleSet, ReferenceSet
 
 
 def instrument_specs(instruments: Sequence[Instrument]) -> dict[str, dict]:
@@ -54,10 +54,12 @@ def error(req: int | None, reason: int, text: str) -> list:
     return [P.ERROR, req, P.reason_text(reason), text]
 
 
-def acknowledged(ack: MassCancel | ReferenceSet | HaltSet, cm: np.ndarray) -> list:
+def acknowledged(ack: MassCancel | ReferenceSet | HaltSet | OracleSet, cm: np.ndarray) -> list:
     """The answer to a request acknowledged after its batch ran."""
     if type(ack) is MassCancel:
         return [P.MASS_CANCEL, ack.req, ack.canceled(cm)]
+    if type(ack) is OracleSet:
+        return [P.ORACLE, ack.req, ack.symbol]
     if type(ack) is HaltSet:
         return [ack.kind, ack.req] + ([ack.symbol] if ack.kind in (P.HALT, P.RESUME) else [])
     return [P.REF, ack.req, ack.symbol, ack.price, ack.low, ack.high]

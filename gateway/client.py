@@ -28,6 +28,7 @@ from zmq.utils.monitor import recv_monitor_message
 AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
+L2_STATE_KINDS = (P.MD_STATUS, P.MD_BAND, P.MD_ORACLE)  # the L2 feed's messages besides `md`
 
 class Report(NamedTuple):
     """One execution report (see docs/protocol.md, "Execution reports")."""
@@ -179,6 +180,14 @@ class Client:
         self.send([P.RESUME, req, sym] if sym is not None else [P.RESUME_ALL, req])
         return req
 
+    def oracle(self, sym: str, px, mult, market: str, ots: int, **more) -> int:
+        """Send an oracle update (oracle accounts only; more: next_mult, mult_at, reg_open, reg_close as in
+        docs/market-integrity.md 4); returns the req. wait_reply(req) gives ["oracle", req, sym]."""
+        req = self.next_req()
+        self.send([P.ORACLE, req, {"sym": sym, "px": str(px), "mult": str(mult), "market": market, "ots": ots,
+                                   **{k: str(v) if k == "next_mult" else v for k, v in more.items()}}])
+        return req
+
     def ref(self, sym: str, px) -> int:
         """Set an instrument's reference price (operator accounts only); returns the request id.
         wait_reply(req) gives ["ref", req, sym, px, band low, band high]."""
@@ -299,11 +308,13 @@ class Client:
 class LocalBook:
     """One symbol's aggregated book as the feed describes it, with the sequence number it stands at."""
 
-    def __init__(self, seq: int, bids: list, asks: list, status: list | None = None):
+    def __init__(self, seq: int, bids: list, asks: list, status: list | None = None, band: list | None = None):
         self.seq = seq
         self.sides = ({p: q for p, q in bids}, {p: q for p, q in asks})
         # [status, reason, until, indicative or None] (docs/protocol.md, Trading status)
         self.status = status
+        self.band = band  # an oracle instrument's [ref, lo, hi, source]
+        self.oracle: list | None = None  # the last oracle message: [ref, mult, market, ots, state]
 
     def apply(self, changes: list) -> None:
         """Apply [side, px, qty] level changes (qty zero removes the level)."""
@@ -315,9 +326,13 @@ class LocalBook:
                 levels.pop(px, None)
 
     def update(self, msg: list) -> None:
-        """Apply one `md` or `status` message."""
+        """Apply one `md`, `status`, `band` or `oracle` message."""
         if msg[0] == P.MD_STATUS:
             self.status = msg[4:8]
+        elif msg[0] == P.MD_BAND:
+            self.band = msg[4:8]
+        elif msg[0] == P.MD_ORACLE:
+            self.oracle = msg[4:9]
         else:
             self.apply(msg[5])
 
@@ -472,6 +487,17 @@ class MarketDataClient:
         b = self.books[sym]
         return None if b is None or self.l3 else b.status
 
+    def band(self, sym: str) -> list | None:
+        """An oracle instrument's price band as the feed gave it: [ref, lo, hi, source] (L2 only)."""
+        b = self.books[sym]
+        return None if b is None or self.l3 else b.band
+
+    def oracle(self, sym: str) -> list | None:
+        """The last oracle message of an oracle instrument since the book was synced: [ref, mult, market,
+        ots, state] (L2 only)."""
+        b = self.books[sym]
+        return None if b is None or self.l3 else b.oracle
+
     def seq(self, sym: str) -> int:
         """The sequence number the local book of sym stands at."""
         b = self.books[sym]
@@ -522,7 +548,7 @@ class MarketDataClient:
             return  # an answer to a request we gave up on
         del self._pending[sym]
         book = self.books[sym] = LocalOrderBook(seq, bids, asks) if self.l3 else LocalBook(seq, bids, asks,
-                                                                                          *status[:1])
+                                                                                          *status[:2])
         self.snapshots += 1
         for m in self._buffer.pop(sym, []):
             if m[2] <= book.seq:
@@ -543,7 +569,7 @@ class MarketDataClient:
             for t in msg[4]:
                 self.trades.append((sym, t, received))
         if sym in self._pending:
-            if kind == self._update_kind or (kind == P.MD_STATUS and not self.l3):
+            if kind == self._update_kind or (kind in L2_STATE_KINDS and not self.l3):
                 self._buffer[sym].append(msg)
             return
         book = self.books[sym]

@@ -171,6 +171,10 @@ class Decoder:
             if len(msg) != (3 if one else 2) or (one and type(msg[2]) is not str):
                 raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req{', symbol' if one else ''}]", req)
             return kind, req, msg[2] if one else None
+        if kind == P.ORACLE:
+            if len(msg) != 3 or type(msg[2]) is not dict:
+                raise ProtocolError(R_MALFORMED, "oracle is [\"oracle\", req, {sym, px, mult, market, ots, ...}]", req)
+            return kind, req, msg[2]
         if kind in SESSION_KINDS:
             if len(msg) != 2:
                 raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req]", req)

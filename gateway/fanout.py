@@ -85,14 +85,14 @@ from numba import njit
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED),
                                               int(Ev.REJECTED))
 HAS_PX, TIMER = int(Flag.HAS_PX), int(Flag.TIMER)
-STATUS, INDICATIVE = int(Ev.STATUS), int(Ev.INDICATIVE)
+STATUS, INDICATIVE, ORACLE_EV, BAND_EV = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.ORACLE), int(Ev.BAND)
 OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 
 
 # counts: C_BATCH numbers the batches (scratch rows marked with another number are stale), C_FRAMES
 # and C_TODO count what the last batch left, C_L3 switches the L3 feed on
-C_BATCH, C_FRAMES, C_TODO, C_L3, C_STATUS = range(5)  # C_STATUS: status and indicative events of the batch
+C_BATCH, C_FRAMES, C_TODO, C_L3, C_STATUS = range(5)  # C_STATUS: status, indicative, oracle and band events
 
 REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
 MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
@@ -191,6 +191,25 @@ def _uncross_fill(tables, scratch, p, ev, seq, batch, l3):
 
 
 @njit(cache=True, _nrt=False)
+def _timer_cancel(tables, scratch, p, ev, seq, batch, l3):
+    """A resting order a timer canceled (a band moved): reported to its owner, no request behind it."""
+    slot = find_order(tables.orders, ev.oid)
+    if slot < 0:
+        return p
+    row = tables.orders.rows[slot]
+    sym = row[O_SYMBOL]
+    row[O_OPEN] = ev.open
+    p = _order_report(tables, scratch, p, slot, -1, S_CANCELED, seq, ev.ts, -1, ev.oid, sym, ev.side, -1, ev.qty,
+                      ev.open, ev.reason, -1)
+    change_level(scratch.md, batch, sym, row[O_SIDE], row[O_PX], -ev.qty)
+    if l3:
+        add_op(scratch.md, batch, sym, L3_CANCEL, ev.oid, row[O_SIDE], row[O_PX], ev.qty, ev.open)
+    if ev.open == 0:
+        _finished(tables, scratch, ev.oid)
+    return p
+
+
+@njit(cache=True, _nrt=False)
 def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, b_lv, b_n, l_px, l_qty):
     """Reports and market data of one batch into scratch.out; frames in scratch.frames, Python's work in
     scratch.todo. metas holds each command's META_DTYPE record (venue/sequencer.py); b_lv, b_n, l_px and
@@ -220,12 +239,14 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
         if pend >= 0 and (timer or cmd != pend_cmd):
             _rested(tables, scratch, pend)
             pend = -1
-        if kind == STATUS or kind == INDICATIVE:  # published from Python (gateway/marketdata.py)
+        if kind == STATUS or kind == INDICATIVE or kind == ORACLE_EV or kind == BAND_EV:  # gateway/marketdata.py
             counts[C_STATUS] += 1
             continue
         if timer:
             if kind == FILL:  # an uncross: both orders rested
                 p = _uncross_fill(tables, scratch, p, ev, seq, batch, l3)
+            elif kind == CANCELED:  # a band that moved on the venue's clock (docs/market-integrity.md 7.2)
+                p = _timer_cancel(tables, scratch, p, ev, seq, batch, l3)
             continue
         if kind > REJECTED:  # an uncross: its fills are the trades
             continue

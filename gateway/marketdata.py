@@ -11,14 +11,26 @@ from collections.abc import Callable, Sequence
 
 import msgpack
 import numpy as np
-from kabuto.engine.codes import STATUS_NAMES, STATUS_REASON_NAMES, Ev, Flag, Status
+from kabuto.engine.codes import (
+    MARKET_NAMES,
+    ORACLE_STATE_NAMES,
+    REF_SOURCE_NAMES,
+    STATUS_NAMES,
+    STATUS_REASON_NAMES,
+    Ev,
+    Flag,
+    Status,
+)
 from kabuto.engine.instruments import Instrument
+from kabuto.engine.oracle import mult_text
+from kabuto.engine.state import OS_BREF, OS_BSRC
 from kabuto.gateway import protocol as P
 from kabuto.gateway.units import price_cache, qty_cache
 
 Publish = Callable[[bytes, bytes], None]
 _pack = msgpack.Packer().pack
-STATUS, INDICATIVE = int(Ev.STATUS), int(Ev.INDICATIVE)
+STATUS, INDICATIVE, ORACLE, BAND = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.ORACLE), int(Ev.BAND)
+MARKETS = {int(v): k for k, v in MARKET_NAMES.items()}
 HAS_PX, BAND_ON = int(Flag.HAS_PX), int(Flag.BAND_ON)
 TIMED = (int(Status.LIMIT_UP), int(Status.LIMIT_DOWN), int(Status.CALL))  # statuses with an `until`
 CALL = int(Status.CALL)
@@ -40,6 +52,7 @@ class MarketData:
         self.qty = qty_cache(instruments)
         # per symbol: [status, reason, until, indicative] as the feed last published them
         self.status: list[list] = [[STATUS_NAMES[Status.CONTINUOUS], None, None, None] for _ in instruments]
+        self.band: list[list | None] = [None] * len(instruments)  # an oracle instrument's [ref, lo, hi, source]
 
     def sync_status(self, engine) -> None:
         """Take each symbol's trading status from the engine (at start, after a recovery)."""
@@ -53,6 +66,10 @@ class MarketData:
                                        int(row[3]), None, None, int(row[6]))
             self.status[sym] = [STATUS_NAMES[status], STATUS_REASON_NAMES.get(reason),
                                 int(st.i_until[sym]) if status in TIMED else None, ind]
+            if st.i_os[sym, OS_BREF] > 0:
+                pt = self.px.text
+                self.band[sym] = [pt(sym, int(st.i_os[sym, OS_BREF])), pt(sym, int(st.i_lo[sym])),
+                                  pt(sym, int(st.i_hi[sym])), REF_SOURCE_NAMES[int(st.i_os[sym, OS_BSRC])]]
 
     def _indicative(self, sym: int, px: int | None, matched: int, imbalance: int, side: int, lo: int | None,
                     hi: int | None, until: int) -> list:
@@ -61,8 +78,23 @@ class MarketData:
                 pt(sym, lo) if lo is not None else None, pt(sym, hi) if hi is not None else None, until]
 
     def publish_status(self, events: np.ndarray) -> None:
-        """Publish a `status` message for every status and indicative event of a batch (in event order)."""
+        """Publish a `status`, `band` or `oracle` message for every status, indicative, band and oracle event
+        of a batch (in event order)."""
         for kind, reason, side, flags, sym, _, px, qty, open_, lo, hi, until, ts, _ in events.tolist():
+            if kind == BAND:
+                pt = self.px.text
+                self.band[sym] = [pt(sym, px), pt(sym, lo), pt(sym, hi), REF_SOURCE_NAMES[reason]]
+                self.seq[sym] += 1
+                self._publish(self.topics[sym], _pack([P.MD_BAND, self._sym[sym], int(self.seq[sym]), ts,
+                                                       *self.band[sym]]))
+                continue
+            if kind == ORACLE:
+                mult = mult_text(qty, lo)
+                self.seq[sym] += 1
+                self._publish(self.topics[sym], _pack([P.MD_ORACLE, self._sym[sym], int(self.seq[sym]), ts,
+                                                       self.px.text(sym, px), mult, MARKETS[side], open_,
+                                                       ORACLE_STATE_NAMES[reason]]))
+                continue
             if kind == STATUS:
                 self.status[sym] = [STATUS_NAMES[side], STATUS_REASON_NAMES[reason],
                                     open_ if side in TIMED else None, None]
@@ -90,7 +122,7 @@ class MarketData:
         bids, asks = engine.book(sym)
         return [P.SNAPSHOT, req, self._sym[sym], int(self.seq[sym]),
                 [[pt(sym, p), qt(sym, q)] for p, q in bids], [[pt(sym, p), qt(sym, q)] for p, q in asks],
-                self.status[sym]]
+                self.status[sym], self.band[sym]]
 
     def snapshot_l3(self, engine, sym: int, req: int) -> list:
         """The L3 snapshot of one symbol: every resting order [oid, px, qty] in priority order, best first."""

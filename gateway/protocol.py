@@ -20,6 +20,7 @@ ORDERS = "orders"
 REF = "ref"  # operator accounts only: set an instrument's reference price
 HALT, RESUME, HALT_ALL, RESUME_ALL = "halt", "resume", "halt_all", "resume_all"  # operator accounts only
 HALT_KINDS = (HALT, RESUME, HALT_ALL, RESUME_ALL)
+ORACLE = "oracle"  # oracle accounts only: an update of an oracle instrument's underlying (docs/market-integrity.md 6)
 
 # gateway -> client (order entry)
 REPORTS = "reports"
@@ -29,6 +30,8 @@ ERROR = "error"
 MD_UPDATE = "md"
 MD_HEARTBEAT = "hb"
 MD_STATUS = "status"  # an instrument's trading status and its call's indicative (docs/market-integrity.md)
+MD_BAND = "band"  # an oracle instrument's new price band: reference, low, high, source
+MD_ORACLE = "oracle"  # an oracle instrument's accepted oracle update (or its going stale)
 SNAPSHOT = "snapshot"
 TOPIC_END = "|"  # a market data topic is the symbol followed by this character
 L3_UPDATE = "l3"  # order-by-order feed (serve --l3)

@@ -304,6 +304,8 @@ class Server:
                 entry.ref(s, req, sym, mant, exp, px if type(px) is str else str(px))
             elif kind in P.HALT_KINDS:
                 entry.halt(s, req, kind, body)
+            elif kind == P.ORACLE:
+                entry.oracle(s, req, body, self.decoder.decimals.parts)
             else:
                 orders = entry.open_orders(s, req, body)
                 self._reply(rid, answers.open_orders(req, orders, self.symbol_list, self.fanout.px_open,

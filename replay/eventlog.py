@@ -19,6 +19,7 @@ from kabuto.engine.codes import (
 )
 from kabuto.engine.errors import InputError
 from kabuto.engine.instruments import Instrument
+from kabuto.engine.oracle import mult_text
 from kabuto.replay import fastencode
 from kabuto.replay.accounts import Accounts
 
@@ -127,14 +128,6 @@ class Encoder:
         if not out:
             return ""
         return "}\n".join(out) + "}\n"
-
-
-def mult_text(mant: int, exp: int) -> str:
-    """A multiplier mant x 10**exp as plain decimal text without trailing zeros ("1", "0.5", "3")."""
-    if exp >= 0:
-        return str(mant * 10 ** exp)
-    digits = str(mant).rjust(1 - exp, "0")
-    return (digits[:exp] + "." + digits[exp:]).rstrip("0").rstrip(".")
 
 
 def book_json(engine, instruments: Sequence[Instrument]) -> str:

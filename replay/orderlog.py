@@ -8,8 +8,9 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 import numpy as np
-from kabuto.engine.codes import MARKET_NAMES, STP_NAMES, TIF_NAMES, Flag, Market, Op, OrdType, Reason, Side, Stp, Tif
+from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif
 from kabuto.engine.instruments import MAX_UNITS, Instrument, symbol_index
+from kabuto.engine.oracle import oracle_fields
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.replay import fastdecode
 from kabuto.replay.accounts import Accounts
@@ -36,9 +37,7 @@ R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP, R_BAD_PRICE = (
     int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_TIF), int(Reason.BAD_STP),
     int(Reason.BAD_PRICE))
 DEFAULT_STP = int(Stp.CANCEL_OLDEST)
-ORACLE, REGULAR = int(Op.ORACLE), int(Market.REGULAR)
-R_NO_ORACLE, R_BAD_MULTIPLIER, R_ORACLE_ONLY = int(Reason.NO_ORACLE), int(Reason.BAD_MULTIPLIER), int(Reason.ORACLE_ONLY)
-MAX_ORACLE_PX, MAX_MULT = 10 ** 15, 10 ** 6  # docs/market-integrity.md 4
+ORACLE, R_ORACLE_ONLY = int(Op.ORACLE), int(Reason.ORACLE_ONLY)
 
 
 class NumText(str):
@@ -197,40 +196,13 @@ class Decoder:
 
     def _oracle(self, d: dict, line: int, ts: int, fl: int):
         """An oracle update (docs/market-integrity.md 4, 6.1): the token reference R computed here, exactly."""
-        sym, market = d.get("sym"), d.get("market")
-        if (type(sym) is not str or "px" not in d or "mult" not in d or type(market) is not str
-                or market not in MARKET_NAMES or not _is_int(d.get("ots"), 0, MAX_OID)
-                or ("next_mult" in d) != ("mult_at" in d)
-                or ("mult_at" in d and not _is_int(d["mult_at"], 0, MAX_OID))):
+        reason, fields = oracle_fields(d, self.symbols, self.instruments, decimal_value)
+        if reason == R_MALFORMED:
             return _malformed(line)
-        mkt = int(MARKET_NAMES[market])
-        reg_open = reg_close = 0
-        if mkt == REGULAR:
-            reg_open, reg_close = d.get("reg_open"), d.get("reg_close")
-            if not _is_int(reg_open, 0, MAX_OID) or not _is_int(reg_close, 0, MAX_OID) or reg_open >= reg_close:
-                return _malformed(line)
-        s = self.symbols.get(sym)
-        if s is None:
-            return _reject(R_UNKNOWN_SYMBOL, 0, ts, fl, with_oid=False)
-        ins = self.instruments[s]
-        if ins.oracle is None:
-            return _reject(R_NO_ORACLE, 0, ts, fl, with_oid=False)
-        px = _oracle_decimal(d["px"], MAX_ORACLE_PX)
-        if px is None:
-            return _reject(R_BAD_PRICE, 0, ts, fl, with_oid=False)
-        mult = _oracle_decimal(d["mult"], MAX_MULT)
-        if "next_mult" in d:
-            nxt = _oracle_decimal(d["next_mult"], MAX_MULT)
-            if mult is None or nxt is None:
-                return _reject(R_BAD_MULTIPLIER, 0, ts, fl, with_oid=False)
-            if d["ots"] >= d["mult_at"]:
-                mult = nxt
-        if mult is None:
-            return _reject(R_BAD_MULTIPLIER, 0, ts, fl, with_oid=False)
-        ref = ins.reference_round(Fraction(px[0]) * Fraction(10) ** px[1] * Fraction(mult[0]) * Fraction(10) ** mult[1])
-        if not 1 <= ref <= MAX_UNITS:
-            return _reject(R_BAD_PRICE, 0, ts, fl, with_oid=False)
-        return (ORACLE, mkt, 0, 0, 0, 0, 0, mult[1], fl, 0, s, d["ots"], reg_open, ref, mult[0], ts, reg_close)
+        if reason:
+            return _reject(reason, 0, ts, fl, with_oid=False)
+        sym, market, ots, reg_open, reg_close, ref, mant, exp = fields
+        return (ORACLE, market, 0, 0, 0, 0, 0, exp, fl, 0, sym, ots, reg_open, ref, mant, ts, reg_close)
 
     def _halt(self, op: int, d: dict, line: int, ts: int, fl: int):
         s = -1
@@ -312,15 +284,6 @@ class Decoder:
             return (REF, 0, 0, 0, 0, 0, 0, 0, fl, 0, s, ticks, 0, 0, 0, ts, line)
         lo, hi = ins.band_edges(ref)
         return (REF, 0, 0, 0, 0, 0, 0, 0, fl | BAND_ON, 0, s, ticks, 0, lo, hi, ts, line)
-
-
-def _oracle_decimal(v, most: int) -> tuple[int, int] | None:
-    """(mantissa, exponent) of an oracle price or multiplier: positive, at most `most`, at most 18
-    decimal places and 18 significant digits; None when invalid."""
-    mant, exp = decimal_value(v)
-    if mant == 0 or exp < -18 or mant >= 10 ** 18 or Fraction(mant) * Fraction(10) ** exp > most:
-        return None
-    return mant, exp
 
 
 def _malformed(line: int) -> tuple:

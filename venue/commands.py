@@ -12,6 +12,7 @@ C_COD = 4  # a cancel-on-disconnect (made by the venue, never sent by a client)
 C_REF = 5  # an operator's reference price
 C_HALT = 6  # an operator's halt, resume, halt_all or resume_all (docs/market-integrity.md 11)
 C_TICK = 7  # the venue's own clock tick: a timer is due and no command came (docs/market-integrity.md 5)
+C_ORACLE = 8  # an oracle account's update of an oracle instrument (docs/market-integrity.md 6)
 
 LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
 GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)

@@ -17,7 +17,8 @@ class VenueConfig:
     max_live_orders: int = 10_000            # live orders per account
     max_batch: int = 1000                    # commands in one batch request
     batch_target: int = 4096                 # commands gathered before an engine call, at most
-    operators: tuple[str, ...] = ()          # accounts allowed to set reference prices (`ref`)
+    operators: tuple[str, ...] = ()          # accounts allowed to set reference prices (`ref`), halt and resume
+    oracles: tuple[str, ...] = ()            # accounts allowed to send oracle updates (`oracle`)
 
     def __post_init__(self) -> None:
         if not self.cod_timeout > 0:

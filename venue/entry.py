@@ -21,12 +21,13 @@ import numpy as np
 from kabuto.engine.codes import Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
+from kabuto.engine.oracle import oracle_fields
 from kabuto.venue.accounts import ACCOUNT, ACCOUNT_RE, OID, SESSION, SIDE, SLOT, SYM, Accounts, Session, new_order
 from kabuto.venue.commands import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, GTC, POST, Command
 from kabuto.venue.config import VenueConfig
 from kabuto.venue.errors import Refused
 from kabuto.venue.orderrows import CL_INT, F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, commit
-from kabuto.venue.sequencer import HaltSet, MassCancel, ReferenceSet, Sequencer
+from kabuto.venue.sequencer import HaltSet, MassCancel, OracleSet, ReferenceSet, Sequencer
 
 R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
 HALT_OPS = {"halt": int(Op.HALT), "resume": int(Op.RESUME), "halt_all": int(Op.HALT_ALL),
@@ -39,6 +40,11 @@ R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Re
 # report stage names the real reason from the command behind the event)
 R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
 
+ORACLE_FAULTS = {R_MALFORMED: "an oracle update needs sym, px, mult, a known market, an integer ots, next_mult with "
+                              "mult_at, and reg_open < reg_close when the market is regular",
+                 int(Reason.UNKNOWN_SYMBOL): "unknown symbol", int(Reason.NO_ORACLE): "not an oracle instrument",
+                 int(Reason.BAD_PRICE): "px must be a positive decimal (token reference 1 tick to 2**40 ticks)",
+                 int(Reason.BAD_MULTIPLIER): "mult and next_mult must be positive decimals of at most 18 digits"}
 
 class OrderEntry:
     """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
@@ -151,6 +157,19 @@ class OrderEntry:
                 raise Refused(R_UNKNOWN_SYMBOL, f"unknown symbol {sym!r}", req)
         self.seq.halt(s, req, op=HALT_OPS[kind], sym=k)
         self.seq.ack(HaltSet(s, req, kind, sym))
+
+    def oracle(self, s: Session, req: int, update: object, parts: Callable[[object], tuple[int, int]]) -> None:
+        """An oracle account's update of an oracle instrument: a mapping with the fields of the replay
+        command (docs/market-integrity.md 4); parts reads its decimals. Acknowledged after the batch."""
+        if s.account.name not in self.config.oracles:
+            raise Refused(R_NOT_AUTHORIZED, "only an oracle account sends oracle updates", req)
+        if not isinstance(update, dict):
+            raise Refused(R_MALFORMED, "an oracle update is a map of sym, px, mult, market, ots, ...", req)
+        reason, fields = oracle_fields(update, self.symbol_index, self.instruments, parts)
+        if reason:
+            raise Refused(reason, ORACLE_FAULTS.get(reason, "rejected"), req)
+        self.seq.oracle(s, req, fields)
+        self.seq.ack(OracleSet(s, req, update["sym"]))
 
     def rekey(self, keys: dict[bytes, str]) -> list[Session]:
         """The key file changed: end every session whose key left it or now names another account;

@@ -18,12 +18,12 @@ import numpy as np
 from kabuto.engine.codes import Flag, Op
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.venue.accounts import ACCOUNT, CL, OID, SIDE, SYM
-from kabuto.venue.commands import C_AMEND, C_HALT, C_NEW, C_REF, C_TICK
+from kabuto.venue.commands import C_AMEND, C_HALT, C_NEW, C_ORACLE, C_REF, C_TICK
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 HAS_TS = int(Flag.HAS_TS)
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
-TICK = int(Op.TICK)
+TICK, ORACLE = int(Op.TICK), int(Op.ORACLE)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
@@ -93,6 +93,18 @@ class HaltSet:
         self.symbol = symbol
 
 
+class OracleSet:
+    """An oracle update, acknowledged after its batch (a rejection, `bad_oracle_ts`, is a report before the
+    acknowledgement)."""
+
+    __slots__ = ("session", "req", "symbol")
+
+    def __init__(self, session, req: int, symbol: str):
+        self.session = session
+        self.req = req
+        self.symbol = symbol
+
+
 class Batch:
     """One engine batch: the command records, their META_DTYPE records and, per command,
     (session, req, kind, order record, client order id)."""
@@ -157,6 +169,12 @@ class Sequencer:
         """An operator's halt, resume, halt_all or resume_all (op: the engine's Op; sym -1 for the last two)."""
         self._add(op, 0, 0, 0, 0, 0, 0, 0, 0, sym, 0, sess.account.id, 0, 0, sess, req, C_HALT, None, None)
 
+    def oracle(self, sess, req: int, fields: tuple) -> None:
+        """An oracle update: the fields of engine/oracle.py's oracle_fields (docs/market-integrity.md 6)."""
+        sym, market, ots, reg_open, reg_close, ref, mant, exp = fields
+        self._add(ORACLE, market, 0, 0, 0, 0, 0, exp, 0, sym, ots, reg_open, ref, mant, sess, req, C_ORACLE, None, None,
+                  line=reg_close)
+
     def tick(self) -> None:
         """A clock tick (no session): a timer is due and no other command would fire it."""
         self._add(TICK, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, None, None, C_TICK, None, None)
@@ -167,7 +185,7 @@ class Sequencer:
 
     def _add(self, op: int, side: int, otype: int, tif: int, stp: int, reason: int, pexp: int, qexp: int,
              flags: int, sym: int, oid: int, acct: int, px: int, qty: int, sess, req: int | None, ck: int,
-             rec: list | None, cl, same_ts: bool = False) -> None:
+             rec: list | None, cl, same_ts: bool = False, line: int = 0) -> None:
         # one command record (COMMAND_DTYPE field order) and its meta record
         n = self.count
         if n == 0:
@@ -178,7 +196,7 @@ class Sequencer:
         ts = self._ts if same_ts else self._t0 + n
         self._ts = ts
         _ROW.pack_into(self._buf, n * _ROW.size, op, side, otype, tif, stp, reason, pexp, qexp,
-                       flags | HAS_TS, 0, sym, oid, acct, px, qty, ts, 0)
+                       flags | HAS_TS, 0, sym, oid, acct, px, qty, ts, line)
         if cl is None:
             k, v, text = CL_NONE, 0, b""
         elif type(cl) is int:

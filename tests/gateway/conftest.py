@@ -6,7 +6,7 @@ other's orders.
 from __future__ import annotations
 
 import pytest
-from gatewaykit import ACCOUNTS, OPERATOR, Venue, start_venue
+from gatewaykit import ACCOUNTS, ORACLE, OPERATOR, Venue, start_venue
 from kabuto.gateway.keys import add_client
 
 
@@ -17,7 +17,7 @@ def shared_venue(tmp_path_factory):
     key_file = data_dir / "clients.toml"
     for name in ACCOUNTS:
         add_client(data_dir, key_file, name)
-    serve = start_venue(data_dir, ["--keys", str(key_file), "--operators", OPERATOR, "--l3"])
+    serve = start_venue(data_dir, ["--keys", str(key_file), "--operators", OPERATOR, "--oracles", ORACLE, "--l3"])
     v = Venue(data_dir, serve)
     yield v
     v.close_clients()

@@ -16,8 +16,9 @@ from kabuto.gateway.keys import client_credentials
 KABUTO = str(Path(sys.executable).with_name("kabuto"))
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
             "mallory", "oscar", "peggy", "trent", "victor", "walter", "capa", "capb", "seqa", "seqb", "keepa", "mda",
-            "mdb", "massa", "lista", "hala", "halb"]
+            "mdb", "massa", "lista", "hala", "halb", "olga", "orca", "orcb"]
 OPERATOR = "trent"  # the shared venue's operator account (serve --operators)
+ORACLE = "olga"  # the shared venue's oracle account (serve --oracles)
 
 INSTRUMENTS = """
 [[instrument]]
@@ -95,6 +96,23 @@ tick_size = "0.01"
 lot_size = "0.001"
 reopen_ms = 2500
 indicative_ms = 400
+
+[[instrument]]
+symbol = "ORC-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+luld_tier = 1
+stale_ms = 600000
+halt_ms = 1200000
+
+[[instrument]]
+symbol = "ORV-USD"
+tick_size = "0.01"
+lot_size = "0.001"
+luld_tier = 1
+stale_ms = 600000
+halt_ms = 1200000
+ref_interval_ms = 500
 """
 
 LIMITS = {"cod_timeout": 2.0, "rate_limit": 1000, "max_live_orders": 200, "max_batch": 100,

@@ -1,0 +1,80 @@
+"""Oracle updates (docs/market-integrity.md 4, 6.1): the static checks and the token reference, for every decoder."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+
+from kabuto.engine.codes import MARKET_NAMES, Market, Reason
+from kabuto.engine.instruments import MAX_UNITS, Instrument
+
+MAX_TS = (1 << 63) - 1
+MAX_ORACLE_PX, MAX_MULT = 10 ** 15, 10 ** 6
+REGULAR = int(Market.REGULAR)
+R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
+R_NO_ORACLE, R_BAD_MULTIPLIER = int(Reason.NO_ORACLE), int(Reason.BAD_MULTIPLIER)
+
+
+def _is_int(v, lo: int, hi: int) -> bool:
+    return type(v) is int and lo <= v <= hi
+
+
+def oracle_fields(d: dict, symbols: dict[str, int], instruments: Sequence[Instrument],
+                  parts: Callable[[object], tuple[int, int]]) -> tuple[int, tuple | None]:
+    """(reject reason, 0 when valid; the command's fields) of an oracle update given as a mapping, with every
+    static check of docs/market-integrity.md 4 in its order. The fields: (sym, market, ots, reg_open,
+    reg_close, token reference R in ticks, applied multiplier's mantissa, its exponent); parts gives the
+    (mantissa, exponent) of a JSON or msgpack decimal, mantissa 0 when invalid."""
+    sym, market = d.get("sym"), d.get("market")
+    if (type(sym) is not str or "px" not in d or "mult" not in d or type(market) is not str
+            or market not in MARKET_NAMES or not _is_int(d.get("ots"), 0, MAX_TS)
+            or ("next_mult" in d) != ("mult_at" in d)
+            or ("mult_at" in d and not _is_int(d["mult_at"], 0, MAX_TS))):
+        return R_MALFORMED, None
+    mkt = int(MARKET_NAMES[market])
+    reg_open = reg_close = 0
+    if mkt == REGULAR:
+        reg_open, reg_close = d.get("reg_open"), d.get("reg_close")
+        if not _is_int(reg_open, 0, MAX_TS) or not _is_int(reg_close, 0, MAX_TS) or reg_open >= reg_close:
+            return R_MALFORMED, None
+    s = symbols.get(sym)
+    if s is None:
+        return R_UNKNOWN_SYMBOL, None
+    ins = instruments[s]
+    if ins.oracle is None:
+        return R_NO_ORACLE, None
+    px = _decimal(parts(d["px"]), MAX_ORACLE_PX)
+    if px is None:
+        return R_BAD_PRICE, None
+    mult = _decimal(parts(d["mult"]), MAX_MULT)
+    if "next_mult" in d:
+        nxt = _decimal(parts(d["next_mult"]), MAX_MULT)
+        if mult is None or nxt is None:
+            return R_BAD_MULTIPLIER, None
+        if d["ots"] >= d["mult_at"]:
+            mult = nxt
+    if mult is None:
+        return R_BAD_MULTIPLIER, None
+    ref = ins.reference_round(Fraction(px[0]) * Fraction(10) ** px[1] * Fraction(mult[0]) * Fraction(10) ** mult[1])
+    if not 1 <= ref <= MAX_UNITS:
+        return R_BAD_PRICE, None
+    return 0, (s, mkt, d["ots"], reg_open, reg_close, ref, mult[0], mult[1])
+
+
+def _decimal(value: tuple[int, int], most: int) -> tuple[int, int] | None:
+    """(mantissa, exponent) of an oracle price or multiplier, trailing zeros stripped: positive, at most
+    `most`, at most 18 decimal places and 18 significant digits; None when invalid."""
+    mant, exp = value
+    while mant > 0 and mant % 10 == 0:
+        mant //= 10
+        exp += 1
+    if mant <= 0 or exp < -18 or mant >= 10 ** 18 or Fraction(mant) * Fraction(10) ** exp > most:
+        return None
+    return mant, exp
+
+
+def mult_text(mant: int, exp: int) -> str:
+    """A multiplier mant x 10**exp as plain decimal text without trailing zeros ("1", "0.5", "3")."""
+    if exp >= 0:
+        return str(mant * 10 ** exp)
+    digits = str(mant).rjust(1 - exp, "0")
+    return (digits[:exp] + "." + digits[exp:]).rstrip("0").rstrip(".")
