@@ -14,13 +14,15 @@ from kabuto.durability.journal import JournalError, JournalReader, read_seal, se
 from kabuto.durability.recovery import journal_dir, meta_instruments, read_meta
 from kabuto.durability.snapshot import load_newest
 from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
+from kabuto.engine.oracle import oracle_line
 from kabuto.engine.records import COMMAND_DTYPE
 
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
 HAS_PX, HAS_QTY, HAS_TS = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_TS)
 HALT_TEXT = {int(Op.HALT): "halt", int(Op.RESUME): "resume", int(Op.HALT_ALL): "halt_all",
              int(Op.RESUME_ALL): "resume_all", int(Op.TICK): "tick"}
-OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject", **HALT_TEXT}
+ORACLE = int(Op.ORACLE)
+OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject", ORACLE: "oracle", **HALT_TEXT}
 TIF_TEXT = {int(v): k for k, v in TIF_NAMES.items()}
 STP_TEXT = {int(v): k for k, v in STP_NAMES.items()}
 SIDE_TEXT = ("buy", "sell")
@@ -103,7 +105,8 @@ def _dec(mant: int, exp: int) -> str:
 def export(args: argparse.Namespace) -> int:
     """Write the journal's order commands as order-log JSON lines (gateway rejects have no line)."""
     jdir = journal_dir(args.dir)
-    symbols = [i.symbol for i in meta_instruments(read_meta(jdir))]
+    instruments = meta_instruments(read_meta(jdir))
+    symbols = [i.symbol for i in instruments]
     try:
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     except OSError as e:
@@ -117,7 +120,7 @@ def export(args: argparse.Namespace) -> int:
                 names[first_acct:] = new_names
             lines = []
             for c in np.frombuffer(raw, COMMAND_DTYPE).tolist():
-                op, side, otype, tif, stp, _, pexp, qexp, flags, _, sym, oid, acct, px, qty, ts, _ = c
+                op, side, otype, tif, stp, _, pexp, qexp, flags, _, sym, oid, acct, px, qty, ts, line = c
                 if op == NEW:
                     d = {"op": "new", "oid": oid, "acct": names[acct], "sym": symbols[sym], "side": SIDE_TEXT[side],
                          "type": "market" if otype == int(OrdType.MARKET) else "limit"}
@@ -132,6 +135,8 @@ def export(args: argparse.Namespace) -> int:
                         d["px"] = _dec(px, pexp)
                     if flags & HAS_QTY:
                         d["qty"] = _dec(qty, qexp)
+                elif op == ORACLE:
+                    d = oracle_line(instruments[sym], side, oid, acct, line, px, qty, qexp)
                 elif op in HALT_TEXT:
                     d = {"op": HALT_TEXT[op]}
                     if sym >= 0:

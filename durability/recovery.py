@@ -99,6 +99,7 @@ def instrument_specs(instruments: Sequence[Instrument]) -> list:
              None if i.band_pct is None else str(i.band_pct),
              None if i.reference_price is None else str(i.reference_price)]
             + ([i.reopen_ms, i.indicative_ms] if (i.reopen_ms, i.indicative_ms) != DEFAULT_CALL_MS else [])
+            + (["oracle", i.oracle.spec()] if i.oracle is not None else [])
             for i in instruments]
 
 

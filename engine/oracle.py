@@ -10,6 +10,7 @@ from kabuto.engine.instruments import MAX_UNITS, Instrument
 MAX_TS = (1 << 63) - 1
 MAX_ORACLE_PX, MAX_MULT = 10 ** 15, 10 ** 6
 REGULAR = int(Market.REGULAR)
+MARKET_TEXT = {int(v): k for k, v in MARKET_NAMES.items()}
 R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
 R_NO_ORACLE, R_BAD_MULTIPLIER = int(Reason.NO_ORACLE), int(Reason.BAD_MULTIPLIER)
 
@@ -78,3 +79,28 @@ def mult_text(mant: int, exp: int) -> str:
         return str(mant * 10 ** exp)
     digits = str(mant).rjust(1 - exp, "0")
     return (digits[:exp] + "." + digits[exp:]).rstrip("0").rstrip(".")
+
+
+def oracle_line(ins: Instrument, market: int, ots: int, reg_open: int, reg_close: int, ref: int, mant: int,
+                exp: int) -> dict:
+    """An oracle command's fields as a replay line that decodes to the same command: a share price whose
+    product with the multiplier rounds to the reference ref (ticks). The multiplier is the one applied, so a
+    split's announcement (next_mult, mult_at) is not restored; when no price of at most 18 places gives ref
+    with it, the line says the token price with multiplier 1."""
+    tick = Fraction(ins.tick_size)
+    mult = Fraction(mant) * Fraction(10) ** exp
+    share = Fraction(ref) * tick / mult
+    px = round(share * 10 ** 18) / Fraction(10 ** 18)
+    if not 0 < px <= MAX_ORACLE_PX or ins.reference_round(px * mult) != ref:
+        px, mult, mant, exp = Fraction(ref) * tick, Fraction(1), 1, 0
+    d = {"op": "oracle", "sym": ins.symbol, "px": _plain(px), "mult": mult_text(mant, exp),
+         "market": MARKET_TEXT[market], "ots": ots}
+    if market == REGULAR:
+        d.update(reg_open=reg_open, reg_close=reg_close)
+    return d
+
+
+def _plain(x: Fraction) -> str:
+    """A fraction with a terminating decimal expansion of at most 18 places as plain text."""
+    whole, frac = divmod(x.numerator * 10 ** 18 // x.denominator, 10 ** 18)
+    return f"{whole}.{frac:018d}".rstrip("0").rstrip(".")
