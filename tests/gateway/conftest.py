@@ -6,7 +6,7 @@ other's orders.
 from __future__ import annotations
 
 import pytest
-from gatewaykit import ACCOUNTS, ORACLE, OPERATOR, Venue, start_venue
+from gatewaykit import ACCOUNTS, OPERATOR, ORACLE, Venue, start_venue
 from kabuto.gateway.keys import add_client
 
 
