@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 
 # Compiled code runs without bounds checks, so an out-of-range write corrupts memory silently. The
 # suites that drive the venue's compiled stages (gateway, journal and recovery) and the kernel's
-# halts and call auctions run with numba's bounds checking on: an out-of-range index there is an IndexError naming the line. Checked kernels
+# halts, call auctions and oracle rules run with numba's bounds checking on: an out-of-range index there is an IndexError naming the line. Checked kernels
 # live in their own cache (numba's cache does not tell checked from unchecked code).
-CHECKED_SUITES := tests/gateway tests/journal tests/test_halts_auctions.py
+CHECKED_SUITES := tests/gateway tests/journal tests/test_halts_auctions.py tests/test_oracle.py
 CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boundscheck
 
 test: install
