@@ -157,3 +157,18 @@ def test_ticks_between_commands_change_no_event(seed):
     assert [json.loads(x) | {"line": None} for x in events.splitlines()] == \
         [json.loads(x) | {"line": None} for x in tick_events.splitlines()]
     assert book == tick_book
+
+
+def test_the_incident_example_never_prints_far_from_the_stock():
+    from pathlib import Path
+
+    from kabuto.engine.instruments import load_instruments
+    root = Path(__file__).resolve().parent.parent / "examples"
+    ins = load_instruments(str(root / "oracle-instruments.toml"))
+    events, _ = replay_text((root / "incident.jsonl").read_bytes(), ins, "numba")
+    evs = [json.loads(x) for x in events.splitlines()]
+    assert {"ev": "rejected", "reason": "outside_band", "oid": 3} == {k: evs[5][k] for k in ("ev", "reason", "oid")}
+    fills = [e for e in evs if e["ev"] == "fill"]
+    assert max(Decimal(e["px"]) for e in fills) <= Decimal("241.50")
+    assert [e["status"] for e in evs if e["ev"] == "status"] == ["continuous", "limit_up", "call", "continuous"]
+    assert [e["px"] for e in evs if e["ev"] == "uncross"] == ["233.00"]
