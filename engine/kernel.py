@@ -1137,15 +1137,20 @@ def _candidate(st, sym):
 def _ref_point(st, ev, k, sym, forced, fl, ts):
     """A reference point (7.2, 7.3): the band follows the candidate, orders outside it are canceled."""
     status = st.i_status[sym]
-    if not forced and (not _fresh(st, sym) or status == ST_CALL or status == ST_HALTED):
+    fresh = _fresh(st, sym)
+    if not forced and (not fresh or status == ST_CALL or status == ST_HALTED):
         return k
-    c, src = _candidate(st, sym)
     b = st.i_os[sym, OS_BREF]
+    if not fresh and b > 0:  # forced while stale: the band stays, the orders a call let in outside it go
+        return _band_cancel(st, ev, k, sym, st.i_lo[sym], st.i_hi[sym], fl, ts)
+    c, src = _candidate(st, sym)
     took = forced or b == 0 or abs(c - b) * 10_000 >= st.i_oc[sym, OC_MOVE_BP] * b
     ref = c if took else b
     hn, hd = _half(st, sym, ref)
     lo, hi = _edges(ref, hn, hn, hd)
     if st.i_band[sym] and ref == b and lo == st.i_lo[sym] and hi == st.i_hi[sym]:
+        if forced:  # a call took orders without the band check: those outside it go
+            return _band_cancel(st, ev, k, sym, lo, hi, fl, ts)
         return k
     if took:
         st.i_os[sym, OS_BSRC] = src
