@@ -12,7 +12,7 @@ from kabuto.engine.errors import MissingExtra
 from kabuto.engine.extras import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("kernel", "depth", "replay", "lobster", "chain", "gateway", "journal")
+SECTIONS = ("kernel", "integrity", "depth", "replay", "lobster", "chain", "gateway", "journal")
 
 
 def register(sub) -> None:
@@ -42,6 +42,9 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
     if name == "kernel":
         from bench import kernel_bench
         return kernel_bench.main(quick, plots)
+    if name == "integrity":
+        from bench import integrity_bench
+        return integrity_bench.main(quick)
     if name == "depth":
         from bench import depth_bench
         return depth_bench.main(quick, plots)

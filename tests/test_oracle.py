@@ -172,3 +172,14 @@ def test_the_incident_example_never_prints_far_from_the_stock():
     assert max(Decimal(e["px"]) for e in fills) <= Decimal("241.50")
     assert [e["status"] for e in evs if e["ev"] == "status"] == ["continuous", "limit_up", "call", "continuous"]
     assert [e["px"] for e in evs if e["ev"] == "uncross"] == ["233.00"]
+
+
+def test_the_incident_example_prints_a_hundred_times_the_stock_without_protection():
+    from pathlib import Path
+
+    from kabuto.engine.instruments import parse_instruments
+    log = (Path(__file__).resolve().parent.parent / "examples" / "incident.jsonl").read_bytes()
+    plain = parse_instruments({"instrument": [{"symbol": "AMZNx-USD", "tick_size": "0.01", "lot_size": "0.001"}]})
+    events, _ = replay_text(log, plain, "numba")
+    prints = [Decimal(e["px"]) for e in map(json.loads, events.splitlines()) if e["ev"] == "fill"]
+    assert max(prints) == Decimal("23781.00")
