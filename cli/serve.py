@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import signal
 import sys
@@ -139,11 +140,16 @@ def register(subparsers) -> None:
                               description="Log on to the venue of DATA_DIR as an oracle account (serve --oracles) "
                                           "and send one update of SYMBOL's underlying stock: its price per share, "
                                           "the token multiplier (shares per token), its market status and the "
-                                          "oracle's own timestamp (docs/market-integrity.md 4 and 6).")
-    o.add_argument("symbol")
-    o.add_argument("--px", required=True, help="the stock's price per share, a decimal")
+                                          "oracle's own timestamp (docs/market-integrity.md 4 and 6); or, with "
+                                          "--file, a price series: one update per JSON line, with the replay "
+                                          "command's fields (sym, px, mult, market, ots, ...).")
+    o.add_argument("symbol", nargs="?")
+    o.add_argument("--file", type=Path, help="a price series to send, one JSON update per line, in order")
+    o.add_argument("--realtime", action="store_true",
+                   help="with --file: wait between updates as long as their ots are apart")
+    o.add_argument("--px", help="the stock's price per share, a decimal")
     o.add_argument("--mult", default="1", help="shares per token (default: %(default)s)")
-    o.add_argument("--market", required=True, choices=sorted(MARKET_NAMES), help="the stock's market status")
+    o.add_argument("--market", choices=sorted(MARKET_NAMES), help="the stock's market status")
     o.add_argument("--ots", type=int, help="the oracle's timestamp, ns since the epoch (default: now)")
     o.add_argument("--next-mult", help="a scheduled multiplier (split): needs --mult-at")
     o.add_argument("--mult-at", type=int, help="oracle time (ns) from which --next-mult applies")
@@ -278,8 +284,13 @@ def set_halt(args: argparse.Namespace) -> int:
 
 
 def send_oracle(args: argparse.Namespace) -> int:
-    """Send one oracle update to a running venue and say what it answered."""
+    """Send one oracle update, or a series of them, to a running venue and say what it answered."""
     from kabuto.gateway.client import Client
+    if args.file is not None:
+        return send_oracle_series(args)
+    if args.symbol is None or args.px is None or args.market is None:
+        print("kabuto oracle: name SYMBOL, --px and --market (or give --file)", file=sys.stderr)
+        return 2
     more = {k: v for k, v in (("next_mult", args.next_mult), ("mult_at", args.mult_at), ("reg_open", args.reg_open),
                               ("reg_close", args.reg_close)) if v is not None}
     ots = args.ots if args.ots is not None else time.time_ns()
@@ -295,6 +306,51 @@ def send_oracle(args: argparse.Namespace) -> int:
         return 1
     print(f"kabuto oracle: {args.symbol} {args.px} x {args.mult} ({args.market}) sent")
     return 0
+
+
+def send_oracle_series(args: argparse.Namespace) -> int:
+    """Send every update of a JSON Lines price series in order; count what the venue took and refused."""
+    from kabuto.gateway import protocol as P
+    from kabuto.gateway.client import Client
+    from kabuto.gateway.errors import ClientError
+    try:
+        lines = [line for line in args.file.read_text().splitlines() if line.strip()]
+    except OSError as e:
+        raise ConfigError(f"cannot read {args.file}: {e.strerror}") from None
+    sent = refused = 0
+    last_ots = None
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        for n, line in enumerate(lines, 1):
+            try:
+                update = json.loads(line)
+            except ValueError:
+                update = None
+            if not isinstance(update, dict):
+                print(f"kabuto oracle: {args.file}:{n}: not a JSON object, skipped", file=sys.stderr)
+                refused += 1
+                continue
+            update.pop("op", None)
+            update.pop("ts", None)
+            ots = update.get("ots")
+            if args.realtime and type(ots) is int and last_ots is not None and ots > last_ots:
+                time.sleep(min((ots - last_ots) / 1e9, 3600.0))
+            last_ots = ots if type(ots) is int else last_ots
+            req = c.next_req()
+            c.send([P.ORACLE, req, update])
+            try:
+                c.wait_reply(req)
+            except ClientError as e:
+                print(f"kabuto oracle: {args.file}:{n}: refused: {e}", file=sys.stderr)
+                refused += 1
+                continue
+            bad = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+            if bad:
+                print(f"kabuto oracle: {args.file}:{n}: rejected: {bad[0].reason}", file=sys.stderr)
+                refused += 1
+            else:
+                sent += 1
+    print(f"kabuto oracle: {sent} updates taken, {refused} refused")
+    return 0 if not refused else 1
 
 
 def keygen(args: argparse.Namespace) -> int:

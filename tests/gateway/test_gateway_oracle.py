@@ -96,3 +96,22 @@ def test_a_band_the_venue_clock_moves_cancels_the_orders_outside_it(oracle, venu
     # the next reference point (every 0.5 s) moves the band to the trades' mean, 104.00: [93.60, 114.40]
     r = a.wait_report(lambda r: r.cl_oid == low and r.ev == "canceled", timeout=10.0)
     assert (r.reason, r.req) == ("band", None)
+
+
+def test_kabuto_oracle_feeds_a_price_series_file_and_counts_what_was_refused(venue, tmp_path):
+    import json
+    import subprocess
+
+    from gatewaykit import KABUTO
+    t = time.time_ns()
+    series = tmp_path / "series.jsonl"
+    series.write_text("\n".join(json.dumps(d) for d in [
+        {"op": "oracle", "sym": "ORC-USD", "px": "100.00", "mult": "1", "market": "weekend", "ots": t},
+        {"sym": "ORC-USD", "px": "100.10", "mult": "1", "market": "weekend", "ots": t + 1},
+        {"sym": "ORC-USD", "px": "100.20", "mult": "1", "market": "weekend", "ots": t},  # not after the last
+    ]) + "\n")
+    p = subprocess.run([KABUTO, "oracle", "--file", str(series), "--account", ORACLE, "--data-dir",
+                        str(venue.data_dir)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "2 updates taken, 1 refused" in p.stdout
+    assert "bad_oracle_ts" in p.stderr
