@@ -1,23 +1,36 @@
 """The numba engine and the reference model agree event for event on random order logs."""
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kabuto.replay.replay import replay_text
-from orderlogs import INSTRUMENTS, order_logs, random_log
+from orderlogs import INSTRUMENTS, ORACLE_INSTRUMENTS, oracle_log, order_logs, random_log
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(order_logs())
 def test_numba_engine_and_reference_print_identical_events_and_books(log):
-    events, book = replay_text(log, INSTRUMENTS, "numba")
-    ref_events, ref_book = replay_text(log, INSTRUMENTS, "reference")
+    assert_agree(log, INSTRUMENTS)
+
+
+def assert_agree(log: bytes, instruments) -> None:
+    """Both engines print the same events and the same final book."""
+    events, book = replay_text(log, instruments, "numba")
+    ref_events, ref_book = replay_text(log, instruments, "reference")
     assert events.splitlines() == ref_events.splitlines()
     assert book == ref_book
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_long_random_logs_agree_with_the_reference(seed):
-    log = random_log(seed, 3000)
-    events, book = replay_text(log, INSTRUMENTS, "numba")
-    ref_events, ref_book = replay_text(log, INSTRUMENTS, "reference")
-    assert events.splitlines() == ref_events.splitlines()
-    assert book == ref_book
+    assert_agree(random_log(seed, 3000), INSTRUMENTS)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32))
+def test_numba_engine_and_reference_agree_on_random_oracle_logs(seed):
+    assert_agree(oracle_log(seed, 400), ORACLE_INSTRUMENTS)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_long_random_oracle_logs_agree_with_the_reference(seed):
+    assert_agree(oracle_log(1000 + seed, 2500), ORACLE_INSTRUMENTS)
