@@ -949,11 +949,11 @@ def _fire_timers(st, ev, k, t):
             elif kind == 2:
                 k = _add_cause(st, ev, k, sym, HC_STALE, TIMED, d)
             elif kind == 3:
-                k = _ref_point(st, ev, k, sym, False, TIMED, d)
+                k = _grid_fired(st, ev, k, sym, d)
             else:  # the limit state lasted too long: trading pauses (section 10)
                 k = _start_call(st, ev, k, sym, SR_PAUSE, st.i_oc[sym, OC_PAUSE], TIMED, d)
         if orc:
-            k = _settle(st, ev, k, sym, TIMED, d)
+            k = _settle(st, ev, k, sym, TIMED, d, kind == 3)
     return k, OK
 
 
@@ -1176,8 +1176,9 @@ def _stale(st, ev, k, sym, fl, ts):
 
 
 @njit(cache=True, _nrt=False)
-def _settle(st, ev, k, sym, fl, ts):
-    """After a command or timer touched an oracle instrument: the limit-state check (10), then the grid (7.2 b)."""
+def _settle(st, ev, k, sym, fl, ts, grid):
+    """After a command or timer touched an oracle instrument: the limit-state check (10), then the grid (7.2 b);
+    grid: the timer ref_grid is what fired (_grid_fired set it again)."""
     status = st.i_status[sym]
     if (status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN) and st.i_band[sym]:
         bb = 2 * sym
@@ -1199,12 +1200,49 @@ def _settle(st, ev, k, sym, fl, ts):
                 k = _status(st, ev, k, sym, new, SR_PINNED, until, fl, ts)
             _next_timer(st)
             status = new
-    if ((status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN) and _fresh(st, sym)
-            and st.i_os[sym, OS_T_GRID] == NO_TIMER):
+    if (status == ST_CONTINUOUS or status == ST_LIMIT_UP or status == ST_LIMIT_DOWN) and _fresh(st, sym):
         g = st.i_oc[sym, OC_GRID]
         now = st.meta[M_NOW]
-        st.i_os[sym, OS_T_GRID] = _later(now - now % g, g)
-        _next_timer(st)
+        nxt = _later(now - now % g, g)
+        # unset, or put off by _grid_fired: anything the command did may matter at the next grid point
+        if st.i_os[sym, OS_T_GRID] > nxt and not grid:
+            st.i_os[sym, OS_T_GRID] = nxt
+            _next_timer(st)
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _grid_fired(st, ev, k, sym, d):
+    """The timer ref_grid fired at d: a reference point (7.2 b), and the timer set again.
+
+    When the point changed nothing, the grid points after it change nothing either until the candidate
+    or the half-width can change: a fill leaves the window, or a doubling window of the regular session
+    begins or ends (no command comes in between; a command that touches the instrument sets the timer
+    back to the next grid point, _settle). Those points are skipped: a clock that jumps a day ahead
+    would otherwise fire the timer at each of them."""
+    k0 = k
+    k = _ref_point(st, ev, k, sym, False, TIMED, d)
+    g = st.i_oc[sym, OC_GRID]
+    nxt = _later(d - d % g, g)
+    if k == k0 and _fresh(st, sym):
+        change = NO_TIMER
+        market = st.i_os[sym, OS_MARKET]
+        if not (MK_PRICED_LO <= market <= MK_PRICED_HI):  # the candidate is the window's, or the last oracle
+            _win_expire(st, sym)
+            if st.i_os[sym, OS_W_N] > 0:
+                change = _later(st.w_buf[sym, st.i_os[sym, OS_W_HEAD], W_T], st.i_oc[sym, OC_WIN])
+        if market == MK_REGULAR and st.i_pol[sym, market, P_BP] < 0:
+            ro = st.i_os[sym, OS_REGOPEN]
+            rc = st.i_os[sym, OS_REGCLOSE]
+            for edge in (ro, ro + 15 * MINUTE, rc - 25 * MINUTE, rc):
+                if edge > d:
+                    change = min(change, edge)
+        if change == NO_TIMER:
+            nxt = NO_TIMER
+        elif change > nxt:
+            nxt = _later(change - 1 - (change - 1) % g, g)  # the first grid point at or after the change
+    st.i_os[sym, OS_T_GRID] = nxt
+    _next_timer(st)
     return k
 
 
@@ -1280,7 +1318,7 @@ def _after(st, ev, k0, k, sym, op, fl, ts):
     if op == HALT_ALL or op == RESUME_ALL:
         for s in range(len(st.i_band)):
             if st.i_oc[s, OC_ON]:
-                k = _settle(st, ev, k, s, fl, ts)
+                k = _settle(st, ev, k, s, fl, ts, False)
         return k
     if sym < 0 or not st.i_oc[sym, OC_ON]:
         return k
@@ -1288,7 +1326,7 @@ def _after(st, ev, k0, k, sym, op, fl, ts):
         e = ev[j]
         if e.kind == FILL and e.sym == sym:
             _win_add(st, sym, e.px, e.qty)
-    return _settle(st, ev, k, sym, fl, ts)
+    return _settle(st, ev, k, sym, fl, ts, False)
 
 
 @njit(cache=True, _nrt=False, inline="always")
