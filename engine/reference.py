@@ -1,14 +1,38 @@
-"""The reference model: the order-log spec in plain Python on SortedDict; slow, obvious, the oracle."""
+"""The reference model: the order-log spec in plain Python on SortedDict; slow, obvious, the oracle.
+
+Market integrity (docs/market-integrity.md) is modelled here literally, with exact Fraction
+arithmetic: halts, the clock and its timers, call auctions for every instrument, and for oracle
+instruments (`luld_tier`) the oracle, its step guard and staleness, reference points and bands,
+policies, the limit state and pause, the opening auction and the collar. Where the document leaves
+a choice open, the choice made is written next to the code, marked "CHOICE".
+"""
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
-from kabuto.engine.codes import Ev, Flag, HaltCause, Op, OrdType, Reason, Side, Status, StatusReason, Stp, Tif, Timer
-from kabuto.engine.instruments import MAX_UNITS, Instrument, initial_bands
+from kabuto.engine.codes import (
+    PRICED_MARKETS,
+    Ev,
+    Flag,
+    HaltCause,
+    Market,
+    Op,
+    OracleState,
+    OrdType,
+    Reason,
+    RefSource,
+    Side,
+    Status,
+    StatusReason,
+    Stp,
+    Tif,
+    Timer,
+)
+from kabuto.engine.instruments import MAX_UNITS, Instrument, initial_bands, notional_units
 from kabuto.engine.records import EVENT_DTYPE
 from sortedcontainers import SortedDict
 
@@ -27,11 +51,32 @@ class Order:
     time: int = 0  # time priority across the venue: smaller rested earlier
 
 
+@dataclass
+class Feed:
+    """What an oracle instrument knows of its oracle, its band and its call (docs/market-integrity.md 6, 7, 12)."""
+    last_ots: int | None = None  # ots of the last accepted update (None: no update accepted yet)
+    market: int = int(Market.UNKNOWN)  # market status of the last accepted update
+    reg_open: int = 0  # session times of the last accepted update (0 unless it was regular)
+    reg_close: int = 0
+    rt: int | None = None  # trusted reference Rt (ticks), None before the first trusted update
+    tt: int = 0  # its oracle time Tt
+    tmult: tuple[int, int] = (0, 0)  # (mantissa, exponent) of the multiplier applied to the trusted update
+    pending: tuple[int, int] | None = None  # (Rp, Tp)
+    stale: bool = False  # set when `stale` takes effect, cleared by a trusted update that is fresh
+    band_ref: int | None = None  # B, the band reference in force (None before the first band)
+    band_src: int = 0  # the source of the band in force (RefSource)
+    trades: deque = field(default_factory=deque)  # (trade time, px ticks, qty lots) of every fill
+    collar: list[int | Fraction] | None = None  # [Rc, h0, nu, nl] of the call in progress
+
+
 MS = 1_000_000  # ns per ms
+MINUTE = 60 * 1_000_000_000
 CAUSE_REASONS = {HaltCause.MARKET_WIDE: StatusReason.MARKET_WIDE, HaltCause.OPERATOR: StatusReason.OPERATOR,
                  HaltCause.STALE_ORACLE: StatusReason.STALE_ORACLE, HaltCause.NO_REFERENCE: StatusReason.NO_REFERENCE}
 HALT_OPS = (Op.HALT, Op.RESUME, Op.HALT_ALL, Op.RESUME_ALL)
 TIMED = Flag.HAS_TS | Flag.TIMER  # the flags of a timer's events
+TRADING = (Status.CONTINUOUS, Status.LIMIT_UP, Status.LIMIT_DOWN)  # the statuses with continuous matching
+UNTIL_SHOWN = (Status.LIMIT_UP, Status.LIMIT_DOWN, Status.CALL)  # a status event with an `until`
 
 
 def shown_reason(causes: int) -> int:
@@ -45,6 +90,18 @@ def to_steps(mant: int, exp: int, step) -> int:
         return -1
     n = Fraction(mant) * Fraction(10) ** exp / Fraction(step)
     return int(n) if n.denominator == 1 and 0 < n <= MAX_UNITS else -1
+
+
+def floor(x: Fraction) -> int:
+    return x.numerator // x.denominator
+
+
+def ceil(x: Fraction) -> int:
+    return -((-x.numerator) // x.denominator)
+
+
+def round_half_up(x: Fraction) -> int:
+    return floor(x + Fraction(1, 2))
 
 
 class ReferenceEngine:
@@ -64,18 +121,21 @@ class ReferenceEngine:
         self.ref = [ins.reference_round(Fraction(ins.reference_price)) if ins.reference_price is not None else 0
                     for ins in self.instruments]
         self.last = [0] * len(self.instruments)
-        self.status = [int(Status.CONTINUOUS)] * len(self.instruments)
-        self.causes = [0] * len(self.instruments)
+        # section 8: an oracle instrument starts halted with cause no_reference (no event), a plain one continuous
+        self.status = [int(Status.HALTED if ins.oracle else Status.CONTINUOUS) for ins in self.instruments]
+        self.causes = [int(HaltCause.NO_REFERENCE) if ins.oracle else 0 for ins in self.instruments]
         self.until = [0] * len(self.instruments)
         self.halt_all = False
         self.timers: dict[tuple[int, int], int] = {}  # (sym, Timer) -> deadline
         self.last_indicative: list[tuple | None] = [None] * len(self.instruments)
+        self.feeds = [Feed() if ins.oracle else None for ins in self.instruments]
+        self.fast_forward = True  # skip idle ref_grid firings (_skip_idle_ref_grid); False: fire every one
 
     # ------------------------------------------------------------ helpers
 
     def _emit(self, kind, reason=0, side=0, flags=0, sym=-1, oid=0, px=0, qty=0, open_=0,
               maker=0, maker_acct=0, acct=0, ts=0, line=0):
-        self.out.append((int(kind), int(reason), side, flags, sym, oid, px, qty, open_, maker,
+        self.out.append((int(kind), int(reason), int(side), int(flags), sym, oid, px, qty, open_, maker,
                          maker_acct, acct, ts, line))
 
     def _levels_best_first(self, sym: int, side: int) -> list[int]:
@@ -111,6 +171,13 @@ class ReferenceEngine:
         on, lo, hi = self.bands[sym]
         return not on or lo <= px <= hi
 
+    def _trade(self, sym: int, px: int, qty: int) -> None:
+        """A fill of an instrument at now: the last price (plain auctions) and the trade window (7.1)."""
+        self.last[sym] = px
+        feed = self.feeds[sym]
+        if feed is not None:
+            feed.trades.append((self.now, px, qty))
+
     # ------------------------------------------------------------ commands
 
     def process(self, cmds: np.ndarray) -> np.ndarray:
@@ -122,6 +189,7 @@ class ReferenceEngine:
                 self._fire_timers(int(c["ts"]))
                 self.now = max(self.now, int(c["ts"]))
             sym = self._command_sym(c, op)
+            touched = self._touched(c, op)  # looked up before the command runs (an order may leave the book)
             if op == Op.NEW:
                 self._new(c)
             elif op == Op.CANCEL:
@@ -132,11 +200,14 @@ class ReferenceEngine:
                 self._ref(c)
             elif op in HALT_OPS:
                 self._halts(c, op)
+            elif op == Op.ORACLE:
+                self._oracle(c)
             elif op != Op.TICK:
                 self._emit(Ev.REJECTED, int(c["reason"]), 0, int(c["flags"]), -1, int(c["oid"]),
                            ts=int(c["ts"]), line=int(c["line"]))
             if sym is not None and self.status[sym] == Status.CALL:
                 self._indicative(sym, int(c["flags"]) & Flag.HAS_TS, int(c["ts"]), force=False)
+            self._after(touched, int(c["flags"]) & Flag.HAS_TS, int(c["ts"]))
         events = np.array(self.out, dtype=EVENT_DTYPE) if self.out else np.zeros(0, EVENT_DTYPE)
         self.seq += len(events)
         return events
@@ -150,6 +221,7 @@ class ReferenceEngine:
         tif, stp, ts = int(c["tif"]), int(c["stp"]), int(c["ts"])
         fl = int(c["flags"]) & Flag.HAS_TS
         ins = self.instruments[sym]
+        feed = self.feeds[sym]
         px = 0
         if not market:
             px = to_steps(int(c["px"]), int(c["pexp"]), ins.tick_size)
@@ -163,8 +235,16 @@ class ReferenceEngine:
         call = self.status[sym] == Status.CALL
         if call and (market or tif != Tif.GTC):
             return self._reject(Reason.AUCTION_ONLY, c, fl, sym, side)
-        if not market and not self._in_band(sym, px):
+        if feed is not None and market:  # section 9, oracle instruments
+            if feed.stale:
+                return self._reject(Reason.STALE_ORACLE, c, fl, sym, side)
+            if not self._policy(sym).market_orders:
+                return self._reject(Reason.MARKET_ORDERS_NOT_ALLOWED, c, fl, sym, side)
+        # section 9: no band check during a call on an oracle instrument (the collar bounds the price)
+        if not market and not (feed is not None and call) and not self._in_band(sym, px):
             return self._reject(Reason.OUTSIDE_BAND, c, fl, sym, side)
+        if self._too_large(sym, self.bands[sym][2] if market else px, qty):
+            return self._reject(Reason.NOTIONAL_TOO_LARGE, c, fl, sym, side)
         if oid in self.live:
             return self._reject(Reason.DUPLICATE_OID, c, fl, sym, side)
         best = self._best(sym, 1 - side)
@@ -213,7 +293,7 @@ class ReferenceEngine:
                     rem -= q
                     o.qty -= q
                     self._emit(Ev.FILL, 0, side, fl, sym, oid, px, q, 0, o.oid, o.acct, acct, ts)
-                    self.last[sym] = px
+                    self._trade(sym, px, q)
                     if o.qty == 0:
                         self._remove(o)
                 elif stp == Stp.CANCEL_OLDEST:
@@ -265,9 +345,13 @@ class ReferenceEngine:
                 return self._reject(Reason.BAD_QTY, c, fl, o.sym, o.side)
         if self.status[o.sym] == Status.HALTED:
             return self._reject(Reason.HALTED, c, fl, o.sym, o.side)
-        if not self._in_band(o.sym, px):
-            return self._reject(Reason.OUTSIDE_BAND, c, fl, o.sym, o.side)
         call = self.status[o.sym] == Status.CALL
+        oracle = self.feeds[o.sym] is not None
+        if not (oracle and call) and not self._in_band(o.sym, px):
+            return self._reject(Reason.OUTSIDE_BAND, c, fl, o.sym, o.side)
+        # section 9: px = the new price, qty = the new open quantity
+        if self._too_large(o.sym, px, qty):
+            return self._reject(Reason.NOTIONAL_TOO_LARGE, c, fl, o.sym, o.side)
         best = self._best(o.sym, 1 - o.side)
         if not call and o.tif == Tif.POST and best is not None and self._crosses(o.side, False, px, best):
             return self._reject(Reason.WOULD_TAKE, c, fl, o.sym, o.side)
@@ -283,19 +367,29 @@ class ReferenceEngine:
 
     def _ref(self, c) -> None:
         flags = int(c["flags"])
+        sym = int(c["sym"])
+        if self.feeds[sym] is not None:
+            # section 4: `ref` on an oracle instrument is rejected oracle_only, like a rejected ref (no oid).
+            # The decoder rejects it before the engine; this only guards a record that reaches the model.
+            self._emit(Ev.REJECTED, Reason.ORACLE_ONLY, 0, flags & Flag.HAS_TS, -1, ts=int(c["ts"]))
+            return
         if int(c["oid"]) > 0:
-            self.ref[int(c["sym"])] = int(c["oid"])
+            self.ref[sym] = int(c["oid"])
         if not flags & Flag.BAND_ON:
             return
-        sym, lo, hi = int(c["sym"]), int(c["px"]), int(c["qty"])
+        lo, hi = int(c["px"]), int(c["qty"])
         self.bands[sym] = [True, lo, hi]
+        self._cancel_outside_band(sym, flags & Flag.HAS_TS, int(c["ts"]))
+
+    def _cancel_outside_band(self, sym: int, fl: int, ts: int) -> None:
+        """Cancel every resting order outside the band, buy side first, each in price-time priority."""
+        _, lo, hi = self.bands[sym]
         for side in (Side.BUY, Side.SELL):
             for px in self._levels_best_first(sym, side):
                 if lo <= px <= hi:
                     continue
                 for o in list(self.books[sym][side][px]):
-                    self._emit(Ev.CANCELED, Reason.BAND, side, flags & Flag.HAS_TS, sym, o.oid, qty=o.qty,
-                               ts=int(c["ts"]))
+                    self._emit(Ev.CANCELED, Reason.BAND, side, fl, sym, o.oid, qty=o.qty, ts=ts)
                     self._remove(o)
 
     # ------------------------------------------------------------ market integrity (docs/market-integrity.md)
@@ -309,9 +403,30 @@ class ReferenceEngine:
             return o.sym if o is not None else None
         return None
 
+    def _touched(self, c, op: int) -> list[int]:
+        """The instruments a command touches (section 5; the brief's clarification 6): the limit-state
+        check and the ref_grid rule run for these after the command."""
+        n = len(self.instruments)
+        if op in (Op.NEW, Op.REF, Op.ORACLE, Op.HALT, Op.RESUME):
+            return [int(c["sym"])] if 0 <= int(c["sym"]) < n else []
+        if op in (Op.CANCEL, Op.AMEND):
+            o = self.live.get(int(c["oid"]))
+            return [o.sym] if o is not None else []
+        if op in (Op.HALT_ALL, Op.RESUME_ALL):
+            return list(range(n))
+        return []  # tick, and records rejected before the engine
+
+    def _after(self, syms: list[int], fl: int, ts: int) -> None:
+        """End of a command or timer: for every touched oracle instrument, in instruments-file order, the
+        limit-state check (section 10), then the ref_grid rule (7.2 b)."""
+        for sym in sorted(set(syms)):
+            if self.feeds[sym] is not None:
+                self._limit_check(sym, fl, ts)
+                self._arm_ref_grid(sym)
+
     def _status(self, sym: int, status: int, reason: int, fl: int, ts: int) -> None:
         self.status[sym] = int(status)
-        until = self.until[sym] if status == Status.CALL else 0
+        until = self.until[sym] if status in UNTIL_SHOWN else 0
         self._emit(Ev.STATUS, int(reason), int(status), fl, sym, open_=until, ts=ts)
 
     def _fire_timers(self, t: int) -> None:
@@ -322,10 +437,21 @@ class ReferenceEngine:
                 return
             del self.timers[(sym, kind)]
             self.now = max(self.now, d)
-            if kind == Timer.CALL_END:
+            if kind == Timer.STALE:
+                self._go_stale(sym, TIMED, d)
+            elif kind == Timer.STALE_HALT:
+                self._add_cause(sym, HaltCause.STALE_ORACLE, TIMED, d)
+            elif kind == Timer.REF_GRID:
+                if self._skip_idle_ref_grid(sym, d, t):
+                    continue
+                self._reference_point(sym, TIMED, d, forced=False)
+            elif kind == Timer.LIMIT:  # section 10: the pause
+                self._start_call(sym, StatusReason.PAUSE, self.instruments[sym].oracle.pause_ms * MS, TIMED, d)
+            elif kind == Timer.CALL_END:
                 self._end_call(sym, d)
             else:
                 self._indicative(sym, TIMED, d, force=True)
+            self._after([sym], TIMED, d)  # a timer touches its instrument
 
     def _auction(self, sym: int) -> tuple[int | None, int, int]:
         """(auction price or None, matched V(P), imbalance I(P)) of an instrument's book (section 12.5)."""
@@ -354,36 +480,73 @@ class ReferenceEngine:
         if all(i < 0 for *_, i in kept):
             bottom = min(kept, key=lambda r: r[0])
             return bottom[0], best_v, bottom[3]
-        r2 = 2 * (self.ref[sym] or self.last[sym])  # the reference in half ticks
+        feed = self.feeds[sym]
+        if feed is not None:
+            r2 = 2 * feed.collar[0]  # an oracle instrument: Rc, the collar's reference (12.5 step 4)
+        else:
+            r2 = 2 * (self.ref[sym] or self.last[sym])  # the reference in half ticks
         if not r2:
             r2 = min(a for a, *_ in kept) + max(b for _, b, *_ in kept)
         options = [(abs(2 * p - r2), p, i) for a, b, _, i in kept for p in {a, b, min(max(r2 // 2, a), b)}]
         _, price, imb = min(options)
         return price, best_v, imb
 
+    def _collar_edges(self, sym: int) -> tuple[int, int]:
+        """(collar_lo, collar_hi) of the call in progress (12.4)."""
+        rc, h0, nu, nl = self.feeds[sym].collar
+        return max(1, ceil(rc - (1 + nl) * h0)), min(MAX_UNITS, floor(rc + (1 + nu) * h0))
+
     def _indicative(self, sym: int, fl: int, ts: int, force: bool) -> None:
         px, v, imb = self._auction(sym)
         side = 2 if imb == 0 else (Side.BUY if imb > 0 else Side.SELL)
-        fields = (px, v, abs(imb), side, self.until[sym])
+        if self.feeds[sym] is not None:
+            lo, hi = self._collar_edges(sym)
+            band_fl = Flag.BAND_ON
+        else:
+            lo, hi, band_fl = -1, -1, 0  # a plain instrument has no collar
+        fields = (px, v, abs(imb), side, self.until[sym], lo, hi)
         if not force and fields == self.last_indicative[sym]:
             return
         self.last_indicative[sym] = fields
-        self._emit(Ev.INDICATIVE, 0, int(side), fl | (Flag.HAS_PX if px is not None else 0), sym,
-                   px=px or 0, qty=v, open_=abs(imb), maker=-1, maker_acct=-1, acct=self.until[sym], ts=ts)
+        self._emit(Ev.INDICATIVE, 0, int(side), fl | band_fl | (Flag.HAS_PX if px is not None else 0), sym,
+                   px=px or 0, qty=v, open_=abs(imb), maker=lo, maker_acct=hi, acct=self.until[sym], ts=ts)
         self.timers[(sym, Timer.INDICATIVE)] = self.now + self.instruments[sym].indicative_ms * MS
 
     def _start_call(self, sym: int, reason: int, length: int, fl: int, ts: int) -> None:
+        """Section 12.1: status call, its deadline, the collar (oracle instruments), the first indicative."""
+        for kind in (Timer.LIMIT, Timer.REF_GRID):
+            self.timers.pop((sym, kind), None)
         self.until[sym] = self.now + length
         self.timers[(sym, Timer.CALL_END)] = self.until[sym]
+        feed = self.feeds[sym]
+        if feed is not None:  # 12.4
+            rc, _ = self._candidate(sym)
+            bp = self.instruments[sym].oracle.collar_bp
+            h0 = Fraction(rc * bp, 10_000) if bp is not None else self._half_width(sym, rc)
+            feed.collar = [rc, h0, 0, 0]
         self._status(sym, Status.CALL, reason, fl, ts)
         self._indicative(sym, fl, ts, force=True)
 
     def _end_call(self, sym: int, ts: int) -> None:
+        """Section 12.6: the timer call_end fired at ts."""
         px, v, _ = self._auction(sym)
+        feed = self.feeds[sym]
+        if px is not None and feed is not None:
+            lo, hi = self._collar_edges(sym)
+            if not lo <= px <= hi:  # extended: widen the collar on the side of the price
+                feed.collar[2 if px > hi else 3] += 1
+                self.until[sym] = ts + self.instruments[sym].oracle.pause_ms * MS
+                self.timers[(sym, Timer.CALL_END)] = self.until[sym]
+                self._status(sym, Status.CALL, StatusReason.EXTENDED, TIMED, ts)
+                self._indicative(sym, TIMED, ts, force=True)
+                return
         if px is not None:
             self._uncross(sym, px, v, ts)
         self.timers.pop((sym, Timer.INDICATIVE), None)
         self._status(sym, Status.CONTINUOUS, StatusReason.CALL_END, TIMED, ts)
+        if feed is not None:
+            self._reference_point(sym, TIMED, ts, forced=True)
+            # the ref_grid timer and the limit-state check follow in _after (no event between them)
 
     def _uncross(self, sym: int, price: int, qty: int, ts: int) -> None:
         """Fill qty at price, best bids against best asks, each fill's maker the earlier order (12.7)."""
@@ -396,18 +559,19 @@ class ReferenceEngine:
             maker, taker = (b, a) if b.time < a.time else (a, b)
             self._emit(Ev.FILL, 0, taker.side, TIMED, sym, taker.oid, price, q, 0, maker.oid, maker.acct,
                        taker.acct, ts)
+            self._trade(sym, price, q)
             qty -= q
             for o in (b, a):
                 o.qty -= q
                 if o.qty == 0:
                     self._remove(o)
-        self.last[sym] = price
 
     def _add_cause(self, sym: int, cause: int, fl: int, ts: int) -> None:
         old = self.causes[sym]
         self.causes[sym] = old | cause
         if not old:
-            for kind in (Timer.CALL_END, Timer.INDICATIVE):  # a call in progress is abandoned
+            # a call in progress is abandoned; the limit state and the reference grid stop (section 11)
+            for kind in (Timer.LIMIT, Timer.CALL_END, Timer.INDICATIVE, Timer.REF_GRID):
                 self.timers.pop((sym, kind), None)
             self._status(sym, Status.HALTED, shown_reason(old | cause), fl, ts)
         elif shown_reason(old | cause) != shown_reason(old):
@@ -419,6 +583,9 @@ class ReferenceEngine:
         if self.causes[sym]:
             if shown_reason(self.causes[sym]) != shown_reason(old):
                 self._status(sym, Status.HALTED, shown_reason(self.causes[sym]), fl, ts)
+        elif old and cause == HaltCause.NO_REFERENCE:  # the first trusted update: no call, a forced reference point
+            self._status(sym, Status.CONTINUOUS, StatusReason.REFERENCE, fl, ts)
+            self._reference_point(sym, fl, ts, forced=True)
         elif old:
             self._start_call(sym, StatusReason.REOPEN, self.instruments[sym].reopen_ms * MS, fl, ts)
 
@@ -443,6 +610,243 @@ class ReferenceEngine:
                 self._add_cause(s, HaltCause.MARKET_WIDE, fl, ts)
             else:
                 self._remove_cause(s, HaltCause.MARKET_WIDE, fl, ts)
+
+    # ------------------------------------------------------------ oracle instruments (sections 6, 7, 9, 10)
+
+    def _policy(self, sym: int):
+        """The policy of the instrument's current market status (section 3)."""
+        return self.instruments[sym].oracle.policies[self.feeds[sym].market]
+
+    def _too_large(self, sym: int, px: int, qty: int) -> bool:
+        """Section 9: px x qty x tick x lot > max_notional, i.e. qty > floor(M / px)."""
+        if self.feeds[sym] is None:
+            return False
+        cap = self._policy(sym).max_notional
+        if cap is None:
+            return False
+        return qty > notional_units(self.instruments[sym], cap) // px
+
+    def _oracle(self, c) -> None:
+        """An oracle update (section 6); within it, section 11's order of rules."""
+        sym, r, ots = int(c["sym"]), int(c["px"]), int(c["oid"])
+        fl, ts = int(c["flags"]) & Flag.HAS_TS, int(c["ts"])
+        feed, cfg = self.feeds[sym], self.instruments[sym].oracle
+        if feed.last_ots is not None and ots <= feed.last_ots:
+            self._emit(Ev.REJECTED, Reason.BAD_ORACLE_TS, 0, fl, -1, ts=ts)
+            return
+
+        def within(a: int, b: int) -> bool:
+            return abs(a - b) * 10_000 <= cfg.step_bp * b
+
+        # 6.3 the step guard
+        if feed.rt is None or within(r, feed.rt):
+            state = OracleState.TRUSTED
+        elif feed.pending is not None and ots - feed.pending[1] <= cfg.confirm_ms * MS and within(r, feed.pending[0]):
+            state = OracleState.CONFIRMED
+        else:
+            state = OracleState.PENDING
+        first = feed.last_ots is None
+        previous_market = feed.market
+        # every accepted update sets the market status and the session times
+        feed.last_ots = ots
+        feed.market = int(c["side"])
+        feed.reg_open, feed.reg_close = int(c["acct"]), int(c["line"])
+        trusted = state != OracleState.PENDING
+        due = []  # the timers whose deadline is already reached (section 5; clarification 1)
+        if trusted:
+            feed.rt, feed.tt, feed.tmult, feed.pending = r, ots, (int(c["qty"]), int(c["qexp"])), None
+            for kind, ms in ((Timer.STALE, cfg.stale_ms), (Timer.STALE_HALT, cfg.halt_ms)):
+                deadline = ots + ms * MS
+                if deadline <= self.now:
+                    self.timers.pop((sym, kind), None)
+                    due.append(kind)
+                else:
+                    self.timers[(sym, kind)] = deadline
+        else:
+            feed.pending = (r, ots)
+        self._emit(Ev.ORACLE, state, feed.market, fl, sym, px=r, qty=int(c["qty"]), maker=int(c["qexp"]),
+                   open_=ots, ts=ts)
+        if trusted:
+            # section 11: removal of no_reference (the first trusted update) or of stale_oracle; the
+            # update makes the oracle fresh only when now < Tt + stale_ms (clarification 2)
+            if self.causes[sym] & HaltCause.NO_REFERENCE:
+                self._remove_cause(sym, HaltCause.NO_REFERENCE, fl, ts)
+            if self.now < feed.tt + cfg.stale_ms * MS:
+                feed.stale = False
+                if self.causes[sym] & HaltCause.STALE_ORACLE:
+                    self._remove_cause(sym, HaltCause.STALE_ORACLE, fl, ts)
+        # 12.1 the opening auction
+        if (not first and feed.market == Market.REGULAR and previous_market != Market.REGULAR
+                and self.status[sym] in TRADING and cfg.open_auction_ms > 0):
+            self._start_call(sym, StatusReason.OPEN, cfg.open_auction_ms * MS, fl, ts)
+        self._reference_point(sym, fl, ts, forced=False)  # 7.2 (a)
+        for kind in due:  # in rank order: stale, then stale_halt
+            if kind == Timer.STALE:
+                self._go_stale(sym, fl, ts)
+            else:
+                self._add_cause(sym, HaltCause.STALE_ORACLE, fl, ts)
+
+    def _go_stale(self, sym: int, fl: int, ts: int) -> None:
+        """The effect of the timer stale (6.4; clarifications 1 and 3)."""
+        feed = self.feeds[sym]
+        if feed.stale:
+            return
+        feed.stale = True
+        self._emit(Ev.ORACLE, OracleState.STALE, feed.market, fl, sym, px=feed.rt, qty=feed.tmult[0],
+                   maker=feed.tmult[1], open_=feed.tt, ts=ts)
+        self.timers.pop((sym, Timer.REF_GRID), None)
+
+    def _candidate(self, sym: int) -> tuple[int, int]:
+        """(C, source) at now (7.1).
+
+        CHOICE: "the oracle is fresh" is 6.4's definition, now < Tt + stale_ms, not the stale flag. The
+        two differ only inside an oracle command whose stale deadline is already reached (clarification
+        1): there the flag is set at the end of the command, after the reference point, but the
+        candidate of that reference point already falls back (a first update that arrives stale gets
+        its band from last_oracle)."""
+        feed = self.feeds[sym]
+        fresh = self.now < feed.tt + self.instruments[sym].oracle.stale_ms * MS
+        if fresh and feed.market in PRICED_MARKETS:
+            return feed.rt, int(RefSource.ORACLE)
+        window = self.instruments[sym].oracle.ref_window_ms * MS
+        while feed.trades and feed.trades[0][0] <= self.now - window:  # now never goes back: drop for good
+            feed.trades.popleft()
+        if feed.trades:  # every fill left has trade time in (now - window, now]
+            value = sum(px * q for _, px, q in feed.trades)
+            volume = sum(q for _, _, q in feed.trades)
+            return round_half_up(Fraction(value, volume)), int(RefSource.VWAP)
+        return feed.rt, int(RefSource.LAST_ORACLE)
+
+    def _half_width(self, sym: int, ref: int) -> Fraction:
+        """h for a reference in ticks at now (7.4), a rational number of ticks."""
+        ins, feed = self.instruments[sym], self.feeds[sym]
+        policy = self._policy(sym)
+        if policy.band_bp is not None:
+            return Fraction(ref * policy.band_bp, 10_000)  # no tier, no factor, no doubling
+        tick = Fraction(ins.tick_size)
+        dollars = ref * tick
+        if dollars > 3:
+            luld = Fraction(ref * (500 if ins.oracle.tier == 1 else 1000), 10_000)
+        elif dollars >= Fraction(3, 4):
+            luld = Fraction(ref * 20, 100)
+        else:
+            luld = min(Fraction(15, 100) / tick, Fraction(ref * 75, 100))
+        doubled = feed.market == Market.REGULAR and (
+            feed.reg_open <= self.now < feed.reg_open + 15 * MINUTE
+            or feed.reg_close - 25 * MINUTE <= self.now < feed.reg_close)
+        return policy.band_factor * (2 if doubled else 1) * luld
+
+    def _reference_point(self, sym: int, fl: int, ts: int, forced: bool) -> None:
+        """A reference point (7.2, 7.3): maybe a new band, then the orders outside it are canceled."""
+        feed = self.feeds[sym]
+        if not forced and self.status[sym] not in TRADING:
+            return  # (a) and (b) change nothing in call or halted
+        if feed.stale and feed.band_ref is not None:
+            # CHOICE: 6.4 and 7.1 say the band does not move *at all* while stale ("no reference point of
+            # section 7.2 changes it"), so a forced point (c) does not move it either. A forced point
+            # still cancels the orders outside the band in force (below), as 12.6 says.
+            # CHOICE: an instrument without a band yet gets its first one even while stale (setting the
+            # first band is not moving it; continuous trading needs a band). This happens when the first
+            # trusted update arrives already stale while another halt cause remains: the call that
+            # follows the last cause's removal ends with the first band (B' = C, "no B yet").
+            if forced:
+                self._cancel_outside_band(sym, fl, ts)
+            return
+        new_ref, new_source, lo, hi = self._next_band(sym, forced)
+        if self._band_differs(sym, new_ref, lo, hi):
+            feed.band_ref, feed.band_src = new_ref, new_source
+            self.bands[sym] = [True, lo, hi]
+            self._emit(Ev.BAND, new_source, 0, fl, sym, px=new_ref, maker=lo, maker_acct=hi, ts=ts)
+            self._cancel_outside_band(sym, fl, ts)
+        elif forced:
+            # CHOICE: 12.6 says a forced point after a call cancels the orders outside the band even when
+            # the band did not change: during a call orders are not checked against the band (section 9),
+            # and 7.3 promises the book holds only orders inside it. At (a) and (b) the book is already
+            # inside an unchanged band, so this only matters for (c).
+            self._cancel_outside_band(sym, fl, ts)
+
+    def _next_band(self, sym: int, forced: bool) -> tuple[int, int, int, int]:
+        """(B', source, lo, hi) of a reference point at now (7.3), without changing anything."""
+        feed = self.feeds[sym]
+        c, source = self._candidate(sym)
+        b = feed.band_ref
+        if forced or b is None or abs(c - b) * 10_000 >= self.instruments[sym].oracle.ref_move_bp * b:
+            new_ref, new_source = c, source
+        else:
+            new_ref, new_source = b, feed.band_src  # clarification 5: the source in force
+        h = self._half_width(sym, new_ref)
+        return new_ref, new_source, max(1, ceil(new_ref - h)), min(MAX_UNITS, floor(new_ref + h))
+
+    def _band_differs(self, sym: int, new_ref: int, lo: int, hi: int) -> bool:
+        on, old_lo, old_hi = self.bands[sym]
+        return not on or (new_ref, lo, hi) != (self.feeds[sym].band_ref, old_lo, old_hi)
+
+    def _skip_idle_ref_grid(self, sym: int, d: int, t: int) -> bool:
+        """Fast-forward over ref_grid firings that change nothing (an optimisation, not a rule).
+
+        The timer ref_grid fired at d. If its reference point leaves the band as it is, the firing has
+        no effect at all but re-arming (the limit-state check finds the same book and band). Until the
+        next *breakpoint* nothing its result depends on can change: no command runs before t, the
+        instrument's other timers are where its state can change, and otherwise the result depends on
+        now only through the trade window (a fill leaves it at trade time + window), the freshness of
+        the oracle (Tt + stale_ms) and the session windows of 7.4. So every grid point before the next
+        breakpoint is idle too: the timer goes straight to the first grid point at or after it (and
+        never beyond the first one after t). Without this a log whose first update comes without a
+        ts (now = 0) would fire the grid from 1970 on. Returns False when the firing is not idle."""
+        feed, cfg = self.feeds[sym], self.instruments[sym].oracle
+        if not self.fast_forward or feed.stale or self.status[sym] not in TRADING:
+            return False
+        new_ref, _, lo, hi = self._next_band(sym, forced=False)
+        if self._band_differs(sym, new_ref, lo, hi):
+            return False
+        points = [t + 1, feed.tt + cfg.stale_ms * MS]
+        points += [max(when, d + 1) for (s, kind), when in self.timers.items() if s == sym and kind != Timer.REF_GRID]
+        points += [when + cfg.ref_window_ms * MS for when, _, _ in feed.trades]
+        if feed.market == Market.REGULAR:
+            points += [feed.reg_open, feed.reg_open + 15 * MINUTE, feed.reg_close - 25 * MINUTE, feed.reg_close]
+        step = cfg.ref_interval_ms * MS
+        target = min(p for p in points if p > d)
+        self.timers[(sym, Timer.REF_GRID)] = max(d // step + 1, -(-target // step)) * step
+        return True
+
+    def _limit_check(self, sym: int, fl: int, ts: int) -> None:
+        """The limit-state check (section 10)."""
+        status = self.status[sym]
+        if status not in TRADING:
+            return
+        _, lo, hi = self.bands[sym]
+        up = self._best(sym, Side.BUY) == hi
+        down = self._best(sym, Side.SELL) == lo
+        if status == Status.CONTINUOUS:
+            if up or down:
+                self._enter_limit(sym, Status.LIMIT_UP if up else Status.LIMIT_DOWN, fl, ts)
+        elif status == Status.LIMIT_UP and not up:
+            if down:
+                self._enter_limit(sym, Status.LIMIT_DOWN, fl, ts)
+            else:
+                self.timers.pop((sym, Timer.LIMIT), None)
+                self._status(sym, Status.CONTINUOUS, StatusReason.UNPINNED, fl, ts)
+        elif status == Status.LIMIT_DOWN and not down:
+            if up:
+                self._enter_limit(sym, Status.LIMIT_UP, fl, ts)
+            else:
+                self.timers.pop((sym, Timer.LIMIT), None)
+                self._status(sym, Status.CONTINUOUS, StatusReason.UNPINNED, fl, ts)
+
+    def _enter_limit(self, sym: int, status: int, fl: int, ts: int) -> None:
+        self.until[sym] = self.now + self.instruments[sym].oracle.limit_state_ms * MS
+        self.timers[(sym, Timer.LIMIT)] = self.until[sym]
+        self._status(sym, status, StatusReason.PINNED, fl, ts)
+
+    def _arm_ref_grid(self, sym: int) -> None:
+        """7.2 (b), clarification 4: a fresh instrument with a trusted reference in continuous or a limit
+        state always has the timer ref_grid, at the next multiple of ref_interval_ms after now."""
+        feed = self.feeds[sym]
+        if (feed.rt is None or feed.stale or self.status[sym] not in TRADING
+                or (sym, Timer.REF_GRID) in self.timers):
+            return
+        step = self.instruments[sym].oracle.ref_interval_ms * MS
+        self.timers[(sym, Timer.REF_GRID)] = (self.now // step + 1) * step
 
     # ------------------------------------------------------------ queries
 

@@ -25,7 +25,7 @@ def test_long_random_logs_agree_with_the_reference(seed):
     assert_agree(random_log(seed, 3000), INSTRUMENTS)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32))
 def test_numba_engine_and_reference_agree_on_random_oracle_logs(seed):
     assert_agree(oracle_log(seed, 400), ORACLE_INSTRUMENTS)
