@@ -1074,7 +1074,7 @@ def _win_room(st, sym):
     return st.i_os[sym, OS_W_N] < st.w_buf.shape[1]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _win_add(st, sym, px, qty):
     """Count a fill of px x qty at trade time now in the window (fills of one time share an entry)."""
     o = st.i_os[sym]
@@ -1312,9 +1312,12 @@ def _oracle(st, c, ev, k):
     return k
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _after(st, ev, k0, k, sym, op, fl, ts):
-    """The oracle rules at the end of a command: its fills enter the window, then _settle each touched instrument."""
+    """The oracle rules at the end of a command: its fills enter the window, then _settle each touched instrument.
+
+    Inlined, and calling out (a call passes the whole state) only when there is work: a fill, a book at a
+    band edge or in a limit state, a grid timer to set."""
     if op == HALT_ALL or op == RESUME_ALL:
         for s in range(len(st.i_band)):
             if st.i_oc[s, OC_ON]:
@@ -1323,10 +1326,32 @@ def _after(st, ev, k0, k, sym, op, fl, ts):
     if sym < 0 or not st.i_oc[sym, OC_ON]:
         return k
     for j in range(k0, k):
+        if ev[j].kind == FILL:
+            _win_fills(st, ev, k0, k, sym)
+            break
+    status = st.i_status[sym]
+    if status == ST_CALL or status == ST_HALTED:
+        return k
+    if status == ST_CONTINUOUS and st.i_band[sym]:
+        bb = 2 * sym
+        nb = st.b_n[bb]
+        na = st.b_n[bb + 1]
+        edge = ((nb > 0 and st.l_px[st.b_lv[bb, nb - 1]] == st.i_hi[sym])
+                or (na > 0 and st.l_px[st.b_lv[bb + 1, na - 1]] == st.i_lo[sym]))
+        # a set grid timer is a multiple of the interval after now: it is the next one when at most
+        # one interval away (no division on the way of every command)
+        if not edge and st.i_os[sym, OS_T_GRID] - st.i_oc[sym, OC_GRID] <= st.meta[M_NOW]:
+            return k
+    return _settle(st, ev, k, sym, fl, ts, False)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _win_fills(st, ev, k0, k, sym):
+    """A command's fills of the instrument enter its window."""
+    for j in range(k0, k):
         e = ev[j]
         if e.kind == FILL and e.sym == sym:
             _win_add(st, sym, e.px, e.qty)
-    return _settle(st, ev, k, sym, fl, ts, False)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -1456,9 +1481,13 @@ def run(st, cmds, start, ev, k):
                 sym = st.o_book[st.h_val[h]] >> 1 if h >= 0 else -1
             if sym >= 0 and max(st.b_n[2 * sym], st.b_n[2 * sym + 1]) >= st.b_lv.shape[1]:
                 return i, k, NEED_BOOK_LEVELS
-        csym = _order_sym(st, c, op) if st.meta[M_CALLS] > 0 or st.meta[M_ORACLES] > 0 else -1
-        if csym >= 0 and st.i_oc[csym, OC_ON] and not _win_room(st, csym):
-            return i, k, NEED_WINDOW
+        csym = _order_sym(st, c, op) if st.meta[M_CALLS] > 0 else -1
+        osym = -1  # the oracle instrument the command touches; a cancel's is read from its event afterwards
+        if st.meta[M_ORACLES] > 0 and op != CANCEL:
+            osym = csym if st.meta[M_CALLS] > 0 else _order_sym(st, c, op)
+            if (osym >= 0 and st.i_oc[osym, OC_ON] and st.i_os[osym, OS_W_N] >= st.w_buf.shape[1]
+                    and not _win_room(st, osym)):
+                return i, k, NEED_WINDOW
         k0 = k
         if op == NEW:
             k = _new(st, c, ev, k)
@@ -1489,6 +1518,8 @@ def run(st, cmds, start, ev, k):
         if csym >= 0 and st.i_status[csym] == ST_CALL:  # a book in a call changed: its indicative (12.3 b)
             k = _indicative(st, ev, k, csym, c.flags & F_HAS_TS, c.ts, False)
         if st.meta[M_ORACLES] > 0:
-            k = _after(st, ev, k0, k, csym, op, c.flags & F_HAS_TS, c.ts)
+            if op == CANCEL and k > k0 and ev[k0].kind == CANCELED:
+                osym = ev[k0].sym
+            k = _after(st, ev, k0, k, osym, op, c.flags & F_HAS_TS, c.ts)
         i += 1
     return i, k, OK
