@@ -236,7 +236,7 @@ class ReferenceEngine:
         if call and (market or tif != Tif.GTC):
             return self._reject(Reason.AUCTION_ONLY, c, fl, sym, side)
         if feed is not None and market:  # section 9, oracle instruments
-            if feed.stale:
+            if not self._fresh(sym):
                 return self._reject(Reason.STALE_ORACLE, c, fl, sym, side)
             if not self._policy(sym).market_orders:
                 return self._reject(Reason.MARKET_ORDERS_NOT_ALLOWED, c, fl, sym, side)
@@ -696,17 +696,19 @@ class ReferenceEngine:
                    maker=feed.tmult[1], open_=feed.tt, ts=ts)
         self.timers.pop((sym, Timer.REF_GRID), None)
 
+    def _fresh(self, sym: int) -> bool:
+        """6.4: the oracle is fresh while now < Tt + stale_ms (a trusted reference is needed). Every rule
+        that asks whether the instrument is stale asks this; the stale flag only says whether the
+        `stale` event was printed."""
+        feed = self.feeds[sym]
+        return feed.rt is not None and self.now < feed.tt + self.instruments[sym].oracle.stale_ms * MS
+
     def _candidate(self, sym: int) -> tuple[int, int]:
         """(C, source) at now (7.1).
 
-        CHOICE: "the oracle is fresh" is 6.4's definition, now < Tt + stale_ms, not the stale flag. The
-        two differ only inside an oracle command whose stale deadline is already reached (clarification
-        1): there the flag is set at the end of the command, after the reference point, but the
-        candidate of that reference point already falls back (a first update that arrives stale gets
-        its band from last_oracle)."""
+        "The oracle is fresh" is 6.4's definition, now < Tt + stale_ms (_fresh), as everywhere."""
         feed = self.feeds[sym]
-        fresh = self.now < feed.tt + self.instruments[sym].oracle.stale_ms * MS
-        if fresh and feed.market in PRICED_MARKETS:
+        if self._fresh(sym) and feed.market in PRICED_MARKETS:
             return feed.rt, int(RefSource.ORACLE)
         window = self.instruments[sym].oracle.ref_window_ms * MS
         while feed.trades and feed.trades[0][0] <= self.now - window:  # now never goes back: drop for good
@@ -741,7 +743,7 @@ class ReferenceEngine:
         feed = self.feeds[sym]
         if not forced and self.status[sym] not in TRADING:
             return  # (a) and (b) change nothing in call or halted
-        if feed.stale and feed.band_ref is not None:
+        if not self._fresh(sym) and feed.band_ref is not None:
             # CHOICE: 6.4 and 7.1 say the band does not move *at all* while stale ("no reference point of
             # section 7.2 changes it"), so a forced point (c) does not move it either. A forced point
             # still cancels the orders outside the band in force (below), as 12.6 says.
@@ -794,7 +796,7 @@ class ReferenceEngine:
         never beyond the first one after t). Without this a log whose first update comes without a
         ts (now = 0) would fire the grid from 1970 on. Returns False when the firing is not idle."""
         feed, cfg = self.feeds[sym], self.instruments[sym].oracle
-        if not self.fast_forward or feed.stale or self.status[sym] not in TRADING:
+        if not self.fast_forward or not self._fresh(sym) or self.status[sym] not in TRADING:
             return False
         new_ref, _, lo, hi = self._next_band(sym, forced=False)
         if self._band_differs(sym, new_ref, lo, hi):
@@ -842,7 +844,7 @@ class ReferenceEngine:
         """7.2 (b), clarification 4: a fresh instrument with a trusted reference in continuous or a limit
         state always has the timer ref_grid, at the next multiple of ref_interval_ms after now."""
         feed = self.feeds[sym]
-        if (feed.rt is None or feed.stale or self.status[sym] not in TRADING
+        if (feed.rt is None or not self._fresh(sym) or self.status[sym] not in TRADING
                 or (sym, Timer.REF_GRID) in self.timers):
             return
         step = self.instruments[sym].oracle.ref_interval_ms * MS
