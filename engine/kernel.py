@@ -1077,31 +1077,34 @@ def _win_room(st, sym):
 @njit(cache=True, _nrt=False, inline="always")
 def _win_add(st, sym, px, qty):
     """Count a fill of px x qty at trade time now in the window (fills of one time share an entry)."""
-    o = st.i_os[sym]
-    cap = st.w_buf.shape[1]
-    now = st.meta[M_NOW]
-    n = o[OS_W_N]
-    if n > 0 and st.w_buf[sym, (o[OS_W_HEAD] + n - 1) % cap, W_T] == now:
-        e = st.w_buf[sym, (o[OS_W_HEAD] + n - 1) % cap]
-    else:
-        e = st.w_buf[sym, (o[OS_W_HEAD] + n) % cap]
-        e[W_T] = now
-        e[W_HI] = 0
-        e[W_LO] = 0
-        e[W_Q] = 0
-        o[OS_W_N] = n + 1
     hi, lo = _mul2(px, qty)
-    for j in range(2):
-        slo = (e[W_LO] if j == 0 else o[OS_S_LO]) + lo
-        shi = (e[W_HI] if j == 0 else o[OS_S_HI]) + hi + (slo >> 31)
-        if j == 0:
-            e[W_LO] = slo & (LIMB - 1)
-            e[W_HI] = shi
-            e[W_Q] += qty
-        else:
-            o[OS_S_LO] = slo & (LIMB - 1)
-            o[OS_S_HI] = shi
-            o[OS_Q] += qty
+    _win_add2(st, sym, hi, lo, qty)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _win_add2(st, sym, hi, lo, qty):
+    """Count fills worth hi * LIMB + lo (price x quantity) of qty lots at trade time now in the window."""
+    os_ = st.i_os
+    w = st.w_buf
+    mask = w.shape[1] - 1  # the ring's size is a power of two
+    now = st.meta[M_NOW]
+    n = os_[sym, OS_W_N]
+    j = (os_[sym, OS_W_HEAD] + n - 1) & mask
+    if n == 0 or w[sym, j, W_T] != now:  # a new trade time: a new entry
+        j = (j + 1) & mask
+        w[sym, j, W_T] = now
+        w[sym, j, W_HI] = 0
+        w[sym, j, W_LO] = 0
+        w[sym, j, W_Q] = 0
+        os_[sym, OS_W_N] = n + 1
+    elo = w[sym, j, W_LO] + lo
+    w[sym, j, W_HI] += hi + (elo >> 31)
+    w[sym, j, W_LO] = elo & (LIMB - 1)
+    w[sym, j, W_Q] += qty
+    slo = os_[sym, OS_S_LO] + lo
+    os_[sym, OS_S_HI] += hi + (slo >> 31)
+    os_[sym, OS_S_LO] = slo & (LIMB - 1)
+    os_[sym, OS_Q] += qty
 
 
 @njit(cache=True, _nrt=False)
@@ -1313,11 +1316,30 @@ def _oracle(st, c, ev, k):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _after(st, ev, k0, k, sym, op, fl, ts):
-    """The oracle rules at the end of a command: its fills enter the window, then _settle each touched instrument.
+def _quiet(st, sym):
+    """True when an oracle instrument has nothing for _settle after a command: it is in a call or halted,
+    or it trades continuously off the band's edges and its grid timer is the next grid point (a set one
+    is a multiple of the interval after now: no division)."""
+    status = st.i_status[sym]
+    if status == ST_CALL or status == ST_HALTED:
+        return True
+    if status != ST_CONTINUOUS or not st.i_band[sym]:
+        return False
+    bb = 2 * sym
+    nb = st.b_n[bb]
+    na = st.b_n[bb + 1]
+    if nb > 0 and st.l_px[st.b_lv[bb, nb - 1]] == st.i_hi[sym]:
+        return False
+    if na > 0 and st.l_px[st.b_lv[bb + 1, na - 1]] == st.i_lo[sym]:
+        return False
+    return st.i_os[sym, OS_T_GRID] - st.i_oc[sym, OC_GRID] <= st.meta[M_NOW]
 
-    Inlined, and calling out (a call passes the whole state) only when there is work: a fill, a book at a
-    band edge or in a limit state, a grid timer to set."""
+
+@njit(cache=True, _nrt=False, inline="always")
+def _after(st, ev, k0, k, sym, op, fl, ts):
+    """The oracle rules at the end of a command: its fills enter the window, then the limit-state check
+    and the grid rule (_settle) for each touched instrument. Inlined; it calls out (a call passes the
+    whole state) only when _quiet says there is work."""
     if op == HALT_ALL or op == RESUME_ALL:
         for s in range(len(st.i_band)):
             if st.i_oc[s, OC_ON]:
@@ -1325,33 +1347,29 @@ def _after(st, ev, k0, k, sym, op, fl, ts):
         return k
     if sym < 0 or not st.i_oc[sym, OC_ON]:
         return k
-    for j in range(k0, k):
-        if ev[j].kind == FILL:
-            _win_fills(st, ev, k0, k, sym)
-            break
-    status = st.i_status[sym]
-    if status == ST_CALL or status == ST_HALTED:
+    if k - k0 > 1:  # an order that only rested (or was rejected) printed one event
+        _win_fills(st, ev, k0, k, sym)
+    if _quiet(st, sym):
         return k
-    if status == ST_CONTINUOUS and st.i_band[sym]:
-        bb = 2 * sym
-        nb = st.b_n[bb]
-        na = st.b_n[bb + 1]
-        edge = ((nb > 0 and st.l_px[st.b_lv[bb, nb - 1]] == st.i_hi[sym])
-                or (na > 0 and st.l_px[st.b_lv[bb + 1, na - 1]] == st.i_lo[sym]))
-        # a set grid timer is a multiple of the interval after now: it is the next one when at most
-        # one interval away (no division on the way of every command)
-        if not edge and st.i_os[sym, OS_T_GRID] - st.i_oc[sym, OC_GRID] <= st.meta[M_NOW]:
-            return k
     return _settle(st, ev, k, sym, fl, ts, False)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _win_fills(st, ev, k0, k, sym):
-    """A command's fills of the instrument enter its window."""
+    """A command's fills of the instrument enter its window (one entry: they share the trade time now)."""
+    hi = 0
+    lo = 0
+    q = 0
     for j in range(k0, k):
         e = ev[j]
         if e.kind == FILL and e.sym == sym:
-            _win_add(st, sym, e.px, e.qty)
+            h, low = _mul2(e.px, e.qty)
+            lo += low
+            hi += h + (lo >> 31)
+            lo &= LIMB - 1
+            q += e.qty
+    if q > 0:
+        _win_add2(st, sym, hi, lo, q)
 
 
 @njit(cache=True, _nrt=False, inline="always")
