@@ -265,6 +265,11 @@ def set_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def rejections(client, req: int) -> list:
+    """The rejected reports the venue sent for one request."""
+    return [r for r in client.reports if r.req == req and r.ev == "rejected"]
+
+
 def set_halt(args: argparse.Namespace) -> int:
     """Send one halt, resume, halt_all or resume_all to a running venue and say what it answered."""
     from kabuto.gateway.client import Client
@@ -274,7 +279,7 @@ def set_halt(args: argparse.Namespace) -> int:
     with Client.from_data_dir(args.data_dir, args.account) as c:
         req = c.halt(args.symbol) if args.halt else c.resume(args.symbol)
         answer = c.wait_reply(req)
-        refused = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+        refused = rejections(c, req)
     what = f"{answer[0]} {args.symbol}" if args.symbol else answer[0]
     if refused:
         print(f"kabuto {answer[0]}: {what} refused: {refused[0].reason}", file=sys.stderr)
@@ -297,7 +302,7 @@ def send_oracle(args: argparse.Namespace) -> int:
     with Client.from_data_dir(args.data_dir, args.account) as c:
         req = c.oracle(args.symbol, args.px, args.mult, args.market, ots, **more)
         answer = c.wait_reply(req)
-        refused = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+        refused = rejections(c, req)
     if answer[0] == "error":
         print(f"kabuto oracle: {args.symbol} refused: {answer[2]}: {answer[3]}", file=sys.stderr)
         return 1
@@ -343,7 +348,7 @@ def send_oracle_series(args: argparse.Namespace) -> int:
                 print(f"kabuto oracle: {args.file}:{n}: refused: {e}", file=sys.stderr)
                 refused += 1
                 continue
-            bad = [r for r in c.reports if r.req == req and r.ev == "rejected"]
+            bad = rejections(c, req)
             if bad:
                 print(f"kabuto oracle: {args.file}:{n}: rejected: {bad[0].reason}", file=sys.stderr)
                 refused += 1

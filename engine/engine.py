@@ -16,8 +16,6 @@ from kabuto.engine.state import (
     M_LIVE,
     M_NEXT_TIMER,
     M_ORACLES,
-    OC_COLLAR_BP,
-    OC_COLS,
     P_BP,
     P_FACTOR,
     P_MARKET,
@@ -68,8 +66,7 @@ def set_oracles(st: State, instruments: Sequence[Instrument]) -> None:
                       o.halt_ms * ms, o.ref_window_ms * ms, o.ref_interval_ms * ms, o.ref_move_bp,
                       o.limit_state_ms * ms, o.pause_ms * ms, o.open_auction_ms * ms, o.collar_bp or -1,
                       int(cents_in_ticks(ins, 300)), _ceil(cents_in_ticks(ins, 75)), c15.numerator,
-                      c15.denominator][:OC_COLS]
-        assert st.i_oc[i, OC_COLLAR_BP] != 0
+                      c15.denominator]
         for m, p in enumerate(o.policies):
             st.i_pol[i, m, P_FACTOR] = p.band_factor
             st.i_pol[i, m, P_BP] = -1 if p.band_bp is None else p.band_bp

@@ -126,7 +126,7 @@ def test_a_vwap_band_is_the_volume_weighted_mean_of_the_fills_of_the_window():
     assert seen > 5
 
 
-def test_the_auction_of_an_oracle_instrument_is_nearest_the_collar_reference():
+def test_an_oracle_instrument_that_uncrosses_has_a_collar_reference():
     log = oracle_log(0, 2500)
     for engine, events in run_checked(log):
         for e in events:
