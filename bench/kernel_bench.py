@@ -15,10 +15,10 @@ import numpy as np
 from kabuto.engine import kernel
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import load_instruments
+from kabuto.engine.jit import njit
 from kabuto.engine.records import EVENT_DTYPE
 from kabuto.engine.reference import ReferenceEngine
 from kabuto.replay.orderlog import Decoder
-from numba import njit
 
 from bench.workload import bench_instruments, mixed_workload, resting_orders
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 import numpy as np
 from kabuto.engine.codes import Flag, Op, OrdType, Tif
 from kabuto.engine.instruments import Instrument
+from kabuto.engine.jit import njit
 from kabuto.engine.records import COMMAND_DTYPE
-from numba import njit
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)

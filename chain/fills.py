@@ -9,7 +9,7 @@ from kabuto.chain import keccak as kk
 from kabuto.chain.merkle import abi_leaves, standard_leaf_hash
 from kabuto.engine.codes import Ev, Side
 from kabuto.engine.instruments import Instrument
-from numba import njit
+from kabuto.engine.jit import njit
 
 FILL = int(Ev.FILL)
 

@@ -1,6 +1,6 @@
 """Keccak-256 (Ethereum's hash) and OpenZeppelin-style leaf hashing in numba: many messages per call, GIL released."""
 import numpy as np
-from numba import njit
+from kabuto.engine.jit import njit
 
 RATE = 136  # bytes absorbed per permutation for a 256-bit output
 

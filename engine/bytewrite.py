@@ -1,6 +1,6 @@
 """numba writers of text bytes, shared by the JSON event encoder and the gateway's msgpack writers."""
 import numpy as np
-from numba import njit
+from kabuto.engine.jit import njit
 
 POW10 = np.array([10 ** i for i in range(19)], np.int64)
 

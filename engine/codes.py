@@ -44,6 +44,11 @@ class Op(IntEnum):
     HALT_ALL = 33
     RESUME_ALL = 34
     TICK = 35
+    # balances (docs/balances.md 10)
+    DEPOSIT = 40
+    WITHDRAW = 41
+    FEES = 42
+    TIER = 43
 
 
 class Ev(IntEnum):
@@ -59,6 +64,12 @@ class Ev(IntEnum):
     STATUS = 32
     INDICATIVE = 33
     UNCROSS = 34
+    # balances (docs/balances.md 10)
+    DEPOSITED = 40
+    WITHDRAWN = 41
+    BALANCE = 42
+    FEES = 43
+    TIER = 44
 
 
 class Reason(IntEnum):
@@ -98,6 +109,16 @@ class Reason(IntEnum):
     BAD_MULTIPLIER = 37
     BAD_ORACLE_TS = 38
     NOT_HALTED = 39
+    # balances (docs/balances.md 10)
+    INSUFFICIENT_FUNDS = 40
+    NO_PROTECTION = 41
+    UNKNOWN_ASSET = 42
+    BAD_AMOUNT = 43
+    DUPLICATE_DEPOSIT = 44
+    DEPOSIT_GAP = 45
+    BAD_FEE = 46
+    UNKNOWN_TIER = 47
+    FROZEN = 48
 
 
 class Status(IntEnum):
@@ -177,6 +198,9 @@ class Flag(IntEnum):
     HAS_OID = 8
     BAND_ON = 16  # ref: the instrument has a band; lo/hi are set. indicative: the collar is set
     TIMER = 32  # an event a timer caused (docs/market-integrity.md 5): no command, no session behind it
+    PROTECT = 64  # new, market order: px/pexp carry its protection price (docs/balances.md 6)
+    FEES = 128  # fill with risk on: the event carries maker_fee (open) and taker_fee (line)
+    DEP = 256  # rejected deposit whose id was read: oid is that id, printed as "dep"
 
 
 SIDE_NAMES = {"buy": Side.BUY, "sell": Side.SELL}

@@ -22,6 +22,7 @@ from kabuto.engine.codes import (
     Stp,
     Tif,
 )
+from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_home, hash_put
 from kabuto.engine.state import (
     M_CALLS,
@@ -92,7 +93,7 @@ from kabuto.engine.state import (
     W_T,
 )
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 

@@ -1,6 +1,6 @@
 """The open-addressing order-id hash (linear probing, backward-shift deletion) of the engine and the gateway."""
 import numpy as np
-from numba import njit
+from kabuto.engine.jit import njit
 
 EMPTY = -1  # an empty hash entry (and the end of a linked list in the engine's state)
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)

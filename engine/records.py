@@ -10,6 +10,13 @@ import numpy as np
 # ORACLE (docs/market-integrity.md 6): px = the token reference R in ticks (the decoder computes it),
 # qty = the applied multiplier's mantissa and qexp its exponent, side = Market, oid = ots,
 # acct = reg_open and line = reg_close (0 unless the market is regular).
+# Balances (docs/balances.md 4; the kernel sees them only with risk on). Assets are integer ids in the
+# order of their names (code points), amounts integers in the asset's smallest unit, rates integers
+# in millionths (bps x 100). DEPOSIT: oid = dep, acct, sym = asset (-1 when unknown), qty = amount,
+# reason = the fault the decoder found that ranks after the deposit-id checks (UNKNOWN_ASSET,
+# BAD_AMOUNT; 0 when none). WITHDRAW: acct, sym = asset, qty = amount. FEES: oid = tier, px = maker
+# rate, qty = taker rate. TIER: acct, oid = tier. NEW of a market order with Flag.PROTECT: px/pexp
+# carry its protection price.
 COMMAND_DTYPE = np.dtype([
     ("op", np.int8),
     ("side", np.int8),
@@ -37,6 +44,12 @@ COMMAND_DTYPE = np.dtype([
 # reason = RefSource. STATUS: side = Status, reason = StatusReason, open = until. INDICATIVE: px (HAS_PX),
 # qty = matched, open = imbalance, side = imbalance side (2: none), maker/maker_acct = collar lo/hi
 # (BAND_ON), acct = until. UNCROSS: px, qty.
+# Balances (docs/balances.md 8): DEPOSITED: oid = dep, acct, sym = asset, qty = amount. WITHDRAWN:
+# oid = wid, acct, sym = asset, qty = amount. BALANCE: acct, sym = asset, qty = total, open = held.
+# FEES: oid = tier, px = maker rate, qty = taker rate. TIER: acct, oid = tier. FILL with Flag.FEES:
+# open = maker_fee, line = taker_fee (quote units; a rebate is a negative maker_fee). REJECTED with
+# Flag.DEP: oid = the deposit id. A command's BALANCE events come last, in ascending (acct id, asset
+# id); the encoders print them in the contract's order, by account name then asset name.
 EVENT_DTYPE = np.dtype([
     ("kind", np.int8),
     ("reason", np.int8),

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 from kabuto.engine.instruments import DEFAULT_INDICATIVE_MS, DEFAULT_REOPEN_MS
+from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY, rehash_table
-from numba import njit
 
 # meta slots
 M_FREE_ORDER = 0  # head of the free list of order slots

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
+from kabuto.engine.jit import njit
 from kabuto.engine.jitcall import DirectCall
 from kabuto.gateway.frames import F_COLS
 from kabuto.gateway.mdwrite import (
@@ -80,7 +81,6 @@ from kabuto.venue.ordertable import (
     restore_order,
     with_room,
 )
-from numba import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED),
                                               int(Ev.REJECTED))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from kabuto.engine.codes import Stp, Tif
 from kabuto.engine.instruments import Instrument
+from kabuto.engine.jit import njit
 from kabuto.gateway import protocol as P
 from kabuto.venue.commands import DEFAULT_STP, FOK, GTC, IOC, LIMIT, MARKET, MAX_MANT, POST
 from kabuto.venue.orderrows import (
@@ -37,7 +38,6 @@ from kabuto.venue.orderrows import (
     commit,
 )
 from kabuto.venue.sequencer import CL_TEXT
-from numba import njit
 
 FALLBACK = -1
 MAX_DECIMAL_TEXT = 40

@@ -1,5 +1,5 @@
 """The frames the fan-out pass leaves for the server to send: rows of (kind, session slot or symbol, start, end)."""
-from numba import njit
+from kabuto.engine.jit import njit
 
 FRAME_REPORTS, FRAME_MD, FRAME_L3 = 0, 1, 2  # kinds: a session's reports, a symbol's md message, its l3 message
 F_KIND, F_TARGET, F_START, F_END = range(4)  # columns: the frame is out[start:end], for a session slot or symbol

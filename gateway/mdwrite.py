@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY
 from kabuto.gateway.frames import FRAME_L3, FRAME_MD, add_frame
 from kabuto.gateway.msgpackw import write_array_header, write_decimal, write_packed, write_uint
@@ -22,7 +23,6 @@ from kabuto.gateway.wiretables import (
     U_QTY_PLACES,
     U_QTY_UNITS,
 )
-from numba import njit
 
 # trade rows (T_NEXT: the symbol's next trade)
 T_SEQ, T_PX, T_QTY, T_SIDE, T_TS, T_NEXT = range(6)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import msgpack
 import numpy as np
 from kabuto.engine.bytewrite import copy_entry, write_decimal_text
-from numba import njit
+from kabuto.engine.jit import njit
 
 NIL = 0xC0
 FIXSTR_MAX = 31  # the longest string a fixstr holds; a decimal of int64 steps is at most 21 characters

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY
 from kabuto.gateway.frames import FRAME_REPORTS, add_frame
 from kabuto.gateway.msgpackw import (
@@ -27,7 +28,6 @@ from kabuto.gateway.wiretables import (
     U_QTY_UNITS,
 )
 from kabuto.venue.orderrows import CL_INT, CL_NONE
-from numba import njit
 
 # report index columns: whom a report is for (its account; the session that sent its command, or
 # -1) and where it lies in the output buffer, its request id at out[R_REQ_START:R_REQ_END]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from numba import njit
+from kabuto.engine.jit import njit
 
 EMPTY = -1
 

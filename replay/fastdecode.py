@@ -6,8 +6,8 @@ values, escapes, non-ASCII, huge numbers, invalid JSON) is marked FALLBACK and d
 so the two paths can only differ by a bug, which tests/test_fastdecode.py looks for."""
 import numpy as np
 from kabuto.engine.codes import Flag, Op, OrdType, Reason, Side, Tif
+from kabuto.engine.jit import njit
 from kabuto.replay.accounts import intern
-from numba import njit
 
 FALLBACK = -1  # op of a placeholder record the Python decoder fills in
 BLANK = -2  # op of a blank line (dropped)

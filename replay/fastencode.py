@@ -12,7 +12,7 @@ from kabuto.engine.codes import (
     Reason,
     Status,
 )
-from numba import njit
+from kabuto.engine.jit import njit
 
 ACCEPTED, FILL, CANCELED, AMENDED = int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED)
 STATUS, INDICATIVE, UNCROSS = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.UNCROSS)

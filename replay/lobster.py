@@ -19,10 +19,10 @@ import numpy as np
 from kabuto.engine.engine import Engine
 from kabuto.engine.errors import InputError
 from kabuto.engine.instruments import MAX_UNITS, Instrument
+from kabuto.engine.jit import njit
 from kabuto.engine.records import empty_commands, empty_events
 from kabuto.engine.state import M_LIVE, grow_book_levels, grow_hash, grow_levels, grow_orders
 from kabuto.replay import lobster_check as lc
-from numba import njit
 
 MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
 TYPE_NAMES = {1: "new limit order", 2: "partial cancel", 3: "delete", 4: "visible execution",

@@ -8,10 +8,10 @@ why the engine's maker differed from LOBSTER's order where it did.
 """
 import numpy as np
 from kabuto.engine.codes import Ev, Flag, Op, OrdType, Side, Tif
+from kabuto.engine.jit import njit
 from kabuto.engine.kernel import NEED_BOOK_LEVELS, NEED_EVENTS, NEED_HASH, NEED_LEVELS, NEED_ORDERS, OK, run
 from kabuto.engine.oidhash import hash_find
 from kabuto.engine.state import EMPTY, M_HASH_USED, M_LIVE
-from numba import njit
 
 # the LOBSTER instrument: prices are USD x 10000 (one tick = 0.0001), sizes whole shares
 TICK_SIZE = "0.0001"

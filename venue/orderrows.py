@@ -7,8 +7,8 @@ session stage has given each order its engine order id.
 from __future__ import annotations
 
 from kabuto.engine.codes import Flag, Op
+from kabuto.engine.jit import njit
 from kabuto.venue.commands import C_NEW
-from numba import njit
 
 NEW, REJECT = int(Op.NEW), int(Op.REJECT)
 HAS_TS = int(Flag.HAS_TS)

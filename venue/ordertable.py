@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_put, rehash
 from kabuto.venue.accounts import ACCOUNT, CL, SLOT
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 from kabuto.venue.sequencer import CL_TEXT
-from numba import njit
 
 # row columns; O_BATCH and O_TODO are the fan-out batch that accepted the order and its todo entry there
 O_OID, O_ACCOUNT, O_SYMBOL, O_SIDE, O_PX, O_HAS_PX, O_OPEN, O_CL_KIND, O_CL_INT, O_CL_LEN, O_BATCH, O_TODO = range(12)
