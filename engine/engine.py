@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 from kabuto.engine import kernel
+from kabuto.engine.assets import Risk
 from kabuto.engine.codes import HaltCause, Status
 from kabuto.engine.instruments import Instrument, cents_in_ticks, initial_bands, notional_units
 from kabuto.engine.jitcall import DirectCall
@@ -22,12 +23,14 @@ from kabuto.engine.state import (
     P_MAXN,
     State,
     advise_huge,
+    grow_accounts,
     grow_book_levels,
     grow_hash,
     grow_levels,
     grow_orders,
     grow_window,
     new_state,
+    with_risk,
 )
 
 Levels = list[tuple[int, int]]  # (price in ticks, quantity in lots), best first
@@ -81,7 +84,7 @@ class Engine:
     """All books of a venue, matched by the numba kernel one batch of command records at a time."""
 
     def __init__(self, instruments: Sequence[Instrument], orders: int = 1 << 16, levels: int = 1 << 12,
-                 book_levels: int = 256, events: int = 1 << 16):
+                 book_levels: int = 256, events: int = 1 << 16, risk: Risk | None = None, fee_acct: int = -1):
         self.instruments = list(instruments)
         st = new_state(len(self.instruments), orders, levels, book_levels)
         for i, ins in enumerate(self.instruments):
@@ -95,6 +98,8 @@ class Engine:
         for i, (on, lo, hi) in enumerate(initial_bands(self.instruments)):
             st.i_band[i], st.i_lo[i], st.i_hi[i] = on, lo, hi
         set_oracles(st, self.instruments)
+        if risk is not None and risk.enabled:  # balances, holds and fees (docs/balances.md)
+            st = with_risk(st, risk.base, risk.quote, risk.bf, risk.qf, len(risk.assets), risk.tiers, fee_acct)
         self.state = st
         self._events = _event_buffer(events)
         self._kernel = DirectCall(kernel.run)  # for this engine's state and contiguous command records
@@ -146,6 +151,8 @@ class Engine:
             self.state = grow_hash(st)
         elif status == kernel.NEED_WINDOW:
             self.state = grow_window(st)
+        elif status == kernel.NEED_ACCOUNTS:
+            self.state = grow_accounts(st, 0)
         else:
             raise AssertionError(f"unknown kernel status {status}")
 
@@ -180,6 +187,16 @@ class Engine:
                 out.append((int(st.o_oid[o]), int(st.o_acct[o]), int(st.o_px[o]), int(st.o_qty[o])))
                 o = st.o_next[o]
         return out
+
+    def balances(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """(account id, asset id) -> (total, held) of every pair with a non-zero total or held (risk on)."""
+        bal = self.state.a_bal
+        accts, assets = np.nonzero(bal.any(axis=2))
+        return {(int(x), int(a)): (int(bal[x, a, 0]), int(bal[x, a, 1])) for x, a in zip(accts, assets)}
+
+    def asset_sums(self) -> list[tuple[int, int]]:
+        """Per asset id: (deposited, withdrawn) so far (risk on)."""
+        return [(int(d), int(w)) for d, w in self.state.s_dw]
 
     def memory_bytes(self) -> int:
         """Bytes held by the engine's state arrays."""

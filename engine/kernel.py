@@ -6,6 +6,20 @@ take the state are inlined at numba level: a call passes every array of the stat
 scalars (~200 arguments), which cost more than the matching itself. The price is a longer first
 compile, paid once (cache=True)."""
 import numpy as np
+from kabuto.engine.balances import (
+    MILLION,
+    TOO_LARGE,
+    available,
+    change,
+    hold_asset,
+    hold_of,
+    move,
+    order_hold,
+    positive_fee,
+    rebate,
+    sort_pairs,
+    value,
+)
 from kabuto.engine.codes import (
     Ev,
     Flag,
@@ -26,6 +40,7 @@ from kabuto.engine.jit import njit
 from kabuto.engine.oidhash import EMPTY, hash_delete, hash_find, hash_home, hash_put
 from kabuto.engine.state import (
     M_CALLS,
+    M_DEP,
     M_FREE_LEVEL,
     M_FREE_ORDER,
     M_HALT_ALL,
@@ -34,7 +49,16 @@ from kabuto.engine.state import (
     M_NEXT_TIMER,
     M_NOW,
     M_ORACLES,
+    M_RISK,
+    M_T_AQ,
+    M_T_AR,
+    M_T_HOLD,
+    M_T_P,
+    M_T_RM,
+    M_T_RT,
     M_TIME,
+    M_TOUCHED,
+    M_WID,
     NO_TIMER,
     OC_COLLAR_BP,
     OC_CONFIRM,
@@ -105,6 +129,7 @@ NEED_LEVELS = 3
 NEED_BOOK_LEVELS = 4
 NEED_HASH = 5
 NEED_WINDOW = 6
+NEED_ACCOUNTS = 7
 
 # integer constants as module globals so numba freezes them
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
@@ -154,6 +179,16 @@ MK_REGULAR = int(Market.REGULAR)
 MK_PRICED_LO, MK_PRICED_HI = int(Market.PRE_MARKET), int(Market.OVERNIGHT)  # the priced statuses: 1 to 4
 MINUTE = 60_000_000_000
 LIMB = 1 << 31  # the window's price x quantity sums are kept in two words: hi * LIMB + lo
+# balances (docs/balances.md)
+DEPOSIT, WITHDRAW, FEES_OP, TIER_OP = int(Op.DEPOSIT), int(Op.WITHDRAW), int(Op.FEES), int(Op.TIER)
+DEPOSITED, WITHDRAWN, BALANCE, FEES_EV, TIER_EV = (int(Ev.DEPOSITED), int(Ev.WITHDRAWN), int(Ev.BALANCE),
+                                                   int(Ev.FEES), int(Ev.TIER))
+R_FUNDS, R_NO_PROTECTION, R_BAD_AMOUNT, R_DUP_DEP, R_DEP_GAP, R_BAD_FEE, R_UNKNOWN_TIER = (
+    int(Reason.INSUFFICIENT_FUNDS), int(Reason.NO_PROTECTION), int(Reason.BAD_AMOUNT),
+    int(Reason.DUPLICATE_DEPOSIT), int(Reason.DEPOSIT_GAP), int(Reason.BAD_FEE), int(Reason.UNKNOWN_TIER))
+F_PROTECT, F_FEES, F_DEP = int(Flag.PROTECT), int(Flag.FEES), int(Flag.DEP)
+AMOUNT_CAP = (1 << 62) - 1
+MAX_RATE = 100_000  # 1000 bp in millionths
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -262,7 +297,9 @@ def _remove_level(st, b, side, lv):
 
 @njit(cache=True, _nrt=False, inline="always")
 def _remove_order(st, o):
-    """Take order slot o off its level and free it; drops the level when it empties."""
+    """Take order slot o off its level and free it; drops the level when it empties (and releases its hold)."""
+    if st.meta[M_RISK]:
+        _release(st, o)
     lv = st.o_level[o]
     b = st.o_book[o]
     p = st.o_prev[o]
@@ -337,6 +374,7 @@ def _rest(st, b, side, oid, acct, px, qty, stp, tif):
     st.meta[M_HASH_USED] += 1
     st.b_orders[b] += 1
     st.meta[M_LIVE] += 1
+    return o
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -383,6 +421,7 @@ def _match(st, ev, k, sym, side, otype, limit, oid, acct, stp, qty, fl, ts):
     ob = sym * 2 + (1 - side)
     arr = st.b_lv[ob]
     rem = qty
+    risk = st.meta[M_RISK] != 0
     while rem > 0 and st.b_n[ob] > 0:
         lv = arr[st.b_n[ob] - 1]
         lpx = st.l_px[lv]
@@ -397,11 +436,17 @@ def _match(st, ev, k, sym, side, otype, limit, oid, acct, stp, qty, fl, ts):
             stop = False
             if st.o_acct[o] != acct:
                 q = min(rem, oq)
+                mf = 0
+                tf = 0
+                ffl = fl
+                if risk:
+                    mf, tf = _take_fill(st, o, side, acct, lpx, q, rem)
+                    ffl = fl | F_FEES
                 rem -= q
                 st.o_qty[o] = oq - q
                 st.l_qty[lv] -= q
-                k = _emit(ev, k, FILL, R_NONE, side, fl, sym, oid, lpx, q, 0, st.o_oid[o],
-                          st.o_acct[o], acct, ts, 0)
+                k = _emit(ev, k, FILL, R_NONE, side, ffl, sym, oid, lpx, q, mf, st.o_oid[o],
+                          st.o_acct[o], acct, ts, tf)
                 st.i_last[sym] = lpx
                 remove = oq == q
             elif stp == S_NEWEST:
@@ -412,6 +457,8 @@ def _match(st, ev, k, sym, side, otype, limit, oid, acct, stp, qty, fl, ts):
                 st.o_qty[o] = oq - d
                 st.l_qty[lv] -= d
                 rem -= d
+                if risk:
+                    _decrement(st, o, oq, side, acct, rem)
                 k = _emit(ev, k, CANCELED, R_STP, 1 - side, fl, sym, st.o_oid[o], 0, d, oq - d, 0, 0, 0, ts, 0)
                 k = _emit(ev, k, CANCELED, R_STP, side, fl, sym, oid, 0, d, rem, 0, 0, 0, ts, 0)
                 remove = oq == d
@@ -443,9 +490,15 @@ def _new(st, c, ev, k):
     ts = c.ts
     oid = c.oid
     px = 0
+    risk = st.meta[M_RISK] != 0
+    prot = -1  # a market order's protection price (risk on)
     if c.otype == LIMIT:
         px = _to_steps(c.px, c.pexp, st.i_tm[sym], st.i_te[sym])
         if px < 0:
+            return _emit(ev, k, REJECTED, R_BAD_PRICE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    elif risk and c.flags & F_PROTECT:
+        prot = _to_steps(c.px, c.pexp, st.i_tm[sym], st.i_te[sym])
+        if prot <= 0:
             return _emit(ev, k, REJECTED, R_BAD_PRICE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     qty = _to_steps(c.qty, c.qexp, st.i_lm[sym], st.i_le[sym])
     if qty < st.i_minq[sym]:
@@ -469,21 +522,46 @@ def _new(st, c, ev, k):
         return _emit(ev, k, REJECTED, R_NOTIONAL, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if hash_find(st.h_key, oid) >= 0:
         return _emit(ev, k, REJECTED, R_DUP, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    mo = c.otype  # how it matches: a market order with a protection price matches like a limit at it
+    limit = px
+    if risk:
+        if c.otype == MARKET:
+            if side == BUY and st.i_band[sym] and (prot < 0 or st.i_hi[sym] < prot):
+                prot = st.i_hi[sym]
+            if side == BUY and prot < 0:
+                return _emit(ev, k, REJECTED, R_NO_PROTECTION, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0,
+                             ts, 0)
+            if prot > 0:
+                mo = LIMIT
+                limit = prot
+        if not _funds_ok(st, sym, side, c.acct, limit, qty):
+            return _emit(ev, k, REJECTED, R_FUNDS, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if c.tif == POST and _would_take(st, ob, side, px):
         return _emit(ev, k, REJECTED, R_WOULD_TAKE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     pxf = F_HAS_PX if c.otype == LIMIT else 0
     k = _emit(ev, k, ACCEPTED, R_NONE, side, fl | pxf, sym, oid, px, qty, 0, 0, 0, c.acct, ts, 0)
+    if risk:
+        _start_taker(st, sym, side, c.acct, limit, qty)
     if call:  # a call takes limit GTC orders and matches nothing until its uncross
-        _rest(st, b, side, oid, c.acct, px, qty, c.stp, c.tif)
+        o = _rest(st, b, side, oid, c.acct, px, qty, c.stp, c.tif)
+        if risk:
+            _rest_taker(st, o)
         return k
-    if c.tif == FOK_TIF and not _fok_fills(st, ob, side, c.otype, px, c.acct, c.stp, qty):
-        return _emit(ev, k, CANCELED, R_FOK, side, fl, sym, oid, 0, qty, 0, 0, 0, 0, ts, 0)
-    k, rem = _match(st, ev, k, sym, side, c.otype, px, oid, c.acct, c.stp, qty, fl, ts)
+    if c.tif == FOK_TIF and not _fok_fills(st, ob, side, mo, limit, c.acct, c.stp, qty):
+        k = _emit(ev, k, CANCELED, R_FOK, side, fl, sym, oid, 0, qty, 0, 0, 0, 0, ts, 0)
+        if risk:
+            _end_taker(st, sym, side, c.acct)
+        return k
+    k, rem = _match(st, ev, k, sym, side, mo, limit, oid, c.acct, c.stp, qty, fl, ts)
+    if rem > 0 and c.otype == LIMIT and (c.tif == GTC or c.tif == POST):
+        o = _rest(st, b, side, oid, c.acct, px, rem, c.stp, c.tif)
+        if risk:
+            _rest_taker(st, o)
+        return k
     if rem > 0:
-        if c.otype == LIMIT and (c.tif == GTC or c.tif == POST):
-            _rest(st, b, side, oid, c.acct, px, rem, c.stp, c.tif)
-        else:
-            k = _emit(ev, k, CANCELED, R_IOC, side, fl, sym, oid, 0, rem, 0, 0, 0, 0, ts, 0)
+        k = _emit(ev, k, CANCELED, R_IOC, side, fl, sym, oid, 0, rem, 0, 0, 0, 0, ts, 0)
+    if risk:
+        _end_taker(st, sym, side, c.acct)
     return k
 
 
@@ -518,22 +596,35 @@ def _amend(st, c, ev, k):
         return _emit(ev, k, REJECTED, R_OUTSIDE_BAND, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if orc and _too_large(st, sym, px, qty):
         return _emit(ev, k, REJECTED, R_NOTIONAL, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
+    risk = st.meta[M_RISK] != 0
+    if risk and not _amend_funds_ok(st, o, px, qty):
+        return _emit(ev, k, REJECTED, R_FUNDS, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if not call and st.o_tif[o] == POST and _would_take(st, b ^ 1, side, px):
         return _emit(ev, k, REJECTED, R_WOULD_TAKE, side, fl | F_HAS_OID, sym, oid, 0, 0, 0, 0, 0, 0, ts, 0)
     if px == st.o_px[o] and qty <= st.o_qty[o]:  # keeps time priority
+        if risk:
+            _amend_hold(st, o, qty)
         st.l_qty[st.o_level[o]] -= st.o_qty[o] - qty
         st.o_qty[o] = qty
         return _emit(ev, k, AMENDED, R_NONE, side, fl | F_HAS_PX, sym, oid, px, qty, 0, 0, 0, 0, ts, 0)
     acct = st.o_acct[o]
     stp = st.o_stp[o]
     tif = st.o_tif[o]
+    if risk:  # the order's rates and fee accumulator go on with it
+        _keep_rates(st, o)
     _remove_order(st, o)
     k = _emit(ev, k, AMENDED, R_NONE, side, fl | F_HAS_PX, sym, oid, px, qty, 0, 0, 0, 0, ts, 0)
+    if risk:
+        _start_taker(st, sym, side, acct, px, qty)
     rem = qty
     if not call:  # in a call the amended order rests at the back, unmatched
         k, rem = _match(st, ev, k, sym, side, LIMIT, px, oid, acct, stp, qty, fl, ts)
     if rem > 0:
-        _rest(st, b, side, oid, acct, px, rem, stp, tif)
+        o = _rest(st, b, side, oid, acct, px, rem, stp, tif)
+        if risk:
+            _rest_taker(st, o)
+    elif risk:
+        _end_taker(st, sym, side, acct)
     return k
 
 
@@ -572,6 +663,279 @@ def _band_cancel(st, ev, k, sym, lo, hi, fl, ts):
                     break
                 o = nxt
     return k
+
+
+# ---------------------------------------------------------------- balances (docs/balances.md), risk on only
+# The order being matched is no order slot yet: its hold price, hold, fee accumulator and rates live in meta
+# (M_T_*) until it rests (_rest_taker) or ends (_end_taker). Every change of a live order's open quantity or
+# accumulator changes its account's held by the change of its hold, so held is always the sum of the holds.
+
+@njit(cache=True, _nrt=False)
+def _funds_ok(st, sym, side, acct, p, qty):
+    """A new order's funds check (section 6); sets the taker's rates from its account's tier."""
+    tier = st.a_tier[acct]
+    st.meta[M_T_RT] = st.f_tier[tier, 2]
+    st.meta[M_T_RM] = st.f_tier[tier, 1]
+    st.meta[M_T_AQ] = 0
+    st.meta[M_T_AR] = 0
+    h = hold_of(side, p, qty, st.i_bf[sym], st.i_qf[sym], 0, 0, st.meta[M_T_RT])
+    return h != TOO_LARGE and h <= available(st, acct, hold_asset(st, sym, side))
+
+
+@njit(cache=True, _nrt=False)
+def _amend_funds_ok(st, o, px, qty):
+    """An amend's funds check: the new hold may grow by at most what is available."""
+    b = st.o_book[o]
+    sym = b >> 1
+    h = hold_of(b & 1, px, qty, st.i_bf[sym], st.i_qf[sym], st.r_aq[o], st.r_ar[o], st.r_rt[o])
+    return h != TOO_LARGE and h - order_hold(st, o) <= available(st, st.o_acct[o], hold_asset(st, sym, b & 1))
+
+
+@njit(cache=True, _nrt=False)
+def _amend_hold(st, o, qty):
+    """An amend that keeps priority: the hold follows the new open quantity."""
+    b = st.o_book[o]
+    sym = b >> 1
+    h = hold_of(b & 1, st.o_px[o], qty, st.i_bf[sym], st.i_qf[sym], st.r_aq[o], st.r_ar[o], st.r_rt[o])
+    change(st, st.o_acct[o], hold_asset(st, sym, b & 1), 0, h - order_hold(st, o))
+
+
+@njit(cache=True, _nrt=False)
+def _keep_rates(st, o):
+    """An amended order leaves its slot: its rates and accumulator become the taker's."""
+    st.meta[M_T_RT] = st.r_rt[o]
+    st.meta[M_T_RM] = st.r_rm[o]
+    st.meta[M_T_AQ] = st.r_aq[o]
+    st.meta[M_T_AR] = st.r_ar[o]
+
+
+@njit(cache=True, _nrt=False)
+def _start_taker(st, sym, side, acct, p, qty):
+    """Place the taker's hold: qty at hold price p with its rates and accumulator."""
+    h = hold_of(side, p, qty, st.i_bf[sym], st.i_qf[sym], st.meta[M_T_AQ], st.meta[M_T_AR], st.meta[M_T_RT])
+    change(st, acct, hold_asset(st, sym, side), 0, h)
+    st.meta[M_T_P] = p
+    st.meta[M_T_HOLD] = h
+
+
+@njit(cache=True, _nrt=False)
+def _taker_hold(st, sym, side, acct, open_):
+    """The taker's hold follows its open quantity and accumulator."""
+    h = hold_of(side, st.meta[M_T_P], open_, st.i_bf[sym], st.i_qf[sym], st.meta[M_T_AQ], st.meta[M_T_AR],
+                st.meta[M_T_RT])
+    change(st, acct, hold_asset(st, sym, side), 0, h - st.meta[M_T_HOLD])
+    st.meta[M_T_HOLD] = h
+
+
+@njit(cache=True, _nrt=False)
+def _rest_taker(st, o):
+    """The taker rests in slot o: its rates and accumulator go with it (its hold is already held)."""
+    st.r_rt[o] = st.meta[M_T_RT]
+    st.r_rm[o] = st.meta[M_T_RM]
+    st.r_aq[o] = st.meta[M_T_AQ]
+    st.r_ar[o] = st.meta[M_T_AR]
+    st.meta[M_T_HOLD] = 0
+
+
+@njit(cache=True, _nrt=False)
+def _end_taker(st, sym, side, acct):
+    """The taker is done without resting: release what it still holds."""
+    change(st, acct, hold_asset(st, sym, side), 0, -st.meta[M_T_HOLD])
+    st.meta[M_T_HOLD] = 0
+
+
+@njit(cache=True, _nrt=False)
+def _release(st, o):
+    """A live order leaves the book: release its hold."""
+    b = st.o_book[o]
+    change(st, st.o_acct[o], hold_asset(st, b >> 1, b & 1), 0, -order_hold(st, o))
+
+
+@njit(cache=True, _nrt=False)
+def _maker_hold(st, o, open_, h0):
+    """A resting order's hold after its open quantity becomes open_ (h0: its hold before)."""
+    b = st.o_book[o]
+    sym = b >> 1
+    h = hold_of(b & 1, st.o_px[o], open_, st.i_bf[sym], st.i_qf[sym], st.r_aq[o], st.r_ar[o], st.r_rt[o])
+    change(st, st.o_acct[o], hold_asset(st, sym, b & 1), 0, h - h0)
+
+
+@njit(cache=True, _nrt=False)
+def _take_fill(st, o, side, acct, px, q, rem):
+    """A continuous fill of q at px between the taker (open rem before it) and resting slot o, before o's
+    quantity changes: fees (section 7), transfers, both holds. Returns (maker fee, taker fee)."""
+    sym = st.o_book[o] >> 1
+    v = value(px, q, st.i_qf[sym])
+    h0 = order_hold(st, o)
+    rt = st.meta[M_T_RT]
+    tf = 0
+    if rt > 0:
+        aq = st.meta[M_T_AQ]
+        ar = st.meta[M_T_AR]
+        x = ar + rt * (v % MILLION)
+        tf = rt * (v // MILLION) + (x + MILLION - 1) // MILLION - (1 if ar > 0 else 0)
+        st.meta[M_T_AQ] = aq + rt * (v // MILLION) + x // MILLION
+        st.meta[M_T_AR] = x % MILLION
+    rm = st.r_rm[o]
+    mf = 0
+    if rm > 0:
+        mf = positive_fee(st, o, rm, v)
+    elif rm < 0:
+        mf = -min(rebate(rm, v), tf)
+    if side == BUY:
+        move(st, sym, acct, st.o_acct[o], q, v, tf, mf)
+    else:
+        move(st, sym, st.o_acct[o], acct, q, v, mf, tf)
+    _maker_hold(st, o, st.o_qty[o] - q, h0)
+    _taker_hold(st, sym, side, acct, rem - q)
+    return mf, tf
+
+
+@njit(cache=True, _nrt=False)
+def _decrement(st, o, oq, side, acct, rem):
+    """Self-trade prevention decremented resting slot o (from oq) and the taker (to rem): both holds follow."""
+    b = st.o_book[o]
+    sym = b >> 1
+    h0 = hold_of(b & 1, st.o_px[o], oq, st.i_bf[sym], st.i_qf[sym], st.r_aq[o], st.r_ar[o], st.r_rt[o])
+    _maker_hold(st, o, st.o_qty[o], h0)
+    _taker_hold(st, sym, side, acct, rem)
+
+
+@njit(cache=True, _nrt=False)
+def _cross_fill(st, maker, taker, px, q):
+    """An uncross fill of q at px between resting slots maker (rested earlier) and taker, before their
+    quantities change: charged by the fill's roles like a continuous fill (docs/balances.md 7).
+    Returns (maker fee, taker fee)."""
+    sym = st.o_book[maker] >> 1
+    v = value(px, q, st.i_qf[sym])
+    hm = order_hold(st, maker)
+    ht = order_hold(st, taker)
+    rt = st.r_rt[taker]
+    tf = positive_fee(st, taker, rt, v) if rt > 0 else 0
+    rm = st.r_rm[maker]
+    mf = 0
+    if rm > 0:
+        mf = positive_fee(st, maker, rm, v)
+    elif rm < 0:
+        mf = -min(rebate(rm, v), tf)
+    if st.o_book[taker] & 1 == BUY:
+        move(st, sym, st.o_acct[taker], st.o_acct[maker], q, v, tf, mf)
+    else:
+        move(st, sym, st.o_acct[maker], st.o_acct[taker], q, v, mf, tf)
+    _maker_hold(st, maker, st.o_qty[maker] - q, hm)
+    _maker_hold(st, taker, st.o_qty[taker] - q, ht)
+    return mf, tf
+
+
+@njit(cache=True, _nrt=False)
+def _flush(st, ev, k, fl, ts):
+    """The balance events of the command or timer step that ends: one per changed pair, by (account, asset)."""
+    n = st.meta[M_TOUCHED]
+    st.meta[M_TOUCHED] = 0
+    pairs = st.t_list
+    sort_pairs(pairs, n)
+    na = st.a_bal.shape[1]
+    for j in range(n):
+        acct = pairs[j] // na
+        a = pairs[j] % na
+        total = st.a_bal[acct, a, 0]
+        held = st.a_bal[acct, a, 1]
+        if total != st.t_old[acct, a, 0] or held != st.t_old[acct, a, 1]:
+            k = _emit(ev, k, BALANCE, R_NONE, 0, fl, a, 0, 0, total, held, 0, 0, acct, ts, 0)
+        st.t_old[acct, a, 0] = -1
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _deposit(st, c, ev, k):
+    """deposit (section 4): the id checks consume the id, then the decoder's fault, then the venue's cap."""
+    fl = c.flags & F_HAS_TS
+    dep = c.oid
+    last = st.meta[M_DEP]
+    why = R_NONE
+    if dep <= last:
+        why = R_DUP_DEP
+    elif dep > last + 1:
+        why = R_DEP_GAP
+    else:
+        st.meta[M_DEP] = dep
+        why = c.reason
+        a = c.sym
+        if why == R_NONE and (a < 0 or a >= st.a_bal.shape[1] or c.qty <= 0 or c.qty > AMOUNT_CAP):
+            why = R_MALFORMED  # the decoder sends none of these
+        if why == R_NONE and st.s_dw[a, 0] - st.s_dw[a, 1] > AMOUNT_CAP - c.qty:
+            why = R_BAD_AMOUNT
+    if why != R_NONE:
+        return _emit(ev, k, REJECTED, why, 0, fl | F_DEP, -1, dep, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    st.s_dw[c.sym, 0] += c.qty
+    change(st, c.acct, c.sym, c.qty, 0)
+    return _emit(ev, k, DEPOSITED, R_NONE, 0, fl, c.sym, dep, 0, c.qty, 0, 0, 0, c.acct, c.ts, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _withdraw(st, c, ev, k):
+    """withdraw (section 4): only what is available; the withdrawal gets the next id."""
+    fl = c.flags & F_HAS_TS
+    a = c.sym
+    if a < 0 or a >= st.a_bal.shape[1] or c.qty <= 0:
+        return _emit(ev, k, REJECTED, R_MALFORMED, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    if c.qty > available(st, c.acct, a):
+        return _emit(ev, k, REJECTED, R_FUNDS, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    st.s_dw[a, 1] += c.qty
+    change(st, c.acct, a, -c.qty, 0)
+    st.meta[M_WID] += 1
+    return _emit(ev, k, WITHDRAWN, R_NONE, 0, fl, a, st.meta[M_WID], 0, c.qty, 0, 0, 0, c.acct, c.ts, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _fees(st, c, ev, k):
+    """fees (section 3): a tier's rates, when the schedule they make is valid."""
+    fl = c.flags & F_HAS_TS
+    tier = c.oid
+    maker = c.px
+    taker = c.qty
+    if tier < 0 or tier > 255:
+        return _emit(ev, k, REJECTED, R_MALFORMED, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    ok = 0 <= taker <= MAX_RATE and -MAX_RATE <= maker <= taker
+    min_t = taker
+    min_m = maker
+    for t in range(256):
+        if t != tier and st.f_tier[t, 0]:
+            min_m = min(min_m, st.f_tier[t, 1])
+            min_t = min(min_t, st.f_tier[t, 2])
+    if not ok or min_t + min_m < 0:
+        return _emit(ev, k, REJECTED, R_BAD_FEE, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    st.f_tier[tier, 0] = 1
+    st.f_tier[tier, 1] = maker
+    st.f_tier[tier, 2] = taker
+    return _emit(ev, k, FEES_EV, R_NONE, 0, fl, -1, tier, maker, taker, 0, 0, 0, 0, c.ts, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _tier(st, c, ev, k):
+    """tier (section 4): put an account in a defined tier."""
+    fl = c.flags & F_HAS_TS
+    tier = c.oid
+    if tier < 0 or tier > 255:
+        return _emit(ev, k, REJECTED, R_MALFORMED, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    if not st.f_tier[tier, 0]:
+        return _emit(ev, k, REJECTED, R_UNKNOWN_TIER, 0, fl, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    st.a_tier[c.acct] = tier
+    return _emit(ev, k, TIER_EV, R_NONE, 0, fl, -1, tier, 0, 0, 0, 0, 0, c.acct, c.ts, 0)
+
+
+@njit(cache=True, _nrt=False)
+def _risk_op(st, c, ev, k, op):
+    """deposit, withdraw, fees or tier; with risk off they are malformed (the decoders never send them)."""
+    if not st.meta[M_RISK]:
+        return _emit(ev, k, REJECTED, R_MALFORMED, 0, c.flags & F_HAS_TS, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+    if op == DEPOSIT:
+        return _deposit(st, c, ev, k)
+    if op == WITHDRAW:
+        return _withdraw(st, c, ev, k)
+    if op == FEES_OP:
+        return _fees(st, c, ev, k)
+    return _tier(st, c, ev, k)
 
 
 # ---------------------------------------------------------------- market integrity: status, timers, auctions
@@ -779,8 +1143,14 @@ def _uncross(st, ev, k, sym, price, qty, ts):
         else:
             maker = ao
             taker = bo
-        k = _emit(ev, k, FILL, R_NONE, st.o_book[taker] & 1, fl, sym, st.o_oid[taker], price, q, 0,
-                  st.o_oid[maker], st.o_acct[maker], st.o_acct[taker], ts, 0)
+        mf = 0
+        tf = 0
+        ffl = fl
+        if st.meta[M_RISK]:
+            mf, tf = _cross_fill(st, maker, taker, price, q)
+            ffl = fl | F_FEES
+        k = _emit(ev, k, FILL, R_NONE, st.o_book[taker] & 1, ffl, sym, st.o_oid[taker], price, q, mf,
+                  st.o_oid[maker], st.o_acct[maker], st.o_acct[taker], ts, tf)
         rem -= q
         for j in range(2):
             o = bo if j == 0 else ao
@@ -930,7 +1300,8 @@ def _fire_timers(st, ev, k, t):
                     d = x
                     sym = s
                     kind = r
-        if cap - k < 2 * (st.b_orders[2 * sym] + st.b_orders[2 * sym + 1]) + 8:
+        room = 2 * (st.b_orders[2 * sym] + st.b_orders[2 * sym + 1]) + 8
+        if cap - k < (3 * room if st.meta[M_RISK] else room):  # risk: a balance event per order's two pairs
             return k, NEED_EVENTS
         orc = st.i_oc[sym, OC_ON] != 0
         if orc and kind == 5 and not _win_room(st, sym):
@@ -955,6 +1326,8 @@ def _fire_timers(st, ev, k, t):
                 k = _start_call(st, ev, k, sym, SR_PAUSE, st.i_oc[sym, OC_PAUSE], TIMED, d)
         if orc:
             k = _settle(st, ev, k, sym, TIMED, d, kind == 3)
+        if st.meta[M_TOUCHED]:
+            k = _flush(st, ev, k, TIMED, d)
     return k, OK
 
 
@@ -1485,7 +1858,19 @@ def run(st, cmds, start, ev, k):
                 continue
         # room for the worst case of one command: every crossing (or out-of-band) order touched twice,
         # and a status the limit-state check may print after it
-        if cap - k < _room(st, c, op, cap - k) + 1:
+        room = _room(st, c, op, cap - k) + 1
+        if st.meta[M_RISK]:  # and its balance events: at most two pairs for each order it touches, and @fees
+            room = 2 * room + 8
+            if op == NEW or op == DEPOSIT or op == WITHDRAW or op == TIER_OP:
+                if c.acct < 0:  # the decoders never send these
+                    if cap - k < 1:
+                        return i, k, NEED_EVENTS
+                    k = _emit(ev, k, REJECTED, R_MALFORMED, 0, c.flags & F_HAS_TS, -1, 0, 0, 0, 0, 0, 0, 0, c.ts, 0)
+                    i += 1
+                    continue
+                if c.acct >= st.a_bal.shape[0]:
+                    return i, k, NEED_ACCOUNTS
+        if cap - k < room:
             return i, k, NEED_EVENTS
         if op == NEW or op == AMEND:
             if st.meta[M_FREE_ORDER] == EMPTY:
@@ -1532,6 +1917,8 @@ def run(st, cmds, start, ev, k):
             k = _halts(st, c, ev, k, op)
         elif op == ORACLE:
             k = _oracle(st, c, ev, k)
+        elif op == DEPOSIT or op == WITHDRAW or op == FEES_OP or op == TIER_OP:
+            k = _risk_op(st, c, ev, k, op)
         elif op != TICK:
             k = _emit(ev, k, REJECTED, c.reason, c.side, c.flags, c.sym, c.oid, 0, 0, 0, 0, 0, 0, c.ts, c.line)
         if csym >= 0 and st.i_status[csym] == ST_CALL:  # a book in a call changed: its indicative (12.3 b)
@@ -1540,5 +1927,7 @@ def run(st, cmds, start, ev, k):
             if op == CANCEL and k > k0 and ev[k0].kind == CANCELED:
                 osym = ev[k0].sym
             k = _after(st, ev, k0, k, osym, op, c.flags & F_HAS_TS, c.ts)
+        if st.meta[M_TOUCHED]:
+            k = _flush(st, ev, k, c.flags & F_HAS_TS, c.ts)
         i += 1
     return i, k, OK

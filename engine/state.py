@@ -22,7 +22,15 @@ M_HALT_ALL = 7  # 1 while the market-wide halt is on
 M_TIME = 8  # time priority: orders that rested so far (an order's o_time is its place)
 M_CALLS = 9  # instruments in a call now (0 skips the indicative check after each command)
 M_ORACLES = 10  # oracle instruments (0 skips every oracle rule after each command)
-META_SIZE = 16
+# balances (docs/balances.md): all 0 with risk off
+M_RISK = 11  # 1 with risk on
+M_FEE_ACCT = 12  # the account id of @fees
+M_DEP = 13  # the last consumed deposit id
+M_WID = 14  # the last withdrawal id
+M_TOUCHED = 15  # (account, asset) pairs in t_list: changed by the current command or timer step
+# the taker being matched, while it is no order slot: its hold price, open quantity's hold, fee accumulator and rates
+M_T_P, M_T_HOLD, M_T_AQ, M_T_AR, M_T_RT, M_T_RM = range(16, 22)
+META_SIZE = 24
 
 NO_TIMER = (1 << 63) - 1
 # i_ind columns: the last indicative event of the current call, compared to decide whether to print
@@ -103,10 +111,26 @@ class State(NamedTuple):
     h_key: np.ndarray
     h_val: np.ndarray
     meta: np.ndarray
+    # balances (docs/balances.md); one-element placeholders with risk off
+    r_rt: np.ndarray      # per order slot: its taker rate, fixed at acceptance (millionths)
+    r_rm: np.ndarray      # its maker rate
+    r_aq: np.ndarray      # its fee accumulator acc as acc // 10^6 ...
+    r_ar: np.ndarray      # ... and acc % 10^6
+    i_base: np.ndarray    # per instrument: base and quote asset ids, base units per lot, quote units per tick x lot
+    i_quote: np.ndarray
+    i_bf: np.ndarray
+    i_qf: np.ndarray
+    a_bal: np.ndarray     # (accounts, assets, 2): total, held
+    a_tier: np.ndarray    # per account: its fee tier
+    t_old: np.ndarray     # (accounts, assets, 2): a touched pair's (total, held) before; total -1: untouched
+    t_list: np.ndarray    # the touched pairs as acct * assets + asset
+    f_tier: np.ndarray    # (256, 3): defined, maker rate, taker rate
+    s_dw: np.ndarray      # (assets, 2): deposited, withdrawn
 
 
 ORDER_FIELDS = ("o_oid", "o_acct", "o_px", "o_qty", "o_next", "o_prev", "o_level", "o_book", "o_stp", "o_tif",
                 "o_time")
+RISK_FIELDS = ("r_rt", "r_rm", "r_aq", "r_ar")  # their own rows: with risk off they stay one row
 LEVEL_FIELDS = ("l_px", "l_qty", "l_head", "l_tail", "l_count")
 HASH_FIELDS = ("h_key", "h_val")
 
@@ -213,8 +237,48 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
         i_indns=np.full(n_symbols, INDICATIVE_NS, np.int64), i_ind=np.zeros((n_symbols, IND_COLS), np.int64),
         i_oc=np.zeros((n_symbols, OC_COLS), np.int64), i_pol=np.zeros((n_symbols, 7, POL_COLS), np.int64),
         i_os=new_oracle_state(n_symbols), w_buf=np.zeros((n_symbols, W_START, W_COLS), np.int64),
-        meta=new_meta(),
+        meta=new_meta(), **_risk_arrays(n_symbols, 0, 1, 1),
     )
+
+
+def _risk_arrays(n_symbols: int, orders: int, accounts: int, assets: int) -> dict[str, np.ndarray]:
+    """The balances arrays for this many order slots (0: risk off, one placeholder row), accounts and assets."""
+    t_old = np.zeros((accounts, assets, 2), np.int64)
+    t_old[:, :, 0] = -1
+    return dict(
+        **_rows(max(orders, 1), RISK_FIELDS),
+        i_base=np.zeros(n_symbols, np.int64), i_quote=np.zeros(n_symbols, np.int64),
+        i_bf=np.ones(n_symbols, np.int64), i_qf=np.ones(n_symbols, np.int64),
+        a_bal=np.zeros((accounts, assets, 2), np.int64), a_tier=np.zeros(accounts, np.int64),
+        t_old=t_old, t_list=np.zeros(accounts * assets, np.int64),
+        f_tier=np.zeros((256, 3), np.int64), s_dw=np.zeros((assets, 2), np.int64),
+    )
+
+
+def with_risk(st: State, base, quote, bf, qf, n_assets: int, tiers, fee_acct: int) -> State:
+    """A fresh state with risk on: instruments' assets and unit factors, the fee schedule, room for fee_acct."""
+    arrays = _risk_arrays(len(st.i_band), len(st.o_oid), max(16, fee_acct + 1), n_assets)
+    arrays["i_base"][:] = base
+    arrays["i_quote"][:] = quote
+    arrays["i_bf"][:] = bf
+    arrays["i_qf"][:] = qf
+    for tier, maker, taker in tiers:
+        arrays["f_tier"][tier] = (1, maker, taker)
+    st.meta[M_RISK] = 1
+    st.meta[M_FEE_ACCT] = fee_acct
+    return st._replace(**arrays)
+
+
+def grow_accounts(st: State, accounts: int) -> State:
+    """Room for account ids below `accounts` (at least double): balances, tiers, touched pairs."""
+    old, n_assets, _ = st.a_bal.shape
+    n = max(accounts, old * 2)
+    a = _risk_arrays(0, 0, n, n_assets)
+    a["a_bal"][:old] = st.a_bal
+    a["a_tier"][:old] = st.a_tier
+    a["t_old"][:old] = st.t_old
+    a["t_list"][:len(st.t_list)] = st.t_list
+    return st._replace(a_bal=a["a_bal"], a_tier=a["a_tier"], t_old=a["t_old"], t_list=a["t_list"])
 
 
 def new_oracle_state(n_symbols: int) -> np.ndarray:
@@ -248,6 +312,8 @@ def grow_orders(st: State) -> State:
     o = _grown_rows(st, ORDER_FIELDS, old * 2)
     _free_rows(o["o_next"], (o["o_prev"], o["o_level"]), old, old * 2, st.meta[M_FREE_ORDER])
     st.meta[M_FREE_ORDER] = old
+    if st.meta[M_RISK]:
+        o.update(_grown_rows(st, RISK_FIELDS, old * 2))
     return st._replace(**o)
 
 
