@@ -73,13 +73,24 @@ def rate_millionths(text: str) -> int | None:
 
 
 def rate_from_decimal(d: Decimal) -> int | None:
-    """Millionths of a finite decimal number of basis points, or None (see rate_millionths)."""
+    """Millionths of a finite decimal number of basis points, or None (see rate_millionths).
+
+    Exact: no context rounding (digits are counted as written, trailing zeros dropped)."""
     if not d.is_finite():
         return None
-    v = Fraction(d) * 100
-    if v.denominator != 1 or abs(v) > MAX_RATE:
+    sign, digits, exp = d.as_tuple()
+    n = len(digits)
+    while n and digits[n - 1] == 0:
+        n -= 1
+        exp += 1
+    if not n:
+        return 0
+    if exp < -2 or n + exp > 4:  # more than two places, or 10^4 bp or more
         return None
-    return int(v)
+    v = int("".join(map(str, digits[:n]))) * 10 ** (exp + 2)
+    if v > MAX_RATE:
+        return None
+    return -v if sign else v
 
 
 def schedule_valid(tiers: dict[int, tuple[int, int]]) -> bool:
