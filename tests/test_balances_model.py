@@ -387,6 +387,34 @@ def test_band_cancel_by_ref_releases_the_hold():
     assert out == [("canceled", 1, 1000, 0, "band"), ("balance", ALICE, USD, 10**9, 0)]
 
 
+def at(ts: int, r: dict) -> dict:
+    """A command with a ts (nanoseconds)."""
+    return {**r, "ts": ts, "flags": r.get("flags", 0) | int(Flag.HAS_TS)}
+
+
+def test_uncross_in_a_timer_step_charges_fees_and_prints_its_balance_events_at_the_end_of_that_step():
+    s = 10**9
+    eng = engine(example_risk(((0, 100, 500),)))
+    run(eng, [at(s, deposit(1, ALICE, USD, 10**9)), at(s, deposit(2, BOB, TSLA, 1000)),
+              at(s, record(Op.HALT, sym=TS)), at(2 * s, record(Op.RESUME, sym=TS))])  # a call until 302 s
+    run(eng, [at(3 * s, new(1, BOB, SELL, "249.00", "1")), at(4 * s, new(2, ALICE, BUY, "251.00", "1"))])
+    assert eng.balances()[(ALICE, USD)] == (10**9, 251_000_000 + 125_500)
+    events = eng.process(commands([at(400 * s, record(Op.TICK))]))
+    assert all(int(e["flags"]) & Flag.TIMER for e in events)  # indicatives each second, then the call's end
+    shown = [show(e) for e in events if int(e["ts"]) == 302 * s]  # the step of the timer call_end
+    assert [e[0] for e in shown[:3]] == ["uncross", "fill", "status"]
+    fill = next(e for e in shown if e[0] == "fill")
+    px = fill[2]
+    value = px * 1000 * 10
+    # bob's order rested first: the maker, at 1 bp; alice's the taker at 5 bp, both rounded up
+    assert fill[4:6] == (1, 2) and fill[-2:] == (-(-value // 10**4), -(-value * 5 // 10**4))
+    tail = [e for e in shown if e[0] == "balance"]
+    assert shown[-len(tail):] == tail and [e[1:3] for e in tail] == [
+        (FEES, USD), (ALICE, TSLA), (ALICE, USD), (BOB, TSLA), (BOB, USD)]
+    assert eng.balances()[(ALICE, USD)] == (10**9 - value - fill[-1], 0)
+    assert eng.balances()[(BOB, USD)] == (value - fill[-2], 0)
+
+
 # ------------------------------------------------------------ section 4: deposits, withdrawals, fees, tiers
 
 
