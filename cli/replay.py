@@ -6,7 +6,7 @@ import os
 import sys
 
 from kabuto.engine.errors import InputError
-from kabuto.engine.instruments import load_instruments
+from kabuto.engine.instruments import load_config
 from kabuto.replay.accounts import Accounts
 from kabuto.replay.eventlog import write_book
 
@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--book-out", help="write the final book here as JSON")
     p.add_argument("--engine", choices=("numba", "reference"), default="numba",
                    help="matching implementation (default: numba)")
+    p.add_argument("--risk", action="store_true",
+                   help="balances, holds and fees on (docs/balances.md), also when the instruments file "
+                        "does not say [risk] enabled = true; a journal replays with its venue's setting")
     p.add_argument("--format", choices=("jsonl", "lobster"), default="jsonl", help="input format")
     p.add_argument("--orderbook", help="LOBSTER orderbook CSV matching the message file")
     p.add_argument("--check", action="store_true", help="LOBSTER: compare the book with the orderbook file")
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         from kabuto.durability.recovery import replay_journal
         return replay_journal(args)
     from kabuto.replay.replay import replay, stderr_progress
-    instruments = load_instruments(args.instruments)
+    instruments, risk = load_config(args.instruments, args.risk)
     try:
         src = open(args.orders, "rb")
     except OSError as e:
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     update, close = stderr_progress(os.fstat(src.fileno()).st_size)
     try:
         with src:
-            engine = replay(src, out, instruments, args.engine, sinks, update, accounts)
+            engine = replay(src, out, instruments, args.engine, sinks, update, accounts, risk)
     except OSError as e:
         raise InputError(f"replay failed: {e}") from None
     finally:
@@ -71,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             out.flush()
     if args.book_out:
-        write_book(args.book_out, engine, instruments)
+        write_book(args.book_out, engine, instruments, risk)
     return 0

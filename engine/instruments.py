@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from kabuto.engine.assets import Risk, parse_risk
 from kabuto.engine.codes import Market
 from kabuto.engine.errors import ConfigError
 
@@ -20,7 +21,8 @@ ORACLE_MS = {"confirm_ms": 10_000, "stale_ms": 30_000, "halt_ms": 300_000, "ref_
              "ref_interval_ms": 30_000, "limit_state_ms": 15_000, "pause_ms": 300_000, "open_auction_ms": 60_000}
 ORACLE_PCT = {"step_pct": "1", "ref_move_pct": "1", "collar_pct": None}
 KNOWN_KEYS = ({"symbol", "tick_size", "lot_size", "min_qty", "band_pct", "reference_price", "reopen_ms",
-               "indicative_ms", "luld_tier", "policy"} | set(ORACLE_MS) | set(ORACLE_PCT))
+               "indicative_ms", "luld_tier", "policy", "base", "quote"} | set(ORACLE_MS) | set(ORACLE_PCT))
+TOP_KEYS = {"instrument", "risk", "asset", "fee_tier"}  # the tables of an instruments file (docs/balances.md 1-3)
 POLICY_KEYS = {"band_factor", "band_pct", "market_orders", "max_notional"}
 DEFAULT_REOPEN_MS, DEFAULT_INDICATIVE_MS = 300_000, 1_000
 MAX_MS = 10 ** 9  # the longest duration of an instruments file, in ms (about 11.6 days)
@@ -329,7 +331,7 @@ def parse_instruments(doc: dict) -> list[Instrument]:
     entries = doc.get("instrument")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("instruments file: needs at least one [[instrument]] table")
-    unknown_top = set(doc) - {"instrument"}
+    unknown_top = set(doc) - TOP_KEYS
     if unknown_top:
         raise ConfigError(f"instruments file: unknown keys {sorted(unknown_top)}")
     out: list[Instrument] = []
@@ -355,21 +357,37 @@ def parse_instruments(doc: dict) -> list[Instrument]:
         ref = _decimal(entry, "reference_price", where) if "reference_price" in entry else None
         ms = {k: _ms(entry, k, where) for k in ("reopen_ms", "indicative_ms") if k in entry}
         out.append(Instrument(sym, tick, lot, min_qty, band, ref, oracle=_oracle(entry, tick, lot, where), **ms))
+    parse_risk(doc, out)  # the balances tables are validated whether risk is on or off (docs/balances.md 1)
     return out
 
 
-def load_instruments(path: str | None = None) -> list[Instrument]:
-    """Instruments from a TOML file, or the built-in default set when path is None."""
+def _read_doc(path: str | None) -> dict:
     if path is None:
-        return parse_instruments(tomllib.loads(DEFAULT_INSTRUMENTS_TOML))
+        return tomllib.loads(DEFAULT_INSTRUMENTS_TOML)
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"cannot read instruments file {path}: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"instruments file {path}: {e}") from None
-    return parse_instruments(doc)
+
+
+def load_instruments(path: str | None = None) -> list[Instrument]:
+    """Instruments from a TOML file, or the built-in default set when path is None."""
+    return parse_instruments(_read_doc(path))
+
+
+def parse_config(doc: dict, risk: bool = False) -> tuple[list[Instrument], Risk]:
+    """Instruments and balances configuration of a parsed instruments file; risk=True switches risk on
+    whatever the file says (docs/balances.md 1)."""
+    instruments = parse_instruments(doc)
+    return instruments, parse_risk(doc, instruments, force=risk)
+
+
+def load_config(path: str | None = None, risk: bool = False) -> tuple[list[Instrument], Risk]:
+    """Instruments and balances configuration from a TOML file (the built-in set when path is None)."""
+    return parse_config(_read_doc(path), risk)
 
 
 def symbol_index(instruments: Sequence[Instrument]) -> dict[str, int]:

@@ -5,6 +5,11 @@ arithmetic: halts, the clock and its timers, call auctions for every instrument,
 instruments (`luld_tier`) the oracle, its step guard and staleness, reference points and bands,
 policies, the limit state and pause, the opening auction and the collar. Where the document leaves
 a choice open, the choice made is written next to the code, marked "CHOICE".
+
+Balances, holds, fees, deposits, withdrawals and fee tiers (docs/balances.md, "risk on") are modelled
+here too, on Python integers (exact): every live order carries its rates, its fee accumulator and its
+hold; balances are (total, held) per (account id, asset id); a command's balance events are the pairs
+whose (total, held) differ from before it. With risk off none of it runs and the model is unchanged.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 from kabuto.engine.codes import (
@@ -36,6 +42,9 @@ from kabuto.engine.instruments import MAX_UNITS, Instrument, initial_bands, noti
 from kabuto.engine.records import EVENT_DTYPE
 from sortedcontainers import SortedDict
 
+if TYPE_CHECKING:
+    from kabuto.engine.assets import Risk
+
 
 @dataclass
 class Order:
@@ -49,6 +58,11 @@ class Order:
     stp: int
     tif: int
     time: int = 0  # time priority across the venue: smaller rested earlier
+    # risk on (docs/balances.md 3, 6, 7): rates fixed at acceptance (millionths), fee accumulator, hold
+    rm: int = 0  # maker rate
+    rt: int = 0  # taker rate
+    acc: int = 0  # fee accumulator, millionths of a quote unit
+    hold: int = 0  # what the order holds now (base for a sell, quote for a buy)
 
 
 @dataclass
@@ -104,10 +118,19 @@ def round_half_up(x: Fraction) -> int:
     return floor(x + Fraction(1, 2))
 
 
+MILLION = 10 ** 6  # rates are in millionths
+MAX_AMOUNT = (1 << 62) - 1  # the largest total, and the cap on D - W (docs/balances.md 2)
+
+
+def ceil_m(x: int) -> int:
+    """ceil(x / 10^6) of an integer."""
+    return -((-x) // MILLION)
+
+
 class ReferenceEngine:
     """Same interface as engine.engine.Engine: process(cmds) -> events, book(sym), seq."""
 
-    def __init__(self, instruments: Sequence[Instrument]):
+    def __init__(self, instruments: Sequence[Instrument], risk: Risk | None = None, fee_acct: int = -1):
         self.instruments = list(instruments)
         # per symbol and side: price -> deque of orders in time priority
         self.books = [[SortedDict(), SortedDict()] for _ in self.instruments]
@@ -130,6 +153,20 @@ class ReferenceEngine:
         self.last_indicative: list[tuple | None] = [None] * len(self.instruments)
         self.feeds = [Feed() if ins.oracle else None for ins in self.instruments]
         self.fast_forward = True  # skip idle ref_grid firings (_skip_idle_ref_grid); False: fire every one
+        # balances (docs/balances.md): None when risk is off
+        self.risk = risk if risk is not None and risk.enabled else None
+        self.fee_acct = fee_acct  # the account id of @fees
+        self.bal: dict[tuple[int, int], list[int]] = {}  # (acct, asset) -> [total, held]
+        self.changed: dict[tuple[int, int], tuple[int, int]] = {}  # pairs touched this step -> value before it
+        n_assets = len(self.risk.assets) if self.risk else 0
+        self.deposited = [0] * n_assets  # D(a)
+        self.withdrawn = [0] * n_assets  # W(a)
+        self.last_dep = 0  # the last deposit id consumed
+        self.wid = 0  # the last withdrawal id given
+        self.tiers: dict[int, tuple[int, int]] = {0: (0, 0)}  # tier -> (maker, taker) in millionths
+        if self.risk:
+            self.tiers.update({t: (m, tk) for t, m, tk in self.risk.tiers})
+        self.acct_tier: dict[int, int] = {}  # accounts not in tier 0
 
     # ------------------------------------------------------------ helpers
 
@@ -161,11 +198,13 @@ class ReferenceEngine:
         self.live[o.oid] = o
 
     def _remove(self, o: Order) -> None:
+        """Take an order off its book; whatever it held is released."""
         level = self.books[o.sym][o.side][o.px]
         level.remove(o)
         if not level:
             del self.books[o.sym][o.side][o.px]
         del self.live[o.oid]
+        self._set_hold(o, 0)
 
     def _in_band(self, sym: int, px: int) -> bool:
         on, lo, hi = self.bands[sym]
@@ -177,6 +216,163 @@ class ReferenceEngine:
         feed = self.feeds[sym]
         if feed is not None:
             feed.trades.append((self.now, px, qty))
+
+    # ------------------------------------------------------------ balances (docs/balances.md 5, 6, 7, 8)
+
+    def _pair(self, acct: int, asset: int) -> list[int]:
+        """[total, held] of a pair, to change: its value before this step is remembered (section 8)."""
+        key = (acct, asset)
+        v = self.bal.get(key)
+        if v is None:
+            v = self.bal[key] = [0, 0]
+        if key not in self.changed:
+            self.changed[key] = (v[0], v[1])
+        return v
+
+    def _available(self, acct: int, asset: int) -> int:
+        v = self.bal.get((acct, asset))
+        return v[0] - v[1] if v is not None else 0
+
+    def _hold_asset(self, o: Order) -> int:
+        """A sell holds the base asset, a buy the quote asset."""
+        return self.risk.base[o.sym] if o.side == Side.SELL else self.risk.quote[o.sym]
+
+    def _hold_of(self, o: Order, px: int, qty: int) -> int:
+        """hold(o) of section 6 with price px (a market buy: its protection price) and open quantity qty."""
+        if o.side == Side.SELL:
+            return qty * self.risk.bf[o.sym]
+        value = px * qty * self.risk.qf[o.sym]
+        return value + ceil_m(o.acc + o.rt * value) - ceil_m(o.acc)
+
+    def _set_hold(self, o: Order, h: int) -> None:
+        """Make the order hold h: held of its pair moves by the difference."""
+        if self.risk is not None and h != o.hold:
+            self._pair(o.acct, self._hold_asset(o))[1] += h - o.hold
+            o.hold = h
+
+    def _rehold(self, o: Order) -> None:
+        """Recompute a live order's hold from its state (price, open quantity, acc)."""
+        if self.risk is not None:
+            self._set_hold(o, self._hold_of(o, o.px, o.qty))
+
+    @staticmethod
+    def _fee(o: Order, r: int, value: int) -> int:
+        """The fee of a positive rate through the order's accumulator (section 7): rounded up once per order."""
+        if r <= 0:
+            return 0
+        before = o.acc
+        o.acc += r * value
+        return ceil_m(o.acc) - ceil_m(before)
+
+    def _settle(self, sym: int, px: int, qty: int, maker: Order, taker: Order) -> tuple[int, int]:
+        """Section 7: a fill's fees and balance movements; returns (maker_fee, taker_fee)."""
+        risk = self.risk
+        value = px * qty * risk.qf[sym]
+        taker_fee = self._fee(taker, taker.rt, value)
+        if maker.rm < 0:  # a rebate, rounded down, never more than the taker's fee of this fill
+            maker_fee = -min((-maker.rm * value) // MILLION, taker_fee)
+        else:
+            maker_fee = self._fee(maker, maker.rm, value)
+        buyer, seller = (taker, maker) if taker.side == Side.BUY else (maker, taker)
+        buyer_fee, seller_fee = (taker_fee, maker_fee) if buyer is taker else (maker_fee, taker_fee)
+        base, quote, units = risk.base[sym], risk.quote[sym], qty * risk.bf[sym]
+        self._pair(buyer.acct, base)[0] += units
+        self._pair(seller.acct, base)[0] -= units
+        self._pair(buyer.acct, quote)[0] -= value + buyer_fee
+        self._pair(seller.acct, quote)[0] += value - seller_fee
+        self._pair(self.fee_acct, quote)[0] += taker_fee + maker_fee
+        return maker_fee, taker_fee
+
+    def _fill(self, sym: int, px: int, qty: int, maker: Order, taker: Order, fl: int, ts: int) -> None:
+        """The fill event, with its fees and balance movements when risk is on."""
+        mf = tf = 0
+        if self.risk is not None:
+            mf, tf = self._settle(sym, px, qty, maker, taker)
+            fl |= Flag.FEES
+        self._emit(Ev.FILL, 0, taker.side, fl, sym, taker.oid, px, qty, mf, maker.oid, maker.acct, taker.acct,
+                   ts, tf)
+
+    def _flush_balances(self, fl: int, ts: int) -> None:
+        """End of a command or timer step: a balance event per pair whose (total, held) changed, by ids."""
+        if not self.changed:
+            return
+        for key in sorted(self.changed):
+            v = self.bal[key]
+            if (v[0], v[1]) != self.changed[key]:
+                self._emit(Ev.BALANCE, 0, 0, fl, key[1], qty=v[0], open_=v[1], acct=key[0], ts=ts)
+        self.changed = {}
+
+    def balances(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """(acct id, asset id) -> (total, held) of every pair with a non-zero total or held."""
+        return {k: (v[0], v[1]) for k, v in self.bal.items() if v[0] or v[1]}
+
+    def asset_sums(self) -> list[tuple[int, int]]:
+        """Per asset id: (deposited D, withdrawn W)."""
+        return list(zip(self.deposited, self.withdrawn))
+
+    def _deposit(self, c) -> None:
+        """Section 4: the id checks first (consuming the id), then the decoder's fault, then the D - W cap."""
+        fl, ts = int(c["flags"]) & Flag.HAS_TS, int(c["ts"])
+        dep, acct, asset, amount = int(c["oid"]), int(c["acct"]), int(c["sym"]), int(c["qty"])
+
+        def reject(reason: int) -> None:
+            self._emit(Ev.REJECTED, reason, 0, fl | Flag.DEP, -1, dep, ts=ts)
+
+        if dep <= self.last_dep:
+            return reject(Reason.DUPLICATE_DEPOSIT)
+        if dep > self.last_dep + 1:
+            return reject(Reason.DEPOSIT_GAP)
+        self.last_dep = dep  # consumed, whatever follows
+        if int(c["reason"]):
+            return reject(int(c["reason"]))
+        if asset < 0:  # guard: the decoder names an unknown asset in reason
+            return reject(Reason.UNKNOWN_ASSET)
+        if amount <= 0 or self.deposited[asset] - self.withdrawn[asset] + amount > MAX_AMOUNT:
+            return reject(Reason.BAD_AMOUNT)
+        self._pair(acct, asset)[0] += amount
+        self.deposited[asset] += amount
+        self._emit(Ev.DEPOSITED, 0, 0, fl, asset, dep, qty=amount, acct=acct, ts=ts)
+
+    def _withdraw(self, c) -> None:
+        fl, ts = int(c["flags"]) & Flag.HAS_TS, int(c["ts"])
+        acct, asset, amount = int(c["acct"]), int(c["sym"]), int(c["qty"])
+
+        def reject(reason: int) -> None:
+            self._emit(Ev.REJECTED, reason, 0, fl, -1, ts=ts)
+
+        if int(c["reason"]):  # guard: static faults arrive as REJECT records
+            return reject(int(c["reason"]))
+        if asset < 0:
+            return reject(Reason.UNKNOWN_ASSET)
+        if amount <= 0:
+            return reject(Reason.BAD_AMOUNT)
+        if amount > self._available(acct, asset):
+            return reject(Reason.INSUFFICIENT_FUNDS)
+        self._pair(acct, asset)[0] -= amount
+        self.withdrawn[asset] += amount
+        self.wid += 1
+        self._emit(Ev.WITHDRAWN, 0, 0, fl, asset, self.wid, qty=amount, acct=acct, ts=ts)
+
+    def _fees(self, c) -> None:
+        """Section 3: the schedule stays valid with the tier's new rates, else bad_fee."""
+        fl, ts = int(c["flags"]) & Flag.HAS_TS, int(c["ts"])
+        tier, maker, taker = int(c["oid"]), int(c["px"]), int(c["qty"])
+        schedule = {**self.tiers, tier: (maker, taker)}
+        valid = 0 <= tier <= 255 and all(0 <= t <= 100_000 and -100_000 <= m <= t for m, t in schedule.values())
+        if not valid or min(t for _, t in schedule.values()) + min(m for m, _ in schedule.values()) < 0:
+            self._emit(Ev.REJECTED, Reason.BAD_FEE, 0, fl, -1, ts=ts)
+            return
+        self.tiers[tier] = (maker, taker)
+        self._emit(Ev.FEES, 0, 0, fl, -1, tier, maker, taker, ts=ts)
+
+    def _tier(self, c) -> None:
+        fl, ts = int(c["flags"]) & Flag.HAS_TS, int(c["ts"])
+        acct, tier = int(c["acct"]), int(c["oid"])
+        if tier not in self.tiers:
+            self._emit(Ev.REJECTED, Reason.UNKNOWN_TIER, 0, fl, -1, ts=ts)
+            return
+        self.acct_tier[acct] = tier
+        self._emit(Ev.TIER, 0, 0, fl, -1, tier, acct=acct, ts=ts)
 
     # ------------------------------------------------------------ commands
 
@@ -202,12 +398,21 @@ class ReferenceEngine:
                 self._halts(c, op)
             elif op == Op.ORACLE:
                 self._oracle(c)
+            elif self.risk is not None and op == Op.DEPOSIT:
+                self._deposit(c)
+            elif self.risk is not None and op == Op.WITHDRAW:
+                self._withdraw(c)
+            elif self.risk is not None and op == Op.FEES:
+                self._fees(c)
+            elif self.risk is not None and op == Op.TIER:
+                self._tier(c)
             elif op != Op.TICK:
                 self._emit(Ev.REJECTED, int(c["reason"]), 0, int(c["flags"]), -1, int(c["oid"]),
                            ts=int(c["ts"]), line=int(c["line"]))
             if sym is not None and self.status[sym] == Status.CALL:
                 self._indicative(sym, int(c["flags"]) & Flag.HAS_TS, int(c["ts"]), force=False)
             self._after(touched, int(c["flags"]) & Flag.HAS_TS, int(c["ts"]))
+            self._flush_balances(int(c["flags"]) & Flag.HAS_TS, int(c["ts"]))  # after all other events
         events = np.array(self.out, dtype=EVENT_DTYPE) if self.out else np.zeros(0, EVENT_DTYPE)
         self.seq += len(events)
         return events
@@ -223,9 +428,14 @@ class ReferenceEngine:
         ins = self.instruments[sym]
         feed = self.feeds[sym]
         px = 0
+        protect = None  # a market order's protection price (risk on; docs/balances.md 4, 6)
         if not market:
             px = to_steps(int(c["px"]), int(c["pexp"]), ins.tick_size)
             if px < 0:
+                return self._reject(Reason.BAD_PRICE, c, fl, sym, side)
+        elif self.risk is not None and int(c["flags"]) & Flag.PROTECT:
+            protect = to_steps(int(c["px"]), int(c["pexp"]), ins.tick_size)
+            if protect < 0:
                 return self._reject(Reason.BAD_PRICE, c, fl, sym, side)
         qty = to_steps(int(c["qty"]), int(c["qexp"]), ins.lot_size)
         if qty < 0 or qty < ins.min_lots:
@@ -247,22 +457,50 @@ class ReferenceEngine:
             return self._reject(Reason.NOTIONAL_TOO_LARGE, c, fl, sym, side)
         if oid in self.live:
             return self._reject(Reason.DUPLICATE_OID, c, fl, sym, side)
+        t = Order(oid, acct, sym, side, px, qty, stp, tif)
+        limit = None  # a market order's price limit: P of a buy, protect of a sell (None: none)
+        hold = 0
+        if self.risk is not None:
+            # docs/balances.md 4: no_protection, then insufficient_funds, right after duplicate_oid and
+            # before would_take. CHOICE: the contract does not rank them against market integrity's
+            # rejects (halted, auction_only, stale_oracle, market_orders_not_allowed,
+            # notional_too_large); they come after all of those, last before would_take.
+            if market and side == Side.BUY:
+                on, _, hi = self.bands[sym]
+                edges = ([hi] if on else []) + ([protect] if protect is not None else [])
+                if not edges:
+                    return self._reject(Reason.NO_PROTECTION, c, fl, sym, side)
+                limit = min(edges)
+            elif market:
+                limit = protect
+            t.rm, t.rt = self.tiers[self.acct_tier.get(acct, 0)]  # fixed at acceptance (section 3)
+            hold = self._hold_of(t, limit if market else px, qty)
+            if hold > self._available(acct, self._hold_asset(t)):
+                return self._reject(Reason.INSUFFICIENT_FUNDS, c, fl, sym, side)
         best = self._best(sym, 1 - side)
         if tif == Tif.POST and best is not None and self._crosses(side, False, px, best):
             return self._reject(Reason.WOULD_TAKE, c, fl, sym, side)
         self._emit(Ev.ACCEPTED, 0, side, fl | (0 if market else Flag.HAS_PX), sym, oid, px, qty, acct=acct, ts=ts)
+        self._set_hold(t, hold)  # placed before it matches
         if call:
-            self._add(Order(oid, acct, sym, side, px, qty, stp, tif))
+            self._add(t)
             return
-        if tif == Tif.FOK and not self._fok_fills(sym, side, market, px, acct, stp, qty):
+        # a market order with a price limit executes only within it: it matches like a limit order
+        by_price = market and limit is None
+        lim = limit if limit is not None else px
+        if tif == Tif.FOK and not self._fok_fills(sym, side, by_price, lim, acct, stp, qty):
             self._emit(Ev.CANCELED, Reason.FOK, side, fl, sym, oid, qty=qty, ts=ts)
+            self._set_hold(t, 0)
             return
-        rem = self._match(sym, side, market, px, oid, acct, stp, qty, fl, ts)
+        rem = self._match(sym, side, by_price, lim, oid, acct, stp, qty, fl, ts, t)
+        t.qty = rem
+        if rem > 0 and not market and tif in (Tif.GTC, Tif.POST):
+            self._add(t)
+            self._rehold(t)
+            return
         if rem > 0:
-            if not market and tif in (Tif.GTC, Tif.POST):
-                self._add(Order(oid, acct, sym, side, px, rem, stp, tif))
-            else:
-                self._emit(Ev.CANCELED, Reason.IOC, side, fl, sym, oid, qty=rem, ts=ts)
+            self._emit(Ev.CANCELED, Reason.IOC, side, fl, sym, oid, qty=rem, ts=ts)
+        self._set_hold(t, 0)
 
     def _fok_fills(self, sym, side, market, limit, acct, stp, qty) -> bool:
         filled = 0
@@ -279,8 +517,10 @@ class ReferenceEngine:
                     return True
         return False
 
-    def _match(self, sym, side, market, limit, oid, acct, stp, qty, fl, ts) -> int:
-        """Match a taker; returns its open quantity (0 when canceled by self-trade prevention)."""
+    def _match(self, sym, side, market, limit, oid, acct, stp, qty, fl, ts, taker: Order) -> int:
+        """Match a taker; returns its open quantity (0 when canceled by self-trade prevention).
+
+        The taker's fee accumulator moves with its fills; its hold is the caller's to set after."""
         rem = qty
         for px in self._levels_best_first(sym, 1 - side):
             if rem == 0 or not self._crosses(side, market, limit, px):
@@ -292,10 +532,12 @@ class ReferenceEngine:
                     q = min(rem, o.qty)
                     rem -= q
                     o.qty -= q
-                    self._emit(Ev.FILL, 0, side, fl, sym, oid, px, q, 0, o.oid, o.acct, acct, ts)
+                    self._fill(sym, px, q, o, taker, fl, ts)
                     self._trade(sym, px, q)
                     if o.qty == 0:
                         self._remove(o)
+                    else:
+                        self._rehold(o)
                 elif stp == Stp.CANCEL_OLDEST:
                     self._emit(Ev.CANCELED, Reason.STP, o.side, fl, sym, o.oid, qty=o.qty, ts=ts)
                     self._remove(o)
@@ -314,6 +556,8 @@ class ReferenceEngine:
                     self._emit(Ev.CANCELED, Reason.STP, o.side, fl, sym, o.oid, qty=d, open_=o.qty, ts=ts)
                     if o.qty == 0:
                         self._remove(o)
+                    else:
+                        self._rehold(o)
                     self._emit(Ev.CANCELED, Reason.STP, side, fl, sym, oid, qty=d, open_=rem, ts=ts)
         return rem
 
@@ -352,18 +596,33 @@ class ReferenceEngine:
         # section 9: px = the new price, qty = the new open quantity
         if self._too_large(o.sym, px, qty):
             return self._reject(Reason.NOTIONAL_TOO_LARGE, c, fl, o.sym, o.side)
+        hold = 0
+        if self.risk is not None:
+            # docs/balances.md 4, 6: the hold with the new price and open quantity, the same acc and
+            # rates; rejected when it grows by more than what is available. CHOICE: after market
+            # integrity's rejects (halted, notional_too_large), last before would_take.
+            hold = self._hold_of(o, px, qty)
+            if hold - o.hold > self._available(o.acct, self._hold_asset(o)):
+                return self._reject(Reason.INSUFFICIENT_FUNDS, c, fl, o.sym, o.side)
         best = self._best(o.sym, 1 - o.side)
         if not call and o.tif == Tif.POST and best is not None and self._crosses(o.side, False, px, best):
             return self._reject(Reason.WOULD_TAKE, c, fl, o.sym, o.side)
         if px == o.px and qty <= o.qty:
             o.qty = qty
             self._emit(Ev.AMENDED, 0, o.side, fl | Flag.HAS_PX, o.sym, o.oid, px, qty, ts=ts)
+            self._rehold(o)
             return
         self._remove(o)
         self._emit(Ev.AMENDED, 0, o.side, fl | Flag.HAS_PX, o.sym, o.oid, px, qty, ts=ts)
-        rem = qty if call else self._match(o.sym, o.side, False, px, o.oid, o.acct, o.stp, qty, fl, ts)
+        n = Order(o.oid, o.acct, o.sym, o.side, px, qty, o.stp, o.tif, rm=o.rm, rt=o.rt, acc=o.acc)
+        self._set_hold(n, hold)  # the new hold replaces the old one before the amended order matches
+        rem = qty if call else self._match(o.sym, o.side, False, px, o.oid, o.acct, o.stp, qty, fl, ts, n)
+        n.qty = rem
         if rem > 0:
-            self._add(Order(o.oid, o.acct, o.sym, o.side, px, rem, o.stp, o.tif))
+            self._add(n)
+            self._rehold(n)
+        else:
+            self._set_hold(n, 0)
 
     def _ref(self, c) -> None:
         flags = int(c["flags"])
@@ -452,6 +711,7 @@ class ReferenceEngine:
             else:
                 self._indicative(sym, TIMED, d, force=True)
             self._after([sym], TIMED, d)  # a timer touches its instrument
+            self._flush_balances(TIMED, d)  # the holds a timer step released, its fills
 
     def _auction(self, sym: int) -> tuple[int | None, int, int]:
         """(auction price or None, matched V(P), imbalance I(P)) of an instrument's book (section 12.5)."""
@@ -557,14 +817,18 @@ class ReferenceEngine:
             a = asks.peekitem(0)[1][0]
             q = min(qty, b.qty, a.qty)
             maker, taker = (b, a) if b.time < a.time else (a, b)
-            self._emit(Ev.FILL, 0, taker.side, TIMED, sym, taker.oid, price, q, 0, maker.oid, maker.acct,
-                       taker.acct, ts)
+            # CHOICE (docs/balances.md 16.1 leaves auctions open): an uncross fill is priced like any
+            # fill, the later order paying its taker rate and the earlier its maker rate, as the fill
+            # event names them; both hold at their limits, at or beyond the uncross price.
+            self._fill(sym, price, q, maker, taker, TIMED, ts)
             self._trade(sym, price, q)
             qty -= q
             for o in (b, a):
                 o.qty -= q
                 if o.qty == 0:
                     self._remove(o)
+                else:
+                    self._rehold(o)
 
     def _add_cause(self, sym: int, cause: int, fl: int, ts: int) -> None:
         old = self.causes[sym]

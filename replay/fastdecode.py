@@ -14,6 +14,7 @@ BLANK = -2  # op of a blank line (dropped)
 
 NEW, CANCEL, AMEND, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT)
 HAS_TS, HAS_PX, HAS_QTY, HAS_OID = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_OID)
+PROTECT = int(Flag.PROTECT)
 R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP = (int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL),
                                                       int(Reason.BAD_TIF), int(Reason.BAD_STP))
 BUY, SELL = int(Side.BUY), int(Side.SELL)
@@ -25,8 +26,8 @@ MAX_INT = (1 << 63) - 1
 # value kinds
 V_NONE, V_STR, V_NUM, V_LIT = 0, 1, 2, 3
 # keys
-K_OP, K_OID, K_ACCT, K_SYM, K_SIDE, K_TYPE, K_PX, K_QTY, K_TIF, K_STP, K_TS, K_OTHER = range(12)
-NKEYS = 11
+K_OP, K_OID, K_ACCT, K_SYM, K_SIDE, K_TYPE, K_PX, K_QTY, K_TIF, K_STP, K_TS, K_PROTECT, K_OTHER = range(13)
+NKEYS = 12
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -74,6 +75,9 @@ def _key(buf, s, e):
             return K_SIDE
         if _eq(buf, s, e, (116, 121, 112, 101)):  # type
             return K_TYPE
+    elif n == 7:
+        if _eq(buf, s, e, (112, 114, 111, 116, 101, 99, 116)):  # protect
+            return K_PROTECT
     return K_OTHER
 
 
@@ -156,8 +160,11 @@ def scratch() -> tuple:
 
 @njit(cache=True, _nrt=False, nogil=True)  # replay decodes on a thread of its own
 def decode(buf, starts, ends, first_line, out, sym_bytes, sym_off,
-           t_hash, t_id, arena, a_off, ameta, kind, vs, ve, fs, fe, ex, neg, isint):
-    """Decode lines buf[starts[i]:ends[i]] into out[i]; out[i].op is FALLBACK or BLANK where Python must act."""
+           t_hash, t_id, arena, a_off, ameta, kind, vs, ve, fs, fe, ex, neg, isint, risk):
+    """Decode lines buf[starts[i]:ends[i]] into out[i]; out[i].op is FALLBACK or BLANK where Python must act.
+
+    risk: balances are on (docs/balances.md): a market order's `protect` is read; the balance ops
+    (deposit, withdraw, fees, tier) are always left to Python, like every op but new, cancel and amend."""
     n = len(starts)
     for li in range(n):
         c = out[li]
@@ -334,7 +341,7 @@ def decode(buf, starts, ends, first_line, out, sym_bytes, sym_off,
         if not ok:
             continue  # Python decides (usually: malformed)
         _fill(c, line, buf, kind, vs, ve, fs, fe, ex, neg, isint, sym_bytes, sym_off,
-              t_hash, t_id, arena, a_off, ameta)
+              t_hash, t_id, arena, a_off, ameta, risk)
 
 
 @njit(cache=True, _nrt=False)
@@ -378,7 +385,7 @@ def _reject(c, reason, oid, ts, fl):
 
 @njit(cache=True, _nrt=False)
 def _fill(c, line, buf, kind, vs, ve, fs, fe, ex, neg, isint, sym_bytes, sym_off,
-          t_hash, t_id, arena, a_off, ameta):
+          t_hash, t_id, arena, a_off, ameta, risk):
     c.side = 0
     c.otype = 0
     c.tif = 0
@@ -549,6 +556,13 @@ def _fill(c, line, buf, kind, vs, ve, fs, fe, ex, neg, isint, sym_bytes, sym_off
         if not good:
             c.op = FALLBACK
             return
+    elif risk and kind[K_PROTECT] != V_NONE:  # docs/balances.md 6: the protection price travels as px
+        pm, px_, good = _decimal(kind[K_PROTECT], neg[K_PROTECT], isint[K_PROTECT], vs[K_PROTECT], ve[K_PROTECT],
+                                 fs[K_PROTECT], fe[K_PROTECT], ex[K_PROTECT], buf)
+        if not good:
+            c.op = FALLBACK
+            return
+        fl |= PROTECT
     qm, qx, good = _decimal(kind[K_QTY], neg[K_QTY], isint[K_QTY], vs[K_QTY], ve[K_QTY], fs[K_QTY], fe[K_QTY],
                             ex[K_QTY], buf)
     if not good:

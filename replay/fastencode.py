@@ -20,6 +20,10 @@ ORACLE, BAND = int(Ev.ORACLE), int(Ev.BAND)
 HAS_TS, HAS_PX, HAS_OID, BAND_ON = int(Flag.HAS_TS), int(Flag.HAS_PX), int(Flag.HAS_OID), int(Flag.BAND_ON)
 LIMIT_UP, CALL = int(Status.LIMIT_UP), int(Status.CALL)  # statuses LIMIT_UP..CALL print an `until`
 MALFORMED = int(Reason.MALFORMED)
+# balances (docs/balances.md 8)
+DEPOSITED, WITHDRAWN, BALANCE, FEES_EV, TIER_EV = (int(Ev.DEPOSITED), int(Ev.WITHDRAWN), int(Ev.BALANCE),
+                                                   int(Ev.FEES), int(Ev.TIER))
+FEES_FLAG, DEP = int(Flag.FEES), int(Flag.DEP)
 
 
 def _b(s: str) -> tuple:
@@ -87,6 +91,22 @@ K_STATE = _b(',"state":')
 K_LO_Q = _b('","lo":"')
 K_HI_Q = _b('","hi":"')
 K_SOURCE = _b('","source":')
+K_MFEE = _b(',"maker_fee":"')
+K_TFEE = _b('","taker_fee":"')
+EV_BAL = _b(',"ev":"balance","acct":')
+EV_DEP = _b(',"ev":"deposited","dep":')
+EV_WDR = _b(',"ev":"withdrawn","wid":')
+EV_FEES = _b(',"ev":"fees","tier":')
+EV_TIER = _b(',"ev":"tier","acct":')
+K_ACCT = _b(',"acct":')
+K_ASSET = _b(',"asset":')
+K_TOTAL = _b(',"total":"')
+K_HELD = _b('","held":"')
+K_AMOUNT = _b(',"amount":"')
+K_MAKER_BPS = _b(',"maker_bps":"')
+K_TAKER_BPS = _b('","taker_bps":"')
+K_TIER = _b(',"tier":')
+K_DEP = _b(',"dep":')
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -97,10 +117,23 @@ def _put(out, p, text):
     return p
 
 
+@njit(cache=True, _nrt=False)
+def _signed(out, p, v, places):
+    """An amount with exactly `places` decimals, '-' only when negative (docs/balances.md 2)."""
+    if v < 0:
+        out[p] = 45
+        p += 1
+        v = -v
+    return write_decimal_text(out, p, v, 1, places)
+
+
 @njit(cache=True, _nrt=False, nogil=True)
 def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units, qty_places,
-           acct_json, acct_off, reason_json, reason_off):
-    """Write the JSON line of every event into out; returns the bytes written."""
+           acct_json, acct_off, reason_json, reason_off, asset_json, asset_off, asset_dec, fee_dec):
+    """Write the JSON line of every event into out; returns the bytes written.
+
+    asset_json/asset_off: the assets' names as JSON, asset_dec their decimals, fee_dec each instrument's
+    quote decimals (risk on only; a command's balance events arrive already in the contract's order)."""
     p = 0
     for i in range(len(ev)):
         e = ev[i]
@@ -125,6 +158,45 @@ def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units
             p = copy_entry(out, p, acct_json, acct_off, e.maker_acct)
             p = _put(out, p, K_TACCT)
             p = copy_entry(out, p, acct_json, acct_off, e.acct)
+            if e.flags & FEES_FLAG:
+                p = _put(out, p, K_MFEE)
+                p = _signed(out, p, e.open, fee_dec[s])
+                p = _put(out, p, K_TFEE)
+                p = _signed(out, p, e.line, fee_dec[s])
+                p = _put(out, p, QUOTE)
+        elif k == BALANCE:
+            p = _put(out, p, EV_BAL)
+            p = copy_entry(out, p, acct_json, acct_off, e.acct)
+            p = _put(out, p, K_ASSET)
+            p = copy_entry(out, p, asset_json, asset_off, s)
+            p = _put(out, p, K_TOTAL)
+            p = _signed(out, p, e.qty, asset_dec[s])
+            p = _put(out, p, K_HELD)
+            p = _signed(out, p, e.open, asset_dec[s])
+            p = _put(out, p, QUOTE)
+        elif k == DEPOSITED or k == WITHDRAWN:
+            p = _put(out, p, EV_DEP) if k == DEPOSITED else _put(out, p, EV_WDR)
+            p = write_int_text(out, p, e.oid)
+            p = _put(out, p, K_ACCT)
+            p = copy_entry(out, p, acct_json, acct_off, e.acct)
+            p = _put(out, p, K_ASSET)
+            p = copy_entry(out, p, asset_json, asset_off, s)
+            p = _put(out, p, K_AMOUNT)
+            p = _signed(out, p, e.qty, asset_dec[s])
+            p = _put(out, p, QUOTE)
+        elif k == FEES_EV:
+            p = _put(out, p, EV_FEES)
+            p = write_int_text(out, p, e.oid)
+            p = _put(out, p, K_MAKER_BPS)
+            p = _signed(out, p, e.px, 2)
+            p = _put(out, p, K_TAKER_BPS)
+            p = _signed(out, p, e.qty, 2)
+            p = _put(out, p, QUOTE)
+        elif k == TIER_EV:
+            p = _put(out, p, EV_TIER)
+            p = copy_entry(out, p, acct_json, acct_off, e.acct)
+            p = _put(out, p, K_TIER)
+            p = write_int_text(out, p, e.oid)
         elif k == ACCEPTED:
             p = _put(out, p, EV_ACC)
             p = write_int_text(out, p, e.oid)
@@ -240,6 +312,9 @@ def encode(ev, first_seq, out, sym_json, sym_off, px_units, px_places, qty_units
                 p = write_int_text(out, p, e.line)
             elif e.flags & HAS_OID:
                 p = _put(out, p, K_OID)
+                p = write_int_text(out, p, e.oid)
+            elif e.flags & DEP:
+                p = _put(out, p, K_DEP)
                 p = write_int_text(out, p, e.oid)
         if e.flags & HAS_TS:
             p = _put(out, p, K_TS)

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 import numpy as np
+from kabuto.engine.assets import MAX_AMOUNT, MAX_TIER, Risk, rate_from_decimal, rate_millionths
 from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType, Reason, Side, Stp, Tif
 from kabuto.engine.instruments import MAX_UNITS, Instrument, symbol_index
 from kabuto.engine.oracle import oracle_fields
@@ -38,6 +39,10 @@ R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP, R_BAD_PRICE = (
     int(Reason.BAD_PRICE))
 DEFAULT_STP = int(Stp.CANCEL_OLDEST)
 ORACLE, R_ORACLE_ONLY = int(Op.ORACLE), int(Reason.ORACLE_ONLY)
+# balances (docs/balances.md 4)
+DEPOSIT, WITHDRAW, FEES, TIER = int(Op.DEPOSIT), int(Op.WITHDRAW), int(Op.FEES), int(Op.TIER)
+R_UNKNOWN_ASSET, R_BAD_AMOUNT, R_BAD_FEE = int(Reason.UNKNOWN_ASSET), int(Reason.BAD_AMOUNT), int(Reason.BAD_FEE)
+PROTECT = int(Flag.PROTECT)
 
 
 class NumText(str):
@@ -108,6 +113,34 @@ def decimal_value(v) -> tuple[int, int]:
     return 0, 0
 
 
+def amount_units(v, decimals: int) -> int:
+    """An amount (docs/balances.md 2) in units of 10^-decimals, read exactly from its text; 0 when it is
+    not a positive decimal, has more than `decimals` places once trailing zeros are dropped, or is over 2^62 - 1."""
+    mant, exp = decimal_value(v)
+    shift = exp + decimals
+    if mant == 0 or shift < 0 or shift > 19:
+        return 0
+    units = mant * 10 ** shift
+    return units if units <= MAX_AMOUNT else 0
+
+
+def rate_value(v) -> int | None:
+    """A fee rate (docs/balances.md 4, fees) in millionths: a JSON number read exactly from its text, or a
+    string of decimal text with an optional leading '-'; None when it is not one or has more than two places
+    (or is larger in magnitude than any valid rate, which no schedule allows either)."""
+    t = type(v)
+    if t is str:
+        return rate_millionths(v)
+    if t is int:
+        return rate_from_decimal(Decimal(v)) if v.bit_length() < 200 else None
+    if t is NumText:
+        try:
+            return rate_from_decimal(Decimal(v))
+        except InvalidOperation:
+            return None
+    return None
+
+
 def _is_int(v, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 
@@ -115,8 +148,13 @@ def _is_int(v, lo: int, hi: int) -> bool:
 class Decoder:
     """Turns order-log lines into command records for one set of instruments."""
 
-    def __init__(self, instruments: Sequence[Instrument], accounts: Accounts | None = None):
+    def __init__(self, instruments: Sequence[Instrument], accounts: Accounts | None = None,
+                 risk: Risk | None = None):
         self.instruments = list(instruments)
+        # balances (docs/balances.md): the new ops and `protect` are read only with risk on
+        self.risk = risk if risk is not None and risk.enabled else None
+        self.assets = self.risk.asset_index() if self.risk else {}
+        self.decimals = [a.decimals for a in self.risk.assets] if self.risk else []
         self.symbols = symbol_index(self.instruments)
         self.accounts = accounts or Accounts()
         names = [s.encode() for s in self.symbols]
@@ -142,7 +180,7 @@ class Decoder:
         acc = self.accounts
         acc.reserve(len(starts), len(data))
         fastdecode.decode(buf, starts, ends, first_line, out, self._sym_bytes, self._sym_off, acc.t_hash,
-                          acc.t_id, acc.arena, acc.a_off, acc.meta, *self._scratch)
+                          acc.t_id, acc.arena, acc.a_off, acc.meta, *self._scratch, self.risk is not None)
         acc.sync()
         for i in np.flatnonzero(out["op"] == fastdecode.FALLBACK).tolist():
             row = self.decode_line(data[starts[i]:ends[i]], first_line + i)
@@ -192,7 +230,71 @@ class Decoder:
             return self._halt(HALT_OPS[op], d, line, ts, fl)
         if op == "oracle":
             return self._oracle(d, line, ts, fl)
+        if self.risk is not None:
+            if op == "deposit":
+                return self._deposit(d, line, ts, fl)
+            if op == "withdraw":
+                return self._withdraw(d, line, ts, fl)
+            if op == "fees":
+                return self._fees(d, line, ts, fl)
+            if op == "tier":
+                return self._tier(d, line, ts, fl)
         return _malformed(line)
+
+    def _acct(self, d: dict) -> int | None:
+        """The account id of field acct (a string or an integer), or None when it is neither."""
+        acct = d.get("acct")
+        ta = type(acct)
+        if ta is str:
+            return self.accounts.id(acct)
+        if ta is int:
+            return self.accounts.id(str(acct))
+        return None
+
+    def _deposit(self, d: dict, line: int, ts: int, fl: int):
+        """docs/balances.md 4: the asset and amount faults rank after the engine's deposit-id checks, so
+        they travel in the record's reason."""
+        dep, asset = d.get("dep"), d.get("asset")
+        if (not _is_int(dep, 1, MAX_OID) or type(asset) is not str or "amount" not in d
+                or type(d.get("acct")) not in (str, int)):
+            return _malformed(line)
+        acct = self._acct(d)
+        a = self.assets.get(asset, -1)
+        reason = amount = 0
+        if a < 0:
+            reason = R_UNKNOWN_ASSET
+        else:
+            amount = amount_units(d["amount"], self.decimals[a])
+            if amount == 0:
+                reason = R_BAD_AMOUNT
+        return (DEPOSIT, 0, 0, 0, 0, reason, 0, 0, fl, 0, a, dep, acct, 0, amount, ts, line)
+
+    def _withdraw(self, d: dict, line: int, ts: int, fl: int):
+        asset = d.get("asset")
+        if type(asset) is not str or "amount" not in d or type(d.get("acct")) not in (str, int):
+            return _malformed(line)
+        a = self.assets.get(asset, -1)
+        if a < 0:
+            return _reject(R_UNKNOWN_ASSET, 0, ts, fl, with_oid=False)
+        amount = amount_units(d["amount"], self.decimals[a])
+        if amount == 0:
+            return _reject(R_BAD_AMOUNT, 0, ts, fl, with_oid=False)
+        return (WITHDRAW, 0, 0, 0, 0, 0, 0, 0, fl, 0, a, 0, self._acct(d), 0, amount, ts, line)
+
+    def _fees(self, d: dict, line: int, ts: int, fl: int):
+        tier = d.get("tier")
+        if not _is_int(tier, 0, MAX_TIER) or "maker_bps" not in d or "taker_bps" not in d:
+            return _malformed(line)
+        maker, taker = rate_value(d["maker_bps"]), rate_value(d["taker_bps"])
+        if maker is None or taker is None:
+            return _reject(R_BAD_FEE, 0, ts, fl, with_oid=False)
+        return (FEES, 0, 0, 0, 0, 0, 0, 0, fl, 0, -1, tier, 0, maker, taker, ts, line)
+
+    def _tier(self, d: dict, line: int, ts: int, fl: int):
+        tier = d.get("tier")
+        if not _is_int(tier, 0, MAX_TIER) or type(d.get("acct")) not in (str, int):
+            return _malformed(line)
+        return (TIER, 0, 0, 0, 0, 0, 0, 0, fl, 0, -1, tier, self._acct(d), 0, 0, ts, line)
 
     def _oracle(self, d: dict, line: int, ts: int, fl: int):
         """An oracle update (docs/market-integrity.md 4, 6.1): the token reference R computed here, exactly."""
@@ -249,6 +351,9 @@ class Decoder:
             if stp is None:
                 return _reject(R_BAD_STP, oid, ts, fl)
         pm, pe = decimal_value(d["px"]) if otype != MARKET else (0, 0)
+        if otype == MARKET and self.risk is not None and "protect" in d:  # docs/balances.md 6
+            pm, pe = decimal_value(d["protect"])
+            fl |= PROTECT
         qm, qe = decimal_value(d["qty"])
         return (NEW, side, otype, tif, stp, 0, pe, qe, fl, 0, s, oid, self.accounts.id(name), pm, qm, ts, line)
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
+from kabuto.engine.assets import FEE_ACCOUNT, Risk
 from kabuto.engine.instruments import Instrument
 from kabuto.replay.accounts import Accounts
 from kabuto.replay.eventlog import Encoder, book_json
@@ -45,13 +46,15 @@ def read_chunks(f: BinaryIO, chunk: int = CHUNK_BYTES,
         line_no += data.count(b"\n")
 
 
-def make_engine(kind: str, instruments: Sequence[Instrument]):
-    """The numba engine or the reference model, both with process/book/seq."""
+def make_engine(kind: str, instruments: Sequence[Instrument], risk: Risk | None = None, fee_acct: int = -1):
+    """The numba engine or the reference model, both with process/book/seq; with risk on (docs/balances.md)
+    they keep balances, fee_acct being the id of the account "@fees"."""
+    on = risk is not None and risk.enabled
     if kind == "reference":
         from kabuto.engine.reference import ReferenceEngine
-        return ReferenceEngine(instruments)
+        return ReferenceEngine(instruments, risk=risk, fee_acct=fee_acct) if on else ReferenceEngine(instruments)
     from kabuto.engine.engine import Engine
-    return Engine(instruments)
+    return Engine(instruments, risk=risk, fee_acct=fee_acct) if on else Engine(instruments)
 
 
 def _decoded(src: BinaryIO, decoder: Decoder, progress: Callable[[int], None] | None,
@@ -78,15 +81,18 @@ def _decoded(src: BinaryIO, decoder: Decoder, progress: Callable[[int], None] | 
 
 def replay(src: BinaryIO, out: BinaryIO, instruments: Sequence[Instrument], engine_kind: str = "numba",
            sinks: Iterable = (), progress: Callable[[int], None] | None = None,
-           accounts: Accounts | None = None):
+           accounts: Accounts | None = None, risk: Risk | None = None):
     """Replay every line of src, writing events to out; returns the engine at the end.
 
-    Two threads: one reads and decodes chunks (up to AHEAD of them ahead), this one matches,
-    encodes and writes them in order."""
+    With risk on (docs/balances.md), "@fees" is interned before any account of the log, so its id is
+    known to the engine. Two threads: one reads and decodes chunks (up to AHEAD of them ahead), this one
+    matches, encodes and writes them in order."""
     accounts = accounts or Accounts()
-    decoder = Decoder(instruments, accounts)
-    encoder = Encoder(instruments, accounts)
-    engine = make_engine(engine_kind, instruments)
+    risk = risk if risk is not None and risk.enabled else None
+    fee_acct = accounts.id(FEE_ACCOUNT) if risk is not None else -1
+    decoder = Decoder(instruments, accounts, risk)
+    encoder = Encoder(instruments, accounts, risk)
+    engine = make_engine(engine_kind, instruments, risk, fee_acct)
     sinks = list(sinks)
     ahead: queue.Queue = queue.Queue(AHEAD)
     stop = threading.Event()
@@ -112,12 +118,13 @@ def replay(src: BinaryIO, out: BinaryIO, instruments: Sequence[Instrument], engi
     return engine
 
 
-def replay_text(text: bytes, instruments: Sequence[Instrument], engine_kind: str = "numba") -> tuple[str, str]:
+def replay_text(text: bytes, instruments: Sequence[Instrument], engine_kind: str = "numba",
+                risk: Risk | None = None) -> tuple[str, str]:
     """(events, final book JSON) of a whole order log given as bytes: for tests and tools."""
     import io
     out = io.BytesIO()
-    engine = replay(io.BytesIO(text), out, instruments, engine_kind)
-    return out.getvalue().decode(), book_json(engine, instruments)
+    engine = replay(io.BytesIO(text), out, instruments, engine_kind, risk=risk)
+    return out.getvalue().decode(), book_json(engine, instruments, risk)
 
 
 def stderr_progress(total: int):

@@ -6,22 +6,25 @@ from hypothesis import strategies as st
 from kabuto.engine.codes import Op
 from kabuto.replay.orderlog import Decoder
 from orderlogs import INSTRUMENTS, command, random_log
+from risklogs import RISK, random_risk_log, risk_command
+
+NAMED = (Op.NEW, Op.DEPOSIT, Op.WITHDRAW, Op.TIER)  # records that carry an account id
 
 
-def python_records(lines):
-    d = Decoder(INSTRUMENTS)
+def python_records(lines, risk=None):
+    d = Decoder(INSTRUMENTS, risk=risk)
     rows = [d.decode_line(raw, n) for n, raw in enumerate(lines, 1)]
     return [_named(r, d) for r in rows if r is not None]
 
 
-def fast_records(lines):
-    d = Decoder(INSTRUMENTS)
+def fast_records(lines, risk=None):
+    d = Decoder(INSTRUMENTS, risk=risk)
     return [_named(r, d) for r in d.decode(lines, 1).tolist()]
 
 
 def _named(row, decoder):
     row = list(row)
-    if row[0] == Op.NEW:
+    if row[0] in NAMED:
         row[12] = decoder.accounts.names[row[12]]
     return tuple(row)
 
@@ -59,6 +62,20 @@ def mutated_line(draw):
 @given(st.lists(mutated_line(), min_size=1, max_size=30))
 def test_fast_decoder_matches_python_decoder_on_mutated_lines(lines):
     raw = [x.encode("utf-8", "surrogatepass") for x in lines]
+    assert fast_records(raw) == python_records(raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(risk_command() | mutated_line(), min_size=1, max_size=30), st.booleans())
+def test_fast_decoder_matches_python_decoder_with_risk_on_and_off(lines, on):
+    raw = [x.encode("utf-8", "surrogatepass") for x in lines]
+    risk = RISK if on else None
+    assert fast_records(raw, risk) == python_records(raw, risk)
+
+
+def test_fast_decoder_matches_python_decoder_on_long_risk_logs():
+    raw = random_risk_log(5, 5000).split(b"\n")[:-1]
+    assert fast_records(raw, RISK) == python_records(raw, RISK)
     assert fast_records(raw) == python_records(raw)
 
 
