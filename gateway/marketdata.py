@@ -23,7 +23,17 @@ from kabuto.engine.codes import (
 )
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.oracle import mult_text
-from kabuto.engine.state import OS_BREF, OS_BSRC
+from kabuto.engine.state import (
+    IND_HI,
+    IND_IMBALANCE,
+    IND_LO,
+    IND_MATCHED,
+    IND_PX,
+    IND_SIDE,
+    IND_UNTIL,
+    OS_BREF,
+    OS_BSRC,
+)
 from kabuto.gateway import protocol as P
 from kabuto.gateway.units import price_cache, qty_cache
 
@@ -61,9 +71,12 @@ class MarketData:
             status, reason = int(st.i_status[sym]), int(st.i_sreason[sym])
             row = st.i_ind[sym]
             ind = None
-            if status == CALL:
-                ind = self._indicative(sym, int(row[0]) if row[0] >= 0 else None, int(row[1]), int(row[2]),
-                                       int(row[3]), None, None, int(row[6]))
+            if status == CALL:  # the last indicative event of the call, its collar included (-1: none)
+                band = row[IND_LO] >= 0
+                ind = self._indicative(sym, int(row[IND_PX]) if row[IND_PX] >= 0 else None, int(row[IND_MATCHED]),
+                                       int(row[IND_IMBALANCE]), int(row[IND_SIDE]),
+                                       int(row[IND_LO]) if band else None, int(row[IND_HI]) if band else None,
+                                       int(row[IND_UNTIL]))
             self.status[sym] = [STATUS_NAMES[status], STATUS_REASON_NAMES.get(reason),
                                 int(st.i_until[sym]) if status in TIMED else None, ind]
             if st.i_os[sym, OS_BREF] > 0:
