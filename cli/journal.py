@@ -6,6 +6,7 @@ import json
 import sys
 from collections import Counter
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import msgpack
@@ -14,11 +15,12 @@ from kabuto.durability.journal import JournalError, JournalReader, read_seal, se
 from kabuto.durability.recovery import journal_dir, meta_instruments, read_meta
 from kabuto.durability.snapshot import load_newest
 from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
+from kabuto.engine.instruments import Instrument
 from kabuto.engine.oracle import oracle_line
 from kabuto.engine.records import COMMAND_DTYPE
 
 NEW, CANCEL, AMEND, REF, REJECT = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REF), int(Op.REJECT)
-HAS_PX, HAS_QTY, HAS_TS = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_TS)
+HAS_PX, HAS_QTY, HAS_TS, BAND_ON = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.HAS_TS), int(Flag.BAND_ON)
 HALT_TEXT = {int(Op.HALT): "halt", int(Op.RESUME): "resume", int(Op.HALT_ALL): "halt_all",
              int(Op.RESUME_ALL): "resume_all", int(Op.TICK): "tick"}
 ORACLE = int(Op.ORACLE)
@@ -102,6 +104,35 @@ def _dec(mant: int, exp: int) -> str:
     return format(Decimal(mant).scaleb(exp), "f")
 
 
+def ref_price(ins: Instrument, ticks: int, band: tuple[int, int] | None) -> str:
+    """The shortest decimal price that a `ref` line decodes to the journaled reference command with: rounded
+    half up to ticks, and, when the instrument has a band, with the band edges band = (lo, hi) in ticks. The
+    operator's price was such a decimal, but the journal keeps only the ticks and edges, and the edges are
+    computed from the unrounded price (a ref of 100.005 has the edges of 100.005, not of 100.01)."""
+    tick = Fraction(ins.tick_size)
+    # the prices that round to ticks: [lo_v, hi_v); lo_open/hi_open say whether each end is excluded
+    lo_v, lo_open, hi_v, hi_open = (ticks - Fraction(1, 2)) * tick, False, (ticks + Fraction(1, 2)) * tick, True
+    if band is not None:  # ceil(v (1 - p) / tick) = lo and floor(v (1 + p) / tick) = hi (band_edges)
+        p, (lo, hi) = Fraction(ins.band_pct) / 100, band
+        ends = [((hi * tick / (1 + p), False), ((hi + 1) * tick / (1 + p), True))]
+        if p < 1:
+            ends.append((((lo - 1) * tick / (1 - p), True), (lo * tick / (1 - p), False)))
+        for (a, a_open), (b, b_open) in ends:
+            if a > lo_v or (a == lo_v and a_open):
+                lo_v, lo_open = a, a_open
+            if b < hi_v or (b == hi_v and b_open):
+                hi_v, hi_open = b, b_open
+    for places in range(41):
+        step = Fraction(1, 10 ** places)
+        v = -(-lo_v // step) * step  # the smallest multiple of step at or above lo_v
+        if v == lo_v and lo_open:
+            v += step
+        if v < hi_v or (v == hi_v and not hi_open):
+            digits = str(int(v * 10 ** places)).rjust(places + 1, "0")
+            return digits[:len(digits) - places] + ("." + digits[-places:] if places else "")
+    return ins.px.text(ticks)  # no such decimal (a journal this venue did not write): the price in ticks
+
+
 def export(args: argparse.Namespace) -> int:
     """Write the journal's order commands as order-log JSON lines (gateway rejects have no line)."""
     jdir = journal_dir(args.dir)
@@ -135,6 +166,9 @@ def export(args: argparse.Namespace) -> int:
                         d["px"] = _dec(px, pexp)
                     if flags & HAS_QTY:
                         d["qty"] = _dec(qty, qexp)
+                elif op == REF:
+                    band = (px, qty) if flags & BAND_ON else None
+                    d = {"op": "ref", "sym": symbols[sym], "px": ref_price(instruments[sym], oid, band)}
                 elif op == ORACLE:
                     d = oracle_line(instruments[sym], side, oid, acct, line, px, qty, qexp)
                 elif op in HALT_TEXT:

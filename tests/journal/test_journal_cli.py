@@ -5,9 +5,10 @@ import subprocess
 from argparse import Namespace
 
 import pytest
-from journalkit import KABUTO, unseal, write_journal
+from journalkit import KABUTO, Serve, unseal, write_journal
 from kabuto.durability.recovery import replay_journal
 from kabuto.engine.codes import Op
+from kabuto.gateway.client import Client
 
 NEW, CANCEL, AMEND = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND)
 # TSLAx-USD: tick 0.01 (px in hundredths with pexp -2), lot 0.001 (qexp -3)
@@ -133,3 +134,31 @@ def test_export_writes_halts_and_the_venues_ticks_as_order_log_lines(tmp_path):
     assert p.stdout.splitlines()[-4:] == ['{"op":"halt","sym":"TSLAx-USD","ts":40}',
                                           '{"op":"resume","sym":"TSLAx-USD","ts":41}', '{"op":"tick","ts":42}',
                                           '{"op":"halt_all","ts":43}']
+
+
+def test_export_writes_the_operators_reference_prices_as_ref_lines_that_give_the_same_bands(tmp_path):
+    data = tmp_path / "venue"
+    serve = Serve(data, ["--operators", "op"])
+    try:
+        with Client.from_data_dir(data, "op") as op, Client.from_data_dir(data, "alice") as a:
+            # 100.005: the reference is 100.01 (half up), but the band is 10% of 100.005, up to 110.00 (not 110.01)
+            assert op.wait_reply(op.ref("TSLAx-USD", "100.005"))[4:] == ["90.01", "110.00"]
+            op.wait_reply(op.ref("BTC-USD", "123.4567"))  # no band: only the rounded reference
+            for px in ("110.00", "110.01", "89.99"):
+                cl = a.new("TSLAx-USD", "buy", "1", px)
+                a.wait_report(lambda r, cl=cl: r.cl_oid == cl)
+            op.wait_reply(op.ref("TSLAx-USD", "99.994"))  # 90.00..109.99: cancels the bid at 110.00
+    finally:
+        assert serve.stop() == 0, serve.text()
+    p = kabuto("journal", "export", data)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    refs = [line for line in p.stdout.splitlines() if '"op":"ref"' in line]
+    assert [r.split(',"ts"')[0] for r in refs] == ['{"op":"ref","sym":"TSLAx-USD","px":"100.005"',
+                                                   '{"op":"ref","sym":"BTC-USD","px":"123.46"',
+                                                   '{"op":"ref","sym":"TSLAx-USD","px":"99.991"']
+    log = tmp_path / "orders.jsonl"
+    log.write_text(p.stdout)
+    replayed, journaled = kabuto("replay", log), kabuto("replay", data)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == journaled.stdout
+    assert '"reason":"outside_band"' in replayed.stdout and '"reason":"band"' in replayed.stdout
