@@ -4,6 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kabuto.replay.replay import replay_text
 from orderlogs import INSTRUMENTS, ORACLE_INSTRUMENTS, oracle_log, order_logs, random_log
+from risklogs import INSTRUMENTS as RISK_INSTRUMENTS
+from risklogs import RISK, random_risk_log, risk_command
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,3 +36,22 @@ def test_numba_engine_and_reference_agree_on_random_oracle_logs(seed):
 @pytest.mark.parametrize("seed", range(6))
 def test_long_random_oracle_logs_agree_with_the_reference(seed):
     assert_agree(oracle_log(1000 + seed, 2500), ORACLE_INSTRUMENTS)
+
+
+def assert_agree_with_risk(log: bytes) -> None:
+    """With risk on both engines print the same events (balances, holds, fees) and the same book and balances."""
+    events, book = replay_text(log, RISK_INSTRUMENTS, "numba", risk=RISK)
+    ref_events, ref_book = replay_text(log, RISK_INSTRUMENTS, "reference", risk=RISK)
+    assert events.splitlines() == ref_events.splitlines()
+    assert book == ref_book
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(risk_command(), max_size=60))
+def test_numba_engine_and_reference_agree_with_risk_on(lines):
+    assert_agree_with_risk(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_long_random_risk_logs_agree_with_the_reference(seed):
+    assert_agree_with_risk(random_risk_log(seed, 3000))
