@@ -12,7 +12,7 @@ from kabuto.engine.errors import MissingExtra
 from kabuto.engine.extras import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("kernel", "integrity", "depth", "replay", "lobster", "chain", "gateway", "journal")
+SECTIONS = ("kernel", "integrity", "risk", "depth", "replay", "lobster", "chain", "gateway", "journal")
 
 
 def register(sub) -> None:
@@ -45,6 +45,9 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
     if name == "integrity":
         from bench import integrity_bench
         return integrity_bench.main(quick)
+    if name == "risk":
+        from bench import risk_bench
+        return risk_bench.main(quick)
     if name == "depth":
         from bench import depth_bench
         return depth_bench.main(quick, plots)
