@@ -52,6 +52,19 @@ def _event_buffer(n: int) -> np.ndarray:
     return ev
 
 
+def _zero_padded(*parts: np.ndarray) -> np.ndarray:
+    """The event records of parts, in order, in a new array whose padding bytes are zero.
+
+    numpy copies aligned records field by field (copy(), concatenate): the padding of the copy is
+    whatever the memory held, and event hashes cover the records' bytes."""
+    out = np.zeros(sum(map(len, parts)), EVENT_DTYPE)
+    at = 0
+    for p in parts:
+        out[at:at + len(p)] = p
+        at += len(p)
+    return out
+
+
 def _ceil(x: Fraction) -> int:
     return -((-x.numerator) // x.denominator)
 
@@ -117,13 +130,13 @@ class Engine:
             if status == kernel.OK:
                 break
             if status == kernel.NEED_EVENTS and k > 0:
-                done.append(self._events[:k].copy())
+                done.append(_zero_padded(self._events[:k]))
                 k = 0
             else:
                 self._grow(status)
         if done:
             self.seq += k + sum(map(len, done))
-            return np.concatenate(done + [self._events[:k]])
+            return _zero_padded(*done, self._events[:k])
         self.seq += k
         return self._events[:k]
 

@@ -670,7 +670,7 @@ def _band_cancel(st, ev, k, sym, lo, hi, fl, ts):
 # (M_T_*) until it rests (_rest_taker) or ends (_end_taker). Every change of a live order's open quantity or
 # accumulator changes its account's held by the change of its hold, so held is always the sum of the holds.
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _funds_ok(st, sym, side, acct, p, qty):
     """A new order's funds check (section 6); sets the taker's rates from its account's tier."""
     tier = st.a_tier[acct]
@@ -682,7 +682,7 @@ def _funds_ok(st, sym, side, acct, p, qty):
     return h != TOO_LARGE and h <= available(st, acct, hold_asset(st, sym, side))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _amend_funds_ok(st, o, px, qty):
     """An amend's funds check: the new hold may grow by at most what is available."""
     b = st.o_book[o]
@@ -691,7 +691,7 @@ def _amend_funds_ok(st, o, px, qty):
     return h != TOO_LARGE and h - order_hold(st, o) <= available(st, st.o_acct[o], hold_asset(st, sym, b & 1))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _amend_hold(st, o, qty):
     """An amend that keeps priority: the hold follows the new open quantity."""
     b = st.o_book[o]
@@ -700,7 +700,7 @@ def _amend_hold(st, o, qty):
     change(st, st.o_acct[o], hold_asset(st, sym, b & 1), 0, h - order_hold(st, o))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _keep_rates(st, o):
     """An amended order leaves its slot: its rates and accumulator become the taker's."""
     st.meta[M_T_RT] = st.r_rt[o]
@@ -709,7 +709,7 @@ def _keep_rates(st, o):
     st.meta[M_T_AR] = st.r_ar[o]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _start_taker(st, sym, side, acct, p, qty):
     """Place the taker's hold: qty at hold price p with its rates and accumulator."""
     h = hold_of(side, p, qty, st.i_bf[sym], st.i_qf[sym], st.meta[M_T_AQ], st.meta[M_T_AR], st.meta[M_T_RT])
@@ -718,7 +718,7 @@ def _start_taker(st, sym, side, acct, p, qty):
     st.meta[M_T_HOLD] = h
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _taker_hold(st, sym, side, acct, open_):
     """The taker's hold follows its open quantity and accumulator."""
     h = hold_of(side, st.meta[M_T_P], open_, st.i_bf[sym], st.i_qf[sym], st.meta[M_T_AQ], st.meta[M_T_AR],
@@ -727,7 +727,7 @@ def _taker_hold(st, sym, side, acct, open_):
     st.meta[M_T_HOLD] = h
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _rest_taker(st, o):
     """The taker rests in slot o: its rates and accumulator go with it (its hold is already held)."""
     st.r_rt[o] = st.meta[M_T_RT]
@@ -737,21 +737,21 @@ def _rest_taker(st, o):
     st.meta[M_T_HOLD] = 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _end_taker(st, sym, side, acct):
     """The taker is done without resting: release what it still holds."""
     change(st, acct, hold_asset(st, sym, side), 0, -st.meta[M_T_HOLD])
     st.meta[M_T_HOLD] = 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _release(st, o):
     """A live order leaves the book: release its hold."""
     b = st.o_book[o]
     change(st, st.o_acct[o], hold_asset(st, b >> 1, b & 1), 0, -order_hold(st, o))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _maker_hold(st, o, open_, h0):
     """A resting order's hold after its open quantity becomes open_ (h0: its hold before)."""
     b = st.o_book[o]
@@ -760,7 +760,7 @@ def _maker_hold(st, o, open_, h0):
     change(st, st.o_acct[o], hold_asset(st, sym, b & 1), 0, h - h0)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _take_fill(st, o, side, acct, px, q, rem):
     """A continuous fill of q at px between the taker (open rem before it) and resting slot o, before o's
     quantity changes: fees (section 7), transfers, both holds. Returns (maker fee, taker fee)."""
@@ -791,7 +791,7 @@ def _take_fill(st, o, side, acct, px, q, rem):
     return mf, tf
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _decrement(st, o, oq, side, acct, rem):
     """Self-trade prevention decremented resting slot o (from oq) and the taker (to rem): both holds follow."""
     b = st.o_book[o]
@@ -827,7 +827,7 @@ def _cross_fill(st, maker, taker, px, q):
     return mf, tf
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _flush(st, ev, k, fl, ts):
     """The balance events of the command or timer step that ends: one per changed pair, by (account, asset)."""
     n = st.meta[M_TOUCHED]

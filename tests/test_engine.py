@@ -4,7 +4,7 @@ import pytest
 from kabuto.engine.codes import Ev, Op, OrdType, Tif
 from kabuto.engine.engine import Engine
 from kabuto.engine.oidhash import EMPTY, hash_find
-from kabuto.engine.records import empty_commands
+from kabuto.engine.records import EVENT_DTYPE, empty_commands
 from kabuto.engine.state import LEVEL_FIELDS, M_FREE_ORDER, ORDER_FIELDS, grow_orders, new_state, rebuild_hash
 from kabuto.replay.orderlog import Decoder
 from orderlogs import INSTRUMENTS, random_log
@@ -40,6 +40,20 @@ def test_a_sweep_through_a_deep_book_prints_every_fill_with_a_tiny_event_buffer(
     assert fills["qty"].sum() == asks["qty"].sum()
     assert engine.live_orders == 0
     assert engine.seq == len(asks) + len(events)
+
+
+def test_a_batch_that_outgrows_the_event_buffer_returns_records_with_zero_padding():
+    engine = Engine(bench_instruments(1), events=4)  # room for 2 x 3001 + 1024 events: the sweep needs more
+    asks = resting_orders(6000)
+    asks = asks[asks["side"] == 1]
+    events = engine.process(np.concatenate([asks, market(10**9, 0, int(asks["qty"].sum()))]))
+    assert not np.shares_memory(events, engine._events)  # the batch's events were gathered from full buffers
+    padding = np.ones(EVENT_DTYPE.itemsize, bool)  # the bytes no field covers: journal hashes read them
+    for name in EVENT_DTYPE.names:
+        dt, at = EVENT_DTYPE.fields[name][:2]
+        padding[at:at + dt.itemsize] = False
+    assert padding.any()
+    assert not events.view(np.uint8).reshape(len(events), -1)[:, padding].any()
 
 
 def test_out_of_range_codes_are_rejected_not_crashes():
