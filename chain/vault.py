@@ -106,14 +106,24 @@ class VaultDeposit:
     account: str
     asset: str
     amount: int  # venue units
+    decimals: int  # the asset's venue decimals
     depositor: str
     block: int
     tx: str
 
     def command(self) -> dict:
-        """The venue command crediting it (docs/balances.md 13.2)."""
+        """The venue command crediting it (docs/balances.md 13.2): the amount as decimal text in whole
+        units of the asset (venue units / 10^decimals, exact)."""
         return {"op": "deposit", "dep": self.id, "acct": self.account, "asset": self.asset,
-                "amount": str(self.amount)}
+                "amount": units_text(self.amount, self.decimals)}
+
+
+def units_text(amount: int, decimals: int) -> str:
+    """amount * 10^-decimals as exact decimal text with `decimals` places ("1000.000000")."""
+    if not decimals:
+        return str(amount)
+    q, r = divmod(amount, 10 ** decimals)
+    return f"{q}.{r:0{decimals}d}"
 
 
 class DepositWatcher:
@@ -133,6 +143,16 @@ class DepositWatcher:
         self.consumed = consumed
         self.confirmations = confirmations
         self.max_per_poll = max_per_poll
+        self._decimals: dict[str, int] = {}  # asset -> venue decimals, from AssetRegistered (never changes)
+
+    def decimals(self, asset: str) -> int:
+        """The venue decimals the vault's owner registered for an asset."""
+        if asset not in self._decimals:
+            for e in self.vault.contract.events.AssetRegistered().get_logs(from_block=0):
+                self._decimals[e.args.asset] = int(e.args.decimals)
+        if asset not in self._decimals:
+            raise ChainError(f"asset {asset} is not registered in vault {self.vault.address}")
+        return self._decimals[asset]
 
     def read(self, dep: int) -> VaultDeposit | None:
         """Deposit `dep`'s event as the chain has it now (None when there is none)."""
@@ -140,7 +160,8 @@ class DepositWatcher:
         if not logs:
             return None
         e = logs[-1]
-        return VaultDeposit(int(e.args.id), e.args.account, e.args.asset, int(e.args.amount), e.args.depositor,
+        return VaultDeposit(int(e.args.id), e.args.account, e.args.asset, int(e.args.amount),
+                            self.decimals(e.args.asset), e.args.depositor,
                             int(e.blockNumber), "0x" + bytes(e.transactionHash).hex())
 
     def poll(self) -> list[VaultDeposit]:
