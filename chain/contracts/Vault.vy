@@ -22,7 +22,7 @@ NO_BATCH: constant(uint64) = max_value(uint64)  # Frozen(last_batch) when nothin
 
 struct Deposit:
     depositor: address
-    asset: String[40]
+    token: address  # the asset's token (registrations never change): one slot, not a string's three
     amount: uint256  # token units
 
 event BatchCommitted:
@@ -217,7 +217,7 @@ def deposit(asset: String[40], amount: uint256, account: String[64]):
     assert after // q <= MAX_HOLDINGS, "vault holdings too large"
     dep: uint64 = self.deposit_counter + 1
     self.deposit_counter = dep
-    self.deposits[dep] = Deposit(depositor=msg.sender, asset=asset, amount=amount)
+    self.deposits[dep] = Deposit(depositor=msg.sender, token=token, amount=amount)
     log Deposited(id=dep, account=account, asset=asset, amount=amount // q, depositor=msg.sender)
 
 
@@ -225,7 +225,7 @@ def deposit(asset: String[40], amount: uint256, account: String[64]):
 @external
 def deposit_of(dep: uint64) -> Deposit:
     """
-    @notice (depositor, asset, token amount) of a deposit id (zeros when there is none).
+    @notice (depositor, token, token amount) of a deposit id (zeros when there is none).
     """
     return self.deposits[dep]
 
@@ -360,10 +360,7 @@ def reclaim(dep: uint64):
     assert not self.reclaimed[dep], "already reclaimed"
     self.reclaimed[dep] = True
     d: Deposit = self.deposits[dep]
-    token: address = empty(address)
-    q: uint256 = 0
-    token, q = self._token(d.asset)
-    assert extcall IERC20(token).transfer(d.depositor, d.amount, default_return_value=True), "transfer failed"
+    assert extcall IERC20(d.token).transfer(d.depositor, d.amount, default_return_value=True), "transfer failed"
     log Reclaimed(dep=dep, to=d.depositor)
 
 

@@ -23,9 +23,13 @@ def config():
 
 
 def log_text(lines: Iterable) -> bytes:
-    """An order log of dicts (or JSON text lines)."""
-    return b"".join((ln if isinstance(ln, str) else json.dumps(ln, separators=(",", ":"))).encode() + b"\n"
-                    for ln in lines)
+    """An order log of dicts (or JSON text lines, str or bytes)."""
+    out = []
+    for ln in lines:
+        if isinstance(ln, dict):
+            ln = json.dumps(ln, separators=(",", ":"))
+        out.append(ln if isinstance(ln, bytes) else ln.encode())
+    return b"".join(x + b"\n" for x in out)
 
 
 def run_log(text: bytes, publisher, engine: str = "reference", **kw) -> str:
