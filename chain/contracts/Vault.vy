@@ -303,9 +303,9 @@ def claim(batch: uint64, wid: uint64, account: String[64], asset: String[40], am
     @notice Pay withdrawal `wid` of committed batch `batch` to the account's owner (anyone may send it;
             never twice; works after a freeze too).
     """
-    assert batch < self.next_batch, "batch not committed"
+    # a batch not committed has a zero root, which no proof verifies against (no next_batch read: 2,100 gas)
     leaf: bytes32 = keccak256(keccak256(abi_encode(wid, account, asset, amount)))
-    assert self._verify(self.withdrawals_root[batch], leaf, proof), "bad proof"
+    assert self._verify(self.withdrawals_root[batch], leaf, proof), "bad proof or batch not committed"
     word: uint256 = convert(wid, uint256) >> 8
     bit: uint256 = 1 << (convert(wid, uint256) & 255)
     bits: uint256 = self._claimed[word]
