@@ -156,3 +156,24 @@ def test_record_json_roundtrip(example_ledger):
     r = ledger.record(0)
     assert BatchRecord.from_json(json.loads(json.dumps(r.as_json()))) == r
     ledger.close()
+
+
+def test_cli_replay_and_proofs(tmp_path, capsys):
+    """kabuto replay with risk on commits custody batches; kabuto chain proof --withdrawal / --balance."""
+    from custodykit import RISK_TOML
+    from kabuto.cli.main import main as kabuto
+    d = tmp_path / "chain"
+    assert kabuto(["replay", str(RISK_LOG), "--instruments", str(RISK_TOML), "--ledger", str(d),
+                   "--events", str(tmp_path / "ev.jsonl")]) == 0
+    capsys.readouterr()
+    assert kabuto(["chain", "proof", "--withdrawal", "1", "--ledger", str(d)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["leaf"] == WITHDRAWAL_LEAF and doc["batch"]["balances_root"] == BALANCES_ROOT
+    assert kabuto(["chain", "proof", "--balance", "alice", "TSLAx", "--ledger", str(d)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["proof"] == ALICE_TSLA_PROOF and doc["balance"]["total"] == 3000
+    assert kabuto(["chain", "proof", "11", "--ledger", str(d)]) == 0  # fill proofs of a risk-on batch
+    (tmp_path / "p.json").write_text(capsys.readouterr().out)
+    assert kabuto(["chain", "verify", str(tmp_path / "p.json"), "--ledger", str(d)]) == 0
+    assert kabuto(["chain", "proof", "--withdrawal", "9", "--ledger", str(d)]) == 2
+    assert kabuto(["chain", "proof", "11", "--withdrawal", "1", "--ledger", str(d)]) == 2
