@@ -3,6 +3,7 @@ of its own, CurveZMQ, real sockets. Who may send what, deposits, a trade with fe
 sessions only, withdrawals, insufficient funds, the balances request, protection prices, and the CLI."""
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -27,7 +28,11 @@ def risk_venue(tmp_path_factory):
     serve = ServeProcess(["--data-dir", str(data_dir), "--instruments", str(RISK_TOML), "--risk", "--keys",
                           str(key_file), "--operators", OP, "--no-chain", "--orders", "tcp://127.0.0.1:0",
                           "--market-data", "tcp://127.0.0.1:0", "--snapshots", "tcp://127.0.0.1:0"])
-    serve.wait_for("ready")
+    try:
+        serve.wait_for("ready")
+    except BaseException:
+        serve.stop(signal.SIGKILL)
+        raise
     v = Venue(data_dir, serve)
     yield v
     v.close_clients()
