@@ -10,6 +10,7 @@ from functools import cached_property
 import numpy as np
 from eth_abi import encode
 from eth_hash.auto import keccak
+from kabuto.chain.custody import Custody, DeltaList
 from kabuto.chain.errors import LedgerError
 from kabuto.chain.fills import FILL_DTYPE, Fill, fill_leaves, fills_from_rows
 from kabuto.chain.merkle import ZERO, MerkleTree
@@ -18,6 +19,9 @@ from kabuto.chain.settlement import Delta, Settlement, SymbolInfo, settle
 # The record hash: keccak256(abi.encode(...)) of these, exactly as FillRegistry.vy computes it.
 RECORD_FIELDS = ("batch", "prev_hash", "first_seq", "last_seq", "fill_count", "fills_root", "settle_root")
 RECORD_TYPES = ("uint64", "bytes32", "uint64", "uint64", "uint64", "bytes32", "bytes32")
+# With risk on (docs/balances.md 13.3) the record has three more fields, hashed after the seven (Vault.vy).
+CUSTODY_FIELDS = RECORD_FIELDS + ("balances_root", "withdrawals_root", "deposit_count")
+CUSTODY_TYPES = RECORD_TYPES + ("bytes32", "bytes32", "uint64")
 MAGIC = b"KBB1"
 
 
@@ -31,26 +35,46 @@ class BatchRecord:
     fill_count: int
     fills_root: bytes
     settle_root: bytes
+    # risk on only (a custody record, docs/balances.md 13.3); None in a risk-off record
+    balances_root: bytes | None = None
+    withdrawals_root: bytes | None = None
+    deposit_count: int | None = None
+
+    @property
+    def custody(self) -> bool:
+        """Whether this is a risk-on record of ten fields (balances, withdrawals, deposit count)."""
+        return self.balances_root is not None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record's field names, in hash order."""
+        return CUSTODY_FIELDS if self.custody else RECORD_FIELDS
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The record's ABI types, in hash order."""
+        return CUSTODY_TYPES if self.custody else RECORD_TYPES
 
     def values(self) -> tuple:
-        """The record's ABI values, in RECORD_TYPES order."""
-        return tuple(getattr(self, f) for f in RECORD_FIELDS)
+        """The record's ABI values, in self.types order (what commit() takes)."""
+        return tuple(getattr(self, f) for f in self.fields)
 
     @cached_property
     def hash(self) -> bytes:
         """keccak256(abi.encode(record)): the next record's prev_hash."""
-        return keccak(encode(list(RECORD_TYPES), list(self.values())))
+        return keccak(encode(list(self.types), list(self.values())))
 
     def as_json(self) -> dict:
         """The record as a JSON-ready dict, hashes as 0x hex, with its own hash."""
-        d = {f: ("0x" + v.hex() if isinstance(v, bytes) else v) for f, v in zip(RECORD_FIELDS, self.values())}
+        d = {f: ("0x" + v.hex() if isinstance(v, bytes) else v) for f, v in zip(self.fields, self.values())}
         d["hash"] = "0x" + self.hash.hex()
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> BatchRecord:
-        """The record of a dict made by as_json."""
-        vals = [bytes.fromhex(d[f][2:]) if t == "bytes32" else int(d[f]) for f, t in zip(RECORD_FIELDS, RECORD_TYPES)]
+        """The record of a dict made by as_json (ten fields when it has a balances_root)."""
+        names, types = (CUSTODY_FIELDS, CUSTODY_TYPES) if "balances_root" in d else (RECORD_FIELDS, RECORD_TYPES)
+        vals = [bytes.fromhex(d[f][2:]) if t == "bytes32" else int(d[f]) for f, t in zip(names, types)]
         return cls(*vals)
 
 
@@ -61,6 +85,7 @@ class Batch:
     fills: np.ndarray  # FILL_DTYPE, in seq order
     symbols: list[SymbolInfo]  # by engine symbol index
     accounts: dict[int, str]  # engine account id -> name
+    custody: Custody | None = None  # risk on: balances, withdrawals, deltas and deposit count
 
     @property
     def number(self) -> int:
@@ -80,8 +105,11 @@ class Batch:
         """The Merkle tree of the batch's fills, in fill order."""
         return MerkleTree(fill_leaves(self.fills, [s.symbol for s in self.symbols], self.accounts))
 
-    def settlement(self) -> Settlement:
-        """Net settlement deltas of the batch, as columns."""
+    def settlement(self) -> Settlement | DeltaList:
+        """Net settlement deltas of the batch, as columns (risk on: the ones the batch carries, fees
+        included, which its fill rows alone cannot give)."""
+        if self.custody is not None:
+            return DeltaList(self.custody.deltas)
         return settle(self.fills, self.symbols, self.accounts)
 
     def deltas(self) -> list[Delta]:
@@ -99,6 +127,8 @@ class Batch:
             "symbols": [[s.symbol, s.tick_size, s.lot_size] for s in self.symbols],
             "accounts": {str(k): v for k, v in self.accounts.items()},
         }
+        if self.custody is not None:
+            header["custody"] = self.custody.as_json()
         h = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         return MAGIC + struct.pack("<I", len(h)) + h + self.fills.astype(FILL_DTYPE, copy=False).tobytes()
 
@@ -117,9 +147,12 @@ class Batch:
             record = BatchRecord.from_json(header["record"])
             symbols = [SymbolInfo(*s) for s in header["symbols"]]
             accounts = {int(k): v for k, v in header["accounts"].items()}
+            custody = Custody.from_json(header["custody"]) if "custody" in header else None
+            if (custody is None) != (not record.custody):
+                raise ValueError("custody data and record disagree")
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise LedgerError(f"not a well-formed batch: {e}") from None
-        return cls(record, fills, symbols, accounts)
+        return cls(record, fills, symbols, accounts, custody)
 
     def check(self) -> list[str]:
         """Problems found by recomputing the record from the fills (empty when it is consistent)."""
@@ -131,12 +164,22 @@ class Batch:
             seqs = f["seq"]
             if (np.diff(seqs) <= 0).any():
                 out.append(f"batch {r.batch}: fill seqs not strictly increasing")
-            if seqs[0] < r.first_seq or seqs[-1] != r.last_seq:
+            # risk off a batch ends at its last fill; risk on at the end of a command
+            if seqs[0] < r.first_seq or seqs[-1] > r.last_seq or (not r.custody and seqs[-1] != r.last_seq):
                 out.append(f"batch {r.batch}: fills outside seq range {r.first_seq}..{r.last_seq}")
         if self.fill_tree().root != r.fills_root:
             out.append(f"batch {r.batch}: fills root does not match the fills")
         if self.settle_tree().root != r.settle_root:
-            out.append(f"batch {r.batch}: settlement root does not match the fills")
+            out.append(f"batch {r.batch}: settlement root does not match the "
+                       + ("deltas" if r.custody else "fills"))
+        c = self.custody
+        if c is not None:
+            if c.balance_tree().root != r.balances_root:
+                out.append(f"batch {r.batch}: balances root does not match the balances")
+            if c.withdrawal_tree().root != r.withdrawals_root:
+                out.append(f"batch {r.batch}: withdrawals root does not match the withdrawals")
+            if c.deposit_count != r.deposit_count:
+                out.append(f"batch {r.batch}: deposit count {r.deposit_count} but {c.deposit_count} stored")
         return out
 
 
@@ -148,4 +191,17 @@ def build_batch(number: int, prev_hash: bytes, first_seq: int, fills: np.ndarray
     batch = Batch(blank, fills, list(symbols), dict(accounts))
     batch.record = BatchRecord(number, prev_hash, first_seq, int(fills["seq"][-1]), len(fills),
                                batch.fill_tree().root, batch.settle_tree().root)
+    return batch
+
+
+def build_custody_batch(number: int, prev_hash: bytes, first_seq: int, last_seq: int, fills: np.ndarray,
+                        symbols: Sequence[SymbolInfo], accounts: dict[int, str], custody: Custody) -> Batch:
+    """A risk-on batch (docs/balances.md 13.3): events first_seq..last_seq (whole commands; possibly no
+    fill, or no event at all for a heartbeat's empty batch), its fills and its custody data."""
+    fills = np.ascontiguousarray(fills, FILL_DTYPE)
+    batch = Batch(BatchRecord(number, prev_hash, first_seq, last_seq, len(fills), ZERO, ZERO),
+                  fills, list(symbols), dict(accounts), custody)
+    batch.record = BatchRecord(number, prev_hash, first_seq, last_seq, len(fills), batch.fill_tree().root,
+                               custody.settle_tree().root, custody.balance_tree().root,
+                               custody.withdrawal_tree().root, custody.deposit_count)
     return batch

@@ -247,7 +247,7 @@ class FillBatcher:
                     now = time.monotonic()
                     cut = self._cut(now)
                     if cut:
-                        self._inflight = int(cut[0]["seq"][0])
+                        self._inflight = self._first_seq(cut[0])
                         break
                     if self._queued and now >= retry_at:
                         break
@@ -325,6 +325,10 @@ class FillBatcher:
         self._times = [float(arrived[start])] if start < n else []
         self._pending_n = n - start
         return out
+
+    def _first_seq(self, rows: np.ndarray) -> int:
+        """The first seq a cut item of _cut takes (rows of fills here)."""
+        return int(rows["seq"][0])
 
     def _build(self, rows: np.ndarray) -> None:
         """Make the next batch of these rows and queue it durably."""

@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,21 +29,27 @@ def _cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def compiled() -> tuple[list, str]:
     """(abi, deploy bytecode hex) of FillRegistry.vy, compiled once per source and vyper version."""
+    return compile_contract(SOURCE)
+
+
+@cache
+def compile_contract(source_path: Path) -> tuple[list, str]:
+    """(abi, deploy bytecode hex) of a Vyper source, compiled once per source and vyper version (cached on disk)."""
     vyper = require("vyper", "evm")
     Settings = require("vyper.compiler.settings", "evm").Settings
-    source = SOURCE.read_text(encoding="utf-8")
+    source = source_path.read_text(encoding="utf-8")
     key = hashlib.sha256(f"{vyper.__version__}\0{EVM_VERSION}\0{source}".encode()).hexdigest()[:20]
-    cache = _cache_dir() / f"FillRegistry-{key}.json"
+    cache = _cache_dir() / f"{source_path.stem}-{key}.json"
     try:
         out = json.loads(cache.read_text())
         return out["abi"], out["bytecode"]
     except (OSError, ValueError, KeyError):
         pass
     try:
-        out = vyper.compile_code(source, contract_path=str(SOURCE), output_formats=["abi", "bytecode"],
+        out = vyper.compile_code(source, contract_path=str(source_path), output_formats=["abi", "bytecode"],
                                  settings=Settings(evm_version=EVM_VERSION))
     except Exception as e:  # vyper raises many exception types, all of them "does not compile"
-        raise ContractError(f"cannot compile {SOURCE.name}: {e}") from None
+        raise ContractError(f"cannot compile {source_path.name}: {e}") from None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

@@ -1,7 +1,8 @@
 """Proofs of fills and settlement deltas: built from the ledger, checked offline, against the ledger or the chain."""
 from __future__ import annotations
 
-from kabuto.chain.batch import RECORD_FIELDS, RECORD_TYPES, Batch, BatchRecord
+from kabuto.chain.batch import CUSTODY_FIELDS, CUSTODY_TYPES, RECORD_FIELDS, RECORD_TYPES, Batch, BatchRecord
+from kabuto.chain.custody import BALANCE_LEAF_TYPES, WITHDRAWAL_LEAF_TYPES
 from kabuto.chain.errors import ProofError
 from kabuto.chain.fills import FILL_LEAF_FIELDS, FILL_LEAF_TYPES, Fill, fills_from_rows
 from kabuto.chain.ledger import Ledger
@@ -77,12 +78,18 @@ def parse_fill_proof(doc: dict) -> tuple[Fill, BatchRecord, bytes, list[bytes]]:
             f[name] = 0 if side == "buy" else 1
         else:
             f[name] = _value(fill_doc, name, typ, "fill.")
-    record = BatchRecord(*(_value(batch_doc, name, typ, "batch.") for name, typ in zip(RECORD_FIELDS, RECORD_TYPES)))
+    record = parse_record(batch_doc)
     if "hash" in batch_doc:
         _value(batch_doc, "hash", "bytes32", "batch.")
     leaf = _value(doc, "leaf", "bytes32", "")
     proof = _field(doc, "proof", list, "")
     return Fill(**f), record, leaf, [_hash32(p, f"proof[{i}]") for i, p in enumerate(proof)]
+
+
+def parse_record(batch_doc: dict) -> BatchRecord:
+    """A batch record of a proof document (ten fields when it has a balances_root: risk on)."""
+    names, types = ((CUSTODY_FIELDS, CUSTODY_TYPES) if "balances_root" in batch_doc else (RECORD_FIELDS, RECORD_TYPES))
+    return BatchRecord(*(_value(batch_doc, name, typ, "batch.") for name, typ in zip(names, types)))
 
 
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string"}
@@ -153,3 +160,46 @@ def check_against_chain(doc: dict, registry) -> list[str]:
     if not registry.verify_fill(record.batch, leaf, proof):
         return [f"contract {registry.address} rejects the proof for batch {record.batch}"]
     return []
+
+
+# -- custody (risk on, docs/balances.md 13) --------------------------------------------------------------
+
+def withdrawal_proof(ledger: Ledger, wid: int) -> dict:
+    """Withdrawal `wid`, its batch record, leaf and proof: what the vault's claim() takes."""
+    for n in range(ledger.count - 1, -1, -1):  # newest first: a withdrawal is mostly claimed soon after
+        batch = ledger.batch(n)
+        c = batch.custody
+        if c is None:
+            raise ProofError(f"batch {n} of {ledger.dir} is a risk-off batch: no withdrawals")
+        i = c.withdrawal_index(wid)
+        if i is not None:
+            w = c.withdrawals[i]
+            tree = c.withdrawal_tree()
+            return {"withdrawal": {"wid": w.wid, "account": w.account, "asset": w.asset, "amount": w.amount},
+                    "batch": batch.record.as_json(), "leaf_types": list(WITHDRAWAL_LEAF_TYPES),
+                    "leaf": _hex(tree.leaf(i)), "proof": [_hex(p) for p in tree.proof(i)]}
+        if c.withdrawals and c.withdrawals[0].wid < wid:
+            break  # wids grow with batches: it is not in an older one
+    raise ProofError(f"withdrawal {wid} is in no batch of {ledger.dir}")
+
+
+def balance_proof(ledger: Ledger, account: str, asset: str, batch_no: int | None = None) -> dict:
+    """An account's total of an asset in the balances root of a batch (default: the last one, what the
+    vault's escape() takes once frozen), with its leaf and proof."""
+    if not ledger.count:
+        raise ProofError(f"no batch in {ledger.dir}")
+    n = ledger.count - 1 if batch_no is None else batch_no
+    if not 0 <= n < ledger.count:
+        raise ProofError(f"no batch {n} in {ledger.dir}")
+    batch = ledger.batch(n)
+    c = batch.custody
+    if c is None:
+        raise ProofError(f"batch {n} of {ledger.dir} is a risk-off batch: no balances")
+    i = c.balance_index(account, asset)
+    if i is None:
+        raise ProofError(f"account {account} holds no {asset} after batch {n}")
+    b = c.balances[i]
+    tree = c.balance_tree()
+    return {"balance": {"account": b.account, "asset": b.asset, "total": b.total},
+            "batch": batch.record.as_json(), "leaf_types": list(BALANCE_LEAF_TYPES),
+            "leaf": _hex(tree.leaf(i)), "proof": [_hex(p) for p in tree.proof(i)]}

@@ -26,7 +26,13 @@ def register(sub) -> None:
     cs = p.add_subparsers(dest="chain_command", required=True)
 
     q = cs.add_parser("proof", help="print a fill, its batch and its Merkle proof as JSON")
-    q.add_argument("fill_id", type=_fill_id, metavar="FILL_ID", help="the fill event's seq")
+    q.add_argument("fill_id", type=_fill_id, metavar="FILL_ID", nargs="?", help="the fill event's seq")
+    q.add_argument("--withdrawal", type=_fill_id, metavar="WID",
+                   help="risk on: withdrawal WID, its batch and proof (what the vault's claim takes)")
+    q.add_argument("--balance", nargs=2, metavar=("ACCOUNT", "ASSET"),
+                   help="risk on: the account's total of the asset in the last batch's balances root (what the "
+                        "vault's escape takes once frozen), its leaf and proof")
+    q.add_argument("--batch", type=int, metavar="N", help="with --balance: the balances root of batch N")
     q.add_argument("--format", choices=("kabuto", "oz"), default="kabuto",
                    help="kabuto: the fill, its batch record, leaf and proof (what `chain verify` reads); oz: the "
                         "fill tree of its batch as OpenZeppelin's StandardMerkleTree.dump() writes it")
@@ -54,6 +60,10 @@ def register(sub) -> None:
     _ledger_option(d)
     _rpc_options(d, key=True, required=True)
     d.add_argument("--operator", help="operator address (default: the key's address)")
+    d.add_argument("--vault", action="store_true",
+                   help="deploy a Vault (risk on, docs/balances.md 13) instead of a FillRegistry")
+    d.add_argument("--freeze-after", type=int, default=7 * 24 * 3600, metavar="S",
+                   help="with --vault: seconds without a commit after which anyone can freeze it (default 7 days)")
     d.set_defaults(func=cmd_deploy)
 
     y = cs.add_parser("sync", help="commit every ledger batch the contract does not have yet")
@@ -69,24 +79,36 @@ def add_publisher_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chain-contract", metavar="ADDR", help="FillRegistry address (default: from `chain deploy`)")
     p.add_argument("--batch-fills", type=int, default=10_000, metavar="N", help="close a batch at N fills")
     p.add_argument("--batch-ms", type=float, default=1_000, metavar="MS", help="close a batch MS after its first fill")
+    p.add_argument("--batch-heartbeat", type=float, default=3600, metavar="S",
+                   help="risk on: commit an empty batch after S seconds without one (default 3600)")
 
 
 def make_batcher(args: argparse.Namespace, instruments: Sequence,
-                 account_name: Callable[[int], str] | None) -> FillBatcher | None:
-    """The FillBatcher the options ask for (None without --ledger or --chain-rpc)."""
+                 account_name: Callable[[int], str] | None, risk=None) -> FillBatcher | None:
+    """The batcher the options ask for (None without --ledger or --chain-rpc): with risk on (given, or for
+    `kabuto replay` read from its --instruments and --risk) a CustodyBatcher committing balances and
+    withdrawals too, to a Vault with --chain-rpc; else a FillBatcher."""
     ledger = getattr(args, "ledger", None)
     rpc = getattr(args, "chain_rpc", None)
     if not ledger and not rpc:
         return None
     from kabuto.chain.batcher import FillBatcher  # (eth-abi: a fifth of a second to import)
+    if risk is None and hasattr(args, "orders") and getattr(args, "format", "jsonl") == "jsonl":
+        from kabuto.engine.instruments import load_config
+        risk = load_config(getattr(args, "instruments", None), getattr(args, "risk", False))[1]
+    custody = risk is not None and risk.enabled
     ledger = ledger or DEFAULT_DIR
     if rpc:
-        publisher = _evm_publisher(ledger, args)
+        publisher = _evm_publisher(ledger, args, custody)
     else:
         from kabuto.chain.ledger import LedgerPublisher
         publisher = LedgerPublisher(ledger)
-    return FillBatcher(instruments, account_name, publisher, max_fills=getattr(args, "batch_fills", 10_000),
-                       max_ms=getattr(args, "batch_ms", 1_000))
+    kw = {"max_fills": getattr(args, "batch_fills", 10_000), "max_ms": getattr(args, "batch_ms", 1_000)}
+    if custody:
+        from kabuto.chain.custody_batcher import CustodyBatcher
+        return CustodyBatcher(instruments, account_name, publisher, risk,
+                              heartbeat_s=getattr(args, "batch_heartbeat", 3600), **kw)
+    return FillBatcher(instruments, account_name, publisher, **kw)
 
 
 @contextmanager
@@ -138,13 +160,27 @@ def _registry(args: argparse.Namespace):
     return Registry(connect(args.chain_rpc), _contract_address(args))
 
 
-def _evm_publisher(ledger: str, args: argparse.Namespace):
+def _evm_publisher(ledger: str, args: argparse.Namespace, custody: bool | None = None):
+    """The EVM publisher of a ledger: to a Vault for risk-on batches (custody, or a deployment recorded by
+    `chain deploy --vault`), else to a FillRegistry."""
     from kabuto.chain.contract import connect, load_key
     from kabuto.chain.evm import EvmPublisher
     if not getattr(args, "chain_key", None):
         raise ContractError("--chain-rpc needs --chain-key")
     args.ledger = ledger
+    if custody is None:
+        custody = _deployment(ledger).get("kind") == "vault"
+    if custody:
+        from kabuto.chain.vault import VaultPublisher
+        return VaultPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), _contract_address(args))
     return EvmPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), _contract_address(args))
+
+
+def _deployment(ledger: str) -> dict:
+    try:
+        return json.loads((Path(ledger) / DEPLOYMENT).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _open_ledger(path: str):
@@ -153,11 +189,25 @@ def _open_ledger(path: str):
 
 
 def cmd_proof(args: argparse.Namespace) -> int:
-    """kabuto chain proof FILL_ID"""
-    from kabuto.chain.proof import fill_batch, fill_proof, oz_tree
+    """kabuto chain proof FILL_ID | --withdrawal WID | --balance ACCOUNT ASSET"""
+    from kabuto.chain.proof import balance_proof, fill_batch, fill_proof, oz_tree, withdrawal_proof
+    asked = [x for x in (args.fill_id, args.withdrawal, args.balance) if x is not None]
+    if len(asked) != 1:
+        raise ProofError("give one of FILL_ID, --withdrawal WID, --balance ACCOUNT ASSET")
+    if args.batch is not None and args.balance is None:
+        raise ProofError("--batch goes with --balance")
+    if args.fill_id is None and args.format == "oz":
+        raise ProofError("--format oz dumps a fill tree: give a FILL_ID")
     ledger = _open_ledger(args.ledger)
     try:
-        doc = oz_tree(fill_batch(ledger, args.fill_id)[0]) if args.format == "oz" else fill_proof(ledger, args.fill_id)
+        if args.withdrawal is not None:
+            doc = withdrawal_proof(ledger, args.withdrawal)
+        elif args.balance is not None:
+            doc = balance_proof(ledger, args.balance[0], args.balance[1], args.batch)
+        elif args.format == "oz":
+            doc = oz_tree(fill_batch(ledger, args.fill_id)[0])
+        else:
+            doc = fill_proof(ledger, args.fill_id)
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     finally:
         ledger.close()
@@ -302,13 +352,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from kabuto.chain.contract import connect, deploy, load_key
     w3 = connect(args.chain_rpc)
     with node_errors():
-        address = deploy(w3, load_key(args.chain_key), args.operator)
+        if args.vault:
+            from kabuto.chain.vault import deploy_vault
+            address = deploy_vault(w3, load_key(args.chain_key), args.operator, args.freeze_after)
+        else:
+            address = deploy(w3, load_key(args.chain_key), args.operator)
         chain_id = w3.eth.chain_id
     path = Path(args.ledger)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        (path / DEPLOYMENT).write_text(json.dumps({"contract": address, "chain_id": chain_id,
-                                                   "rpc": args.chain_rpc}, indent=2) + "\n")
+        (path / DEPLOYMENT).write_text(json.dumps({"contract": address, "chain_id": chain_id, "rpc": args.chain_rpc,
+                                                   "kind": "vault" if args.vault else "registry"}, indent=2) + "\n")
     except OSError as e:
         raise ContractError(f"deployed {address} but cannot write {path / DEPLOYMENT}: {e.strerror}") from None
     print(address)

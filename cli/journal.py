@@ -12,8 +12,9 @@ from pathlib import Path
 import msgpack
 import numpy as np
 from kabuto.durability.journal import JournalError, JournalReader, read_seal, segments
-from kabuto.durability.recovery import journal_dir, meta_instruments, read_meta
+from kabuto.durability.recovery import journal_dir, meta_instruments, meta_risk, read_meta
 from kabuto.durability.snapshot import load_newest
+from kabuto.engine.assets import amount_text, rate_text
 from kabuto.engine.codes import STP_NAMES, TIF_NAMES, Flag, Op, OrdType
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.oracle import oracle_line
@@ -24,7 +25,11 @@ HAS_PX, HAS_QTY, HAS_TS, BAND_ON = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag
 HALT_TEXT = {int(Op.HALT): "halt", int(Op.RESUME): "resume", int(Op.HALT_ALL): "halt_all",
              int(Op.RESUME_ALL): "resume_all", int(Op.TICK): "tick"}
 ORACLE = int(Op.ORACLE)
-OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject", ORACLE: "oracle", **HALT_TEXT}
+PROTECT = int(Flag.PROTECT)
+DEPOSIT, WITHDRAW, FEES, TIER = int(Op.DEPOSIT), int(Op.WITHDRAW), int(Op.FEES), int(Op.TIER)
+BALANCE_TEXT = {DEPOSIT: "deposit", WITHDRAW: "withdraw", FEES: "fees", TIER: "tier"}
+OP_TEXT = {NEW: "new", CANCEL: "cancel", AMEND: "amend", REF: "ref", REJECT: "reject", ORACLE: "oracle", **HALT_TEXT,
+           **BALANCE_TEXT}
 TIF_TEXT = {int(v): k for k, v in TIF_NAMES.items()}
 STP_TEXT = {int(v): k for k, v in STP_NAMES.items()}
 SIDE_TEXT = ("buy", "sell")
@@ -136,7 +141,10 @@ def ref_price(ins: Instrument, ticks: int, band: tuple[int, int] | None) -> str:
 def export(args: argparse.Namespace) -> int:
     """Write the journal's order commands as order-log JSON lines (gateway rejects have no line)."""
     jdir = journal_dir(args.dir)
-    instruments = meta_instruments(read_meta(jdir))
+    meta = read_meta(jdir)
+    instruments = meta_instruments(meta)
+    risk = meta_risk(meta)  # risk on: deposits, withdrawals, fees and tiers are lines too (replay them --risk)
+    assets = risk.assets if risk is not None else ()
     symbols = [i.symbol for i in instruments]
     try:
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
@@ -158,6 +166,18 @@ def export(args: argparse.Namespace) -> int:
                     if otype != int(OrdType.MARKET):
                         d["px"] = _dec(px, pexp)
                     d.update(qty=_dec(qty, qexp), tif=TIF_TEXT.get(tif, tif), stp=STP_TEXT.get(stp, stp))
+                    if otype == int(OrdType.MARKET) and flags & PROTECT:
+                        d["protect"] = _dec(px, pexp)
+                elif op == DEPOSIT:
+                    d = {"op": "deposit", "dep": oid, "acct": names[acct], "asset": assets[sym].name,
+                         "amount": amount_text(qty, assets[sym].decimals)}
+                elif op == WITHDRAW:
+                    d = {"op": "withdraw", "acct": names[acct], "asset": assets[sym].name,
+                         "amount": amount_text(qty, assets[sym].decimals)}
+                elif op == FEES:
+                    d = {"op": "fees", "tier": oid, "maker_bps": rate_text(px), "taker_bps": rate_text(qty)}
+                elif op == TIER:
+                    d = {"op": "tier", "acct": names[acct], "tier": oid}
                 elif op == CANCEL:
                     d = {"op": "cancel", "oid": oid}
                 elif op == AMEND:

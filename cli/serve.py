@@ -66,6 +66,10 @@ def register(subparsers) -> None:
     p.add_argument("--operators", nargs="+", default=[], metavar="ACCOUNT",
                    help="accounts allowed to set reference prices (`ref`, which moves price bands; "
                         "default: none)")
+    p.add_argument("--risk", action="store_true",
+                   help="balances, holds and fees on (docs/balances.md), also when the instruments file does not "
+                        "say [risk] enabled = true; deposits are operator commands (kabuto deposit). A data "
+                        "directory whose journal exists keeps the setting it was written with")
     p.add_argument("--oracles", nargs="+", default=[], metavar="ACCOUNT",
                    help="accounts allowed to send oracle updates of oracle instruments (`oracle`; "
                         "docs/market-integrity.md 6; default: none)")
@@ -160,8 +164,42 @@ def register(subparsers) -> None:
                    help="the venue's state directory (default: %(default)s)")
     o.set_defaults(func=send_oracle)
 
+    register_balances(subparsers, d)
+
     from kabuto.cli import journal as journal_cli
     journal_cli.register(subparsers)
+
+
+def register_balances(subparsers, d: C.GatewayConfig) -> None:
+    """kabuto deposit, withdraw and balances: a venue with risk on (docs/balances.md 14)."""
+    dep = subparsers.add_parser("deposit", help="credit an account on a running venue with risk on (operators, "
+                                                "the embedded custodian)",
+                                description="Log on to the venue of DATA_DIR as an operator account (serve "
+                                            "--operators) and credit ACCOUNT with AMOUNT of ASSET; the venue gives "
+                                            "the deposit the next deposit id (docs/balances.md 4).")
+    dep.add_argument("target", metavar="ACCOUNT", help="the account credited (@fees included)")
+    dep.add_argument("asset")
+    dep.add_argument("amount", help="a decimal with at most the asset's decimals")
+    wd = subparsers.add_parser("withdraw", help="withdraw from an account on a running venue with risk on",
+                               description="Log on to the venue of DATA_DIR as --account and withdraw AMOUNT of ASSET "
+                                           "from its own available funds (an operator may name another account "
+                                           "with --from, @fees included).")
+    wd.add_argument("asset")
+    wd.add_argument("amount", help="a decimal with at most the asset's decimals")
+    wd.add_argument("--from", dest="target", metavar="ACCOUNT",
+                    help="operators: withdraw from this account instead of their own")
+    bal = subparsers.add_parser("balances", help="an account's total and held per asset on a running venue with "
+                                                 "risk on",
+                                description="Log on to the venue of DATA_DIR as --account and print the total and "
+                                            "held of every asset ACCOUNT (default: --account itself; another "
+                                            "account's for operators only) holds some of.")
+    bal.add_argument("target", metavar="ACCOUNT", nargs="?")
+    for p, func in ((dep, send_deposit), (wd, send_withdraw), (bal, show_balances)):
+        p.add_argument("--account", required=True, help="the account to log on as (with CurveZMQ: its key in "
+                                                        "DATA_DIR/keys)")
+        p.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR",
+                       help="the venue's state directory (default: %(default)s)")
+        p.set_defaults(func=func)
 
 
 def config_from_args(args: argparse.Namespace) -> C.GatewayConfig:
@@ -184,15 +222,30 @@ def load_sink(spec: str, instruments, data_dir: Path):
     return factory(instruments, data_dir)
 
 
+def venue_risk(args: argparse.Namespace, path: str | None):
+    """The venue's instruments and balances configuration: risk on by the file or --risk, unless the data
+    directory's journal says otherwise (recovery replays with the setting the journal was written with)."""
+    import dataclasses
+
+    from kabuto.durability.recovery import recorded_risk
+    from kabuto.engine.instruments import load_config
+    instruments, risk = load_config(path, args.risk)
+    recorded = None if args.no_journal else recorded_risk(args.data_dir)
+    if recorded is not None and recorded != risk.enabled:
+        log.warning(f"the journal in {args.data_dir} was written with risk {'on' if recorded else 'off'}: "
+                    f"the venue runs with risk {'on' if recorded else 'off'}")
+        risk = load_config(path, True)[1] if recorded else dataclasses.replace(risk, enabled=False)
+    return instruments, risk
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the venue until SIGINT or SIGTERM."""
-    from kabuto.engine.instruments import load_instruments
     from kabuto.gateway.server import Server
     config = config_from_args(args)
-    instruments = load_instruments(str(config.instruments) if config.instruments else None)
+    instruments, risk = venue_risk(args, str(config.instruments) if config.instruments else None)
     sinks = [load_sink(spec, instruments, config.data_dir) for spec in args.sink]
-    journal = None if args.no_journal else durability(args, instruments)
-    server = Server(config, instruments, journal=journal, sinks=sinks)
+    journal = None if args.no_journal else durability(args, instruments, risk)
+    server = Server(config, instruments, journal=journal, sinks=sinks, risk=risk)
     if not args.no_chain:  # the embedded default: fills batched to a local ledger, or also to an EVM node
         from kabuto.cli.chain import make_batcher
         args.ledger = args.ledger or config.data_dir / "chain"
@@ -218,6 +271,8 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         if journal is not None:
             signal.signal(signal.SIGUSR1, lambda *_: journal.request_snapshot())
+        if server.risk is not None:
+            log.info(f"risk        on: balances, holds and fees; assets {', '.join(a.name for a in risk.assets)}")
         log.info(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
         server.run()
     except BaseException:
@@ -231,7 +286,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def durability(args: argparse.Namespace, instruments):
+def durability(args: argparse.Namespace, instruments, risk=None):
     """The journal and snapshots of a serve command line (durability/recovery.py)."""
     from kabuto.durability.recovery import Durability
     f = args.fsync
@@ -252,7 +307,7 @@ def durability(args: argparse.Namespace, instruments):
         except OSError as e:
             raise ConfigError(f"cannot read instruments file {args.instruments}: {e.strerror}") from None
     return Durability(args.data_dir, instruments, text, policy, ms, args.snapshot_every, args.segment_bytes,
-                      prune_journal=args.prune_journal, truncate_corrupt_tail=args.truncate_corrupt_tail)
+                      prune_journal=args.prune_journal, truncate_corrupt_tail=args.truncate_corrupt_tail, risk=risk)
 
 
 def set_reference(args: argparse.Namespace) -> int:
@@ -356,6 +411,49 @@ def send_oracle_series(args: argparse.Namespace) -> int:
                 sent += 1
     print(f"kabuto oracle: {sent} updates taken, {refused} refused")
     return 0 if not refused else 1
+
+
+def send_deposit(args: argparse.Namespace) -> int:
+    """Send one deposit to a running venue and say what it answered."""
+    from kabuto.gateway.client import Client
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        req = c.deposit(args.target, args.asset, args.amount)
+        _, _, account, dep = c.wait_reply(req)
+        refused = rejections(c, req)
+    if refused:
+        print(f"kabuto deposit: deposit {dep} of {args.amount} {args.asset} to {account} rejected: "
+              f"{refused[0].reason}", file=sys.stderr)
+        return 1
+    print(f"kabuto deposit: deposit {dep}: {args.amount} {args.asset} credited to {account}")
+    return 0
+
+
+def send_withdraw(args: argparse.Namespace) -> int:
+    """Send one withdrawal to a running venue and say what it answered."""
+    from kabuto.gateway.client import Client
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        req = c.withdraw(args.asset, args.amount, args.target)
+        _, _, account, wid = c.wait_reply(req)
+        refused = rejections(c, req)
+    if wid is None:
+        why = refused[0].reason if refused else "rejected"
+        print(f"kabuto withdraw: {args.amount} {args.asset} from {account} rejected: {why}", file=sys.stderr)
+        return 1
+    print(f"kabuto withdraw: withdrawal {wid}: {args.amount} {args.asset} from {account}")
+    return 0
+
+
+def show_balances(args: argparse.Namespace) -> int:
+    """Print an account's balances on a running venue: one line per asset, total and held."""
+    from kabuto.gateway.client import Client
+    with Client.from_data_dir(args.data_dir, args.account) as c:
+        balances = c.balances(args.target)
+    name = args.target or args.account
+    if not balances:
+        print(f"kabuto balances: {name} holds nothing")
+    for asset, (total, held) in balances.items():
+        print(f"{name} {asset} total {total} held {held}")
+    return 0
 
 
 def keygen(args: argparse.Namespace) -> int:

@@ -31,16 +31,20 @@ import msgpack
 import numpy as np
 from kabuto.durability.journal import FORMAT, JournalError, JournalReader, JournalWriter, fsync_dir, segments
 from kabuto.durability.snapshot import Snapshot, capture, load_newest, snapshot_name, snapshot_seq, write_snapshot
+from kabuto.engine.assets import Risk
 from kabuto.engine.codes import Op, Reason
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import (
     DEFAULT_INDICATIVE_MS,
     DEFAULT_REOPEN_MS,
     Instrument,
+    load_config,
     load_instruments,
+    parse_config,
     parse_instruments,
 )
 from kabuto.engine.records import COMMAND_DTYPE
+from kabuto.engine.state import M_DEP
 from kabuto.venue.accounts import CL, OID, SESSION, SLOT, new_order
 from kabuto.venue.commands import C_COD
 
@@ -128,6 +132,45 @@ def meta_instruments(meta: dict) -> list[Instrument]:
     """The instruments a journal was written with."""
     text = meta.get("instruments_toml")
     return load_instruments(None) if text is None else parse_instruments(tomllib.loads(text))
+
+
+def risk_spec(risk: Risk | None) -> list | None:
+    """What journal.json records of a venue with risk on (None: risk off), and what must not change between the
+    run that wrote a journal and the one reading it: assets, each instrument's legs and unit factors, the fee
+    schedule the venue started with."""
+    if risk is None or not risk.enabled:
+        return None
+    return [[[a.name, a.decimals] for a in risk.assets], list(risk.base), list(risk.quote), list(risk.bf),
+            list(risk.qf), [list(t) for t in risk.tiers]]
+
+
+def recorded_risk(data_dir: Path) -> bool | None:
+    """Whether the journal of a data (or journal) directory was written with risk on; None when there is no
+    journal yet. A journal without the record (older journals among them) was written with risk off."""
+    jdir = journal_dir(Path(data_dir))
+    if not (jdir / META).exists():
+        return None
+    return read_meta(jdir).get("risk") is not None
+
+
+def meta_risk(meta: dict, instruments_toml: str | None = None) -> Risk | None:
+    """The balances configuration a journal was written with (None: risk off), from its instruments file
+    (or instruments_toml, when given: an instruments file the reader names), checked against the record."""
+    spec = meta.get("risk")
+    if spec is None:
+        return None
+    text = instruments_toml if instruments_toml is not None else meta.get("instruments_toml")
+    _, risk = load_config(None, True) if text is None else parse_config(tomllib.loads(text), True)
+    if risk_spec(risk) != spec:
+        raise JournalError("the journal was written with other assets, unit factors or fee tiers than its "
+                           "instruments file gives")
+    return risk
+
+
+def journal_engine(jdir: Path, instruments: Sequence[Instrument]) -> Engine:
+    """An empty engine as the venue that wrote the journal ran it: with risk on when it did, "@fees" as account 0."""
+    risk = meta_risk(read_meta(jdir)) if (jdir / META).exists() else None
+    return Engine(instruments, risk=risk, fee_acct=0) if risk is not None else Engine(instruments)
 
 
 class Applied(NamedTuple):
@@ -222,7 +265,7 @@ def recover_state(data_dir: Path, instruments: Sequence[Instrument], use_snapsho
     given) plus the journal after it, through the kernel; on_events(events, first seq, account names)
     sees every replayed batch. cut_corrupt_tail: a corrupt end of the journal is to be cut, not refused."""
     data_dir = Path(data_dir)
-    engine = engine if engine is not None else Engine(instruments)
+    engine = engine if engine is not None else journal_engine(data_dir / "journal", instruments)
     snap = load_newest(data_dir / "snapshots", max_snapshot_seq) if use_snapshot else None
     names: list[str] = []
     owners = Owners()
@@ -250,11 +293,12 @@ class Durability:
     def __init__(self, data_dir: Path, instruments: Sequence[Instrument], instruments_toml: str | None = None,
                  fsync: str = "always", batch_ms: float = 0.0, snapshot_every: int = 1_000_000,
                  segment_bytes: int = 64 << 20, prune_journal: bool = False,
-                 truncate_corrupt_tail: bool = False):
+                 truncate_corrupt_tail: bool = False, risk: Risk | None = None):
         self.jdir = Path(data_dir) / "journal"
         self.sdir = Path(data_dir) / "snapshots"
         self.instruments = list(instruments)
         self.instruments_toml = instruments_toml
+        self.risk = risk if risk is not None and risk.enabled else None  # recorded in journal.json (risk on)
         self.fsync, self.batch_ms, self.segment_bytes = fsync, batch_ms, segment_bytes
         self.snapshot_every = snapshot_every
         self.prune_journal = prune_journal  # delete segments the kept snapshots make unnecessary
@@ -283,9 +327,17 @@ class Durability:
             if meta.get("instruments") != specs:
                 raise JournalError(f"the journal in {self.jdir} was written with other instruments; "
                                    f"start with the same instruments file or another --data-dir")
+            if meta.get("risk") != risk_spec(self.risk):
+                on = "on" if meta.get("risk") is not None else "off"
+                other = " and other assets, unit factors or fee tiers" if on == "on" and self.risk else ""
+                raise JournalError(f"the journal in {self.jdir} was written with risk {on}{other}; start with the "
+                                   f"same instruments file or another --data-dir")
             self._format = meta["version"]
             return
-        self._write_meta({"instruments": specs, "instruments_toml": self.instruments_toml})
+        meta = {"instruments": specs, "instruments_toml": self.instruments_toml}
+        if self.risk is not None:  # a journal without it was written with risk off (older journals stay valid)
+            meta["risk"] = risk_spec(self.risk)
+        self._write_meta(meta)
 
     def _write_meta(self, meta: dict) -> None:
         try:
@@ -368,6 +420,7 @@ class Durability:
             restored.append((rec, bool(own[1])))
             next_oid = max(next_oid, oid + 1)
         entry.next_oid = max(entry.next_oid, next_oid)
+        entry.next_dep = int(server.engine.state.meta[M_DEP]) + 1  # deposit ids go on gapless (docs/balances.md 4)
         # a symbol's market data seq never exceeds the venue's event count: starting every symbol
         # above it is a forward jump, which subscribers see as a gap and resync from a snapshot
         if server.engine.seq:
@@ -533,9 +586,17 @@ def replay_journal(args) -> int:
     instruments = load_instruments(args.instruments) if args.instruments else meta_instruments(meta)
     if instrument_specs(instruments) != meta.get("instruments"):
         raise JournalError(f"the journal in {jdir} was written with other instruments")
-    engine = Engine(instruments)
+    text = None
+    if args.instruments:
+        try:
+            text = Path(args.instruments).read_text()
+        except OSError as e:
+            raise JournalError(f"cannot read {args.instruments}: {e.strerror}") from None
+    # the venue's risk setting, whatever the command line says (docs/balances.md 1)
+    risk = meta_risk(meta, text)
+    engine = Engine(instruments, risk=risk, fee_acct=0) if risk is not None else Engine(instruments)
     accounts = Accounts()
-    encoder = Encoder(instruments, accounts)
+    encoder = Encoder(instruments, accounts, risk)
     try:
         out = open(args.events, "wb") if args.events else sys.stdout.buffer
     except OSError as e:
@@ -557,5 +618,6 @@ def replay_journal(args) -> int:
     if reader.torn is not None:
         log.warning("journal: %s (ignored)", reader.torn)
     if args.book_out:
-        write_book(args.book_out, engine, instruments)
+        engine.accounts = accounts  # the account names of "@balances" (as kabuto replay of an order log does)
+        write_book(args.book_out, engine, instruments, risk)
     return 0

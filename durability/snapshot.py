@@ -20,13 +20,22 @@ from pathlib import Path
 import msgpack
 import numpy as np
 from kabuto.durability.journal import JournalError, fsync_dir
-from kabuto.engine.state import HASH_FIELDS, LEVEL_FIELDS, ORDER_FIELDS, State, new_state, rebuild_hash
+from kabuto.engine.state import (
+    HASH_FIELDS,
+    LEVEL_FIELDS,
+    ORDER_FIELDS,
+    RISK_FIELDS,
+    State,
+    new_state,
+    rebuild_hash,
+)
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"KABUTO-SNAPSHOT-1\n"
 SUFFIX = ".snap"
-ROW_GROUPS = (ORDER_FIELDS, LEVEL_FIELDS, HASH_FIELDS)
+# (an order's rates and fee accumulator, risk on, are rows of their own: one placeholder row with risk off)
+ROW_GROUPS = (ORDER_FIELDS, LEVEL_FIELDS, HASH_FIELDS, RISK_FIELDS)
 
 
 @dataclass

@@ -5,12 +5,16 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from kabuto.engine.assets import Risk, amount_text
+from kabuto.engine.codes import Ev
 from kabuto.engine.instruments import Instrument
 from kabuto.gateway import protocol as P
 from kabuto.gateway.config import GatewayConfig
 from kabuto.gateway.units import TextCache
 from kabuto.venue.accounts import CL, OID, SIDE, SLOT, SYM, Session
-from kabuto.venue.sequencer import HaltSet, MassCancel, OracleSet, ReferenceSet
+from kabuto.venue.sequencer import BalanceSet, HaltSet, MassCancel, OracleSet, ReferenceSet
+
+WITHDRAWN = int(Ev.WITHDRAWN)
 
 
 def instrument_specs(instruments: Sequence[Instrument]) -> dict[str, dict]:
@@ -54,10 +58,34 @@ def error(req: int | None, reason: int, text: str) -> list:
     return [P.ERROR, req, P.reason_text(reason), text]
 
 
-def acknowledged(ack: MassCancel | ReferenceSet | HaltSet | OracleSet, cm: np.ndarray) -> list:
-    """The answer to a request acknowledged after its batch ran."""
+def balances(req: int, name: str, acct: int, a_bal: np.ndarray, risk: Risk) -> list:
+    """The answer to `balances`: {asset: [total, held]} of every asset the account holds some of (decimal texts)."""
+    out = {}
+    if 0 <= acct < len(a_bal):
+        for a, (total, held) in enumerate(a_bal[acct].tolist()):
+            if total or held:
+                d = risk.assets[a].decimals
+                out[risk.assets[a].name] = [amount_text(total, d), amount_text(held, d)]
+    return [P.BALANCES, req, name, out]
+
+
+def _withdrawal_id(ack: BalanceSet, events: np.ndarray | None, t0: int) -> int | None:
+    """The wid of the withdrawal a withdraw request made (None: it was rejected)."""
+    if events is None:
+        return None
+    hit = np.flatnonzero((events["ts"] == t0 + ack.index) & (events["kind"] == WITHDRAWN))
+    return int(events["oid"][hit[0]]) if len(hit) else None
+
+
+def acknowledged(ack: MassCancel | ReferenceSet | HaltSet | OracleSet | BalanceSet, cm: np.ndarray,
+                 events: np.ndarray | None = None, t0: int = 0) -> list:
+    """The answer to a request acknowledged after its batch ran (events: the batch's, t0 its first ts)."""
     if type(ack) is MassCancel:
         return [P.MASS_CANCEL, ack.req, ack.canceled(cm)]
+    if type(ack) is BalanceSet:
+        if ack.kind == P.WITHDRAW:
+            return [P.WITHDRAW, ack.req, *ack.fields, _withdrawal_id(ack, events, t0)]
+        return [ack.kind, ack.req, *ack.fields]
     if type(ack) is OracleSet:
         return [P.ORACLE, ack.req, ack.symbol]
     if type(ack) is HaltSet:

@@ -45,6 +45,20 @@ class Report(NamedTuple):
     open: str | None
     reason: str | None
     role: str | None
+    fee: str | None = None  # a fill with risk on: this account's fee in the quote asset (a rebate negative)
+
+
+class BalanceReport(NamedTuple):
+    """A balance, deposited or withdrawn report (risk on; docs/protocol.md, Balance reports)."""
+    ev: str
+    seq: int
+    ts: int
+    req: int | None
+    asset: str
+    amount: str | None  # deposited, withdrawn: the amount
+    total: str | None   # balance: the account's total of the asset now
+    held: str | None    # balance: the part its live orders hold
+    id: int | None      # deposited: the deposit id; withdrawn: the withdrawal id
 
 
 def venue_info(data_dir: str | Path) -> dict:
@@ -64,9 +78,10 @@ def _secure(sock: zmq.Socket, cred: Credentials | None) -> None:
 
 
 def new_command(req: int, cl_oid, sym: str, side: str, qty, px=None, type: str = "limit",
-                tif: str | None = None, stp: str | None = None) -> list:
-    """The wire array of a new order (for batches)."""
-    return [P.NEW, req, cl_oid, sym, side, type, px, qty, tif, stp]
+                tif: str | None = None, stp: str | None = None, protect=None) -> list:
+    """The wire array of a new order (for batches); protect: a market order's protection price (risk on)."""
+    cmd = [P.NEW, req, cl_oid, sym, side, type, px, qty, tif, stp]
+    return cmd if protect is None else cmd + [str(protect)]
 
 
 class Client:
@@ -93,6 +108,7 @@ class Client:
         self._last_sent = time.monotonic()
         self._auto_hb: set[int] = set()
         self.reports: deque[Report] = deque()   # execution reports not yet consumed
+        self.balance_reports: deque[BalanceReport] = deque()  # balance, deposited, withdrawn (risk on)
         self.replies: dict[int, list] = {}      # answers by request id
         self.errors: list[list] = []            # error answers without a request id
         self.session: dict = {}
@@ -144,11 +160,43 @@ class Client:
         return self.session
 
     def new(self, sym: str, side: str, qty, px=None, *, type: str = "limit", tif: str | None = None,
-            stp: str | None = None, cl_oid=None) -> int | str:
-        """Send a new order; returns its client order id."""
+            stp: str | None = None, cl_oid=None, protect=None) -> int | str:
+        """Send a new order; returns its client order id. protect: a market order's protection price (risk on)."""
         cl = self.next_cl_oid() if cl_oid is None else cl_oid
-        self.send(new_command(self.next_req(), cl, sym, side, qty, px, type, tif, stp))
+        self.send(new_command(self.next_req(), cl, sym, side, qty, px, type, tif, stp, protect))
         return cl
+
+    def deposit(self, account: str, asset: str, amount) -> int:
+        """Credit an account (operator accounts, embedded custodian); returns the req. wait_reply(req) gives
+        ["deposit", req, account, deposit id] (a `rejected` report for the req comes first when it was rejected)."""
+        req = self.next_req()
+        self.send([P.DEPOSIT, req, account, asset, str(amount)])
+        return req
+
+    def withdraw(self, asset: str, amount, account: str | None = None) -> int:
+        """Withdraw from this account (or, for an operator, from account); returns the req. wait_reply(req)
+        gives ["withdraw", req, account, withdrawal id or nil when rejected]."""
+        req = self.next_req()
+        self.send([P.WITHDRAW, req, asset, str(amount)] + ([account] if account is not None else []))
+        return req
+
+    def fees(self, tier: int, maker_bps, taker_bps) -> int:
+        """Set a fee tier's rates in basis points (operator accounts); returns the req."""
+        req = self.next_req()
+        self.send([P.FEES, req, tier, str(maker_bps), str(taker_bps)])
+        return req
+
+    def tier(self, account: str, tier: int) -> int:
+        """Put an account in a fee tier (operator accounts); returns the req."""
+        req = self.next_req()
+        self.send([P.TIER, req, account, tier])
+        return req
+
+    def balances(self, account: str | None = None) -> dict[str, list[str]]:
+        """{asset: [total, held]} of this account (or, for an operator, of account): the assets it holds some of."""
+        req = self.next_req()
+        self.send([P.BALANCES, req] + ([account] if account is not None else []))
+        return self.wait_reply(req)[3]
 
     def cancel(self, cl_oid) -> int:
         """Cancel one of the account's orders; returns the request id."""
@@ -256,7 +304,11 @@ class Client:
     def _dispatch(self, msg: list) -> None:
         kind = msg[0]
         if kind == P.REPORTS:
-            self.reports.extend(Report._make(r) for r in msg[1])
+            for r in msg[1]:
+                if r[0] in P.BALANCE_EVS:
+                    self.balance_reports.append(BalanceReport(*r[:len(P.BALANCE_FIELDS)]))
+                else:
+                    self.reports.append(Report(*r[:len(Report._fields)]))
         elif kind == P.ERROR and msg[1] is None:
             self.errors.append(msg)
         elif msg[1] in self._auto_hb:
@@ -289,6 +341,20 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ClientError("no matching execution report within the timeout")
+            self.poll(min(left, 0.05))
+
+    def wait_balance(self, pred: Callable[[BalanceReport], bool] = lambda r: True,
+                     timeout: float | None = None) -> BalanceReport:
+        """The first unconsumed balance, deposited or withdrawn report matching pred (removed from the queue)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            for r in self.balance_reports:
+                if pred(r):
+                    self.balance_reports.remove(r)
+                    return r
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ClientError("no matching balance report within the timeout")
             self.poll(min(left, 0.05))
 
     def wait_reports(self, n: int, pred: Callable[[Report], bool] = lambda r: True,

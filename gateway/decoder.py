@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgpack
+from kabuto.engine.assets import MAX_TIER, Risk
 from kabuto.engine.codes import Flag, OrdType, Reason, Stp, Tif
 from kabuto.engine.instruments import Instrument, symbol_index
 from kabuto.gateway import protocol as P
 from kabuto.gateway.errors import ProtocolError
+from kabuto.replay.orderlog import amount_units, rate_value
 from kabuto.venue.commands import (
     C_AMEND,
     C_CANCEL,
@@ -38,7 +40,7 @@ SIDES = {"buy": 0, "sell": 1}
 TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
 TIFS = {t.name: int(t) for t in Tif}
 STPS = {s.name.lower(): int(s) for s in Stp}
-HAS_PX, HAS_QTY = int(Flag.HAS_PX), int(Flag.HAS_QTY)
+HAS_PX, HAS_QTY, PROTECT = int(Flag.HAS_PX), int(Flag.HAS_QTY), int(Flag.PROTECT)
 R_MALFORMED, R_UNKNOWN_SYMBOL, R_BAD_TIF, R_BAD_STP = (int(Reason.MALFORMED), int(Reason.UNKNOWN_SYMBOL),
                                                        int(Reason.BAD_TIF), int(Reason.BAD_STP))
 MAX_DECIMAL_TEXT = 40
@@ -121,10 +123,14 @@ def logon_options(opts: dict, req: int) -> tuple[str | None, bool]:
 class Decoder:
     """Turns client frames into requests for one set of instruments."""
 
-    def __init__(self, instruments: Sequence[Instrument], max_batch: int = 1000):
+    def __init__(self, instruments: Sequence[Instrument], max_batch: int = 1000, risk: Risk | None = None):
         self.symbols = symbol_index(instruments)
         self.max_batch = max_batch
         self.decimals = DecimalCache()
+        # balances (docs/balances.md): the five balance messages and `protect` are read with risk on only
+        self.risk = risk if risk is not None and risk.enabled else None
+        self.assets = self.risk.asset_index() if self.risk else {}
+        self.asset_decimals = [a.decimals for a in self.risk.assets] if self.risk else []
 
     def decode(self, payload: bytes) -> tuple[str, int | None, object]:
         """(kind, req, body) of one frame; raises ProtocolError when it is not a readable request.
@@ -175,11 +181,48 @@ class Decoder:
             if len(msg) != 3 or type(msg[2]) is not dict:
                 raise ProtocolError(R_MALFORMED, "oracle is [\"oracle\", req, {sym, px, mult, market, ots, ...}]", req)
             return kind, req, msg[2]
+        if kind in P.BALANCE_KINDS:
+            return kind, req, self._balance_message(kind, req, msg)
         if kind in SESSION_KINDS:
             if len(msg) != 2:
                 raise ProtocolError(R_MALFORMED, f"{kind} is [\"{kind}\", req]", req)
             return kind, req, None
         raise ProtocolError(R_MALFORMED, "unknown message kind", req)
+
+    def _asset_amount(self, asset, amount) -> tuple[int, int]:
+        """(asset id or -1 when the venue has no such asset, amount in its units or 0 when not valid)."""
+        a = self.assets.get(asset, -1)
+        return a, amount_units(amount, self.asset_decimals[a]) if a >= 0 else 0
+
+    def _balance_message(self, kind: str, req: int, msg: list):
+        """The body of a deposit, withdraw, fees, tier or balances request (docs/protocol.md, Balances);
+        only the shape is checked here: authorization first, then the values, is the session stage's order."""
+        if self.risk is None:
+            raise ProtocolError(R_MALFORMED, f"{kind}: this venue runs with risk off (serve --risk)", req)
+        n = len(msg)
+        if kind == P.DEPOSIT:  # ["deposit", req, acct, asset, amount]
+            if n != 5 or type(msg[2]) is not str or type(msg[3]) is not str:
+                raise ProtocolError(R_MALFORMED, "deposit is [\"deposit\", req, account, asset, amount]", req)
+            return (msg[2], *self._asset_amount(msg[3], msg[4]))
+        if kind == P.WITHDRAW:  # ["withdraw", req, asset, amount, account or nil]
+            acct = msg[4] if n == 5 else None
+            if n not in (4, 5) or type(msg[2]) is not str or (acct is not None and type(acct) is not str):
+                raise ProtocolError(R_MALFORMED, "withdraw is [\"withdraw\", req, asset, amount, account or nil]",
+                                    req)
+            return (acct, *self._asset_amount(msg[2], msg[3]))
+        if kind == P.FEES:  # ["fees", req, tier, maker_bps, taker_bps]
+            if n != 5 or type(msg[2]) is not int or not 0 <= msg[2] <= MAX_TIER:
+                raise ProtocolError(R_MALFORMED, "fees is [\"fees\", req, tier 0..255, maker_bps, taker_bps]", req)
+            return msg[2], rate_value(msg[3]), rate_value(msg[4])
+        if kind == P.TIER:  # ["tier", req, acct, tier]
+            if n != 4 or type(msg[2]) is not str or type(msg[3]) is not int or not 0 <= msg[3] <= MAX_TIER:
+                raise ProtocolError(R_MALFORMED, "tier is [\"tier\", req, account, tier 0..255]", req)
+            return msg[2], msg[3]
+        # ["balances", req, account or nil]
+        acct = msg[2] if n == 3 else None
+        if n not in (2, 3) or (acct is not None and type(acct) is not str):
+            raise ProtocolError(R_MALFORMED, "balances is [\"balances\", req, account or nil]", req)
+        return acct
 
     def command(self, c) -> Command:
         """One order command tuple from a wire array (kind, req, ...), its static fault as reason."""
@@ -201,9 +244,9 @@ class Decoder:
         return self._mass(c, req)
 
     def _new(self, c: list, req: int) -> Command:
-        # ["new", req, cl_oid, sym, side, type, px, qty, tif?, stp?]
+        # ["new", req, cl_oid, sym, side, type, px, qty, tif?, stp?, protect?]
         n = len(c)
-        if not 8 <= n <= 10:
+        if not 8 <= n <= 11:
             return malformed(req, _cl_at(c))
         cl = c[2]
         if type(cl) is not int or not 0 <= cl <= P.MAX_U63:
@@ -242,7 +285,12 @@ class Decoder:
             pm = pe = 0
         r = cache.get(qty) if type(qty) is str else None
         qm, qe = r if r is not None else dec.parts(qty)
-        return (C_NEW, req, cl, s, side, otype, tif, stp, pm, pe, qm, qe, 0, 0)
+        flags = 0
+        if n > 10 and otype == MARKET and c[10] is not None and self.risk is not None:
+            # a market order's protection price (docs/balances.md 6) travels as its price; the kernel checks it
+            flags = PROTECT
+            pm, pe = dec.parts(c[10])
+        return (C_NEW, req, cl, s, side, otype, tif, stp, pm, pe, qm, qe, flags, 0)
 
     def _amend(self, c: list, req: int) -> Command:
         # ["amend", req, cl_oid, px or nil, qty or nil]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from kabuto.engine.assets import Risk
 from kabuto.engine.codes import Ev, Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jit import njit
@@ -35,6 +36,7 @@ from kabuto.gateway.mdwrite import (
 from kabuto.gateway.reports import (
     ReportScratch,
     Routes,
+    add_balance_report,
     add_report,
     clear_reports,
     new_report_scratch,
@@ -44,11 +46,14 @@ from kabuto.gateway.reports import (
 from kabuto.gateway.wiretables import (
     S_ACCEPTED,
     S_AMENDED,
+    S_BALANCE,
     S_CANCELED,
+    S_DEPOSITED,
     S_FILL,
     S_MAKER,
     S_REJECTED,
     S_TAKER,
+    S_WITHDRAWN,
     WireTables,
     longest_name,
     wire_tables,
@@ -84,7 +89,8 @@ from kabuto.venue.ordertable import (
 
 ACCEPTED, FILL, CANCELED, AMENDED, REJECTED = (int(Ev.ACCEPTED), int(Ev.FILL), int(Ev.CANCELED), int(Ev.AMENDED),
                                               int(Ev.REJECTED))
-HAS_PX, TIMER = int(Flag.HAS_PX), int(Flag.TIMER)
+HAS_PX, TIMER, FEES = int(Flag.HAS_PX), int(Flag.TIMER), int(Flag.FEES)
+BALANCE, DEPOSITED, WITHDRAWN = int(Ev.BALANCE), int(Ev.DEPOSITED), int(Ev.WITHDRAWN)
 STATUS, INDICATIVE, ORACLE_EV, BAND_EV = int(Ev.STATUS), int(Ev.INDICATIVE), int(Ev.ORACLE), int(Ev.BAND)
 OP_CANCEL = int(Op.CANCEL)
 R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
@@ -94,7 +100,7 @@ R_MASS, R_DISCONNECT = int(Reason.MASS_CANCEL), int(Reason.DISCONNECT)
 # and C_TODO count what the last batch left, C_L3 switches the L3 feed on
 C_BATCH, C_FRAMES, C_TODO, C_L3, C_STATUS = range(5)  # C_STATUS: status, indicative, oracle and band events
 
-REPORT_BASE = 200  # bytes of one encoded report at most, besides its symbol and reason names
+REPORT_BASE = 240  # bytes of one encoded report at most, besides its symbol and reason (or asset) names
 MD_PER_EVENT = 400  # bytes of market data (L2 and L3) one event can add, at most
 
 
@@ -128,13 +134,26 @@ def _todo(tables, scratch, code, cmd, slot):
 
 
 @njit(cache=True, _nrt=False)
-def _order_report(tables, scratch, p, slot, origin, ev, seq, ts, req, oid, sym, side, px, qty, open_, reason, role):
+def _order_report(tables, scratch, p, slot, origin, ev, seq, ts, req, oid, sym, side, px, qty, open_, reason, role,
+                  fee, with_fee):
     """add_report for the live order in slot: its account and client order id from the order table."""
     orders = tables.orders
     row = orders.rows[slot]
     return add_report(tables.routes, tables.wire, scratch.reports, scratch.out, p, tables.counts[C_BATCH],
                       row[O_ACCOUNT], origin, ev, seq, ts, req, row[O_CL_KIND], row[O_CL_INT], row[O_CL_LEN],
-                      orders.cl_text[slot], oid, sym, side, px, qty, open_, reason, role)
+                      orders.cl_text[slot], oid, sym, side, px, qty, open_, reason, role, fee, with_fee)
+
+
+@njit(cache=True, _nrt=False)
+def _balance_report(tables, scratch, p, ev, seq, origin, req):
+    """A balance, deposited or withdrawn event (risk on): a report to every session of the account it names."""
+    kind = ev.kind
+    if kind == BALANCE:
+        name, amount, total, held, id_ = S_BALANCE, -1, ev.qty, ev.open, -1
+    else:
+        name, amount, total, held, id_ = S_DEPOSITED if kind == DEPOSITED else S_WITHDRAWN, ev.qty, -1, -1, ev.oid
+    return add_balance_report(tables.routes, tables.wire, scratch.reports, scratch.out, p, tables.counts[C_BATCH],
+                              ev.acct, origin, name, seq, ev.ts, req, ev.sym, amount, total, held, id_)
 
 
 @njit(cache=True, _nrt=False)
@@ -174,6 +193,7 @@ def _uncross_fill(tables, scratch, p, ev, seq, batch, l3):
     sym = ev.sym
     qty = ev.qty
     add_trade(md, batch, sym, seq, ev.px, qty, ev.side, ev.ts)
+    with_fee = (ev.flags & FEES) != 0
     for j in range(2):
         slot = taker if j == 0 else maker
         oid = ev.oid if j == 0 else ev.maker
@@ -181,7 +201,7 @@ def _uncross_fill(tables, scratch, p, ev, seq, batch, l3):
         left = row[O_OPEN] - qty
         row[O_OPEN] = left
         p = _order_report(tables, scratch, p, slot, -1, S_FILL, seq, ev.ts, -1, oid, sym, row[O_SIDE], ev.px, qty,
-                          left, -1, S_TAKER if j == 0 else S_MAKER)
+                          left, -1, S_TAKER if j == 0 else S_MAKER, ev.line if j == 0 else ev.open, with_fee)
         change_level(md, batch, sym, row[O_SIDE], row[O_PX], -qty)
         if l3:
             add_op(md, batch, sym, L3_FILL, oid, row[O_SIDE], row[O_PX], qty, left)
@@ -200,7 +220,7 @@ def _timer_cancel(tables, scratch, p, ev, seq, batch, l3):
     sym = row[O_SYMBOL]
     row[O_OPEN] = ev.open
     p = _order_report(tables, scratch, p, slot, -1, S_CANCELED, seq, ev.ts, -1, ev.oid, sym, ev.side, -1, ev.qty,
-                      ev.open, ev.reason, -1)
+                      ev.open, ev.reason, -1, 0, False)
     change_level(scratch.md, batch, sym, row[O_SIDE], row[O_PX], -ev.qty)
     if l3:
         add_op(scratch.md, batch, sym, L3_CANCEL, ev.oid, row[O_SIDE], row[O_PX], ev.qty, ev.open)
@@ -242,6 +262,14 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
         if kind == STATUS or kind == INDICATIVE or kind == ORACLE_EV or kind == BAND_EV:  # gateway/marketdata.py
             counts[C_STATUS] += 1
             continue
+        if kind == BALANCE or kind == DEPOSITED or kind == WITHDRAWN:  # risk on (docs/balances.md 14)
+            origin, req = -1, -1  # the request id goes to the session behind the command, if it is the account's
+            if not timer:
+                meta = metas[cmd]
+                if meta.sess >= 0 and routes.session_account[meta.sess] == ev.acct:
+                    origin, req = meta.sess, meta.req
+            p = _balance_report(tables, scratch, p, ev, seq, origin, req)
+            continue
         if timer:
             if kind == FILL:  # an uncross: both orders rested
                 p = _uncross_fill(tables, scratch, p, ev, seq, batch, l3)
@@ -263,10 +291,11 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
             maker_open = rows[maker, O_OPEN] - qty
             rows[taker, O_OPEN] = taker_open
             rows[maker, O_OPEN] = maker_open
+            with_fee = (ev.flags & FEES) != 0  # risk on: each report carries its own account's fee
             p = _order_report(tables, scratch, p, taker, session, S_FILL, seq, ev.ts, meta.req, ev.oid, sym, ev.side,
-                              ev.px, qty, taker_open, -1, S_TAKER)
+                              ev.px, qty, taker_open, -1, S_TAKER, ev.line, with_fee)
             p = _order_report(tables, scratch, p, maker, -1, S_FILL, seq, ev.ts, -1, ev.maker, sym, 1 - ev.side,
-                              ev.px, qty, maker_open, -1, S_MAKER)
+                              ev.px, qty, maker_open, -1, S_MAKER, ev.open, with_fee)
             add_trade(md, batch, sym, seq, ev.px, qty, ev.side, ev.ts)
             maker_side, maker_px = rows[maker, O_SIDE], rows[maker, O_PX]
             change_level(md, batch, sym, maker_side, maker_px, -qty)  # a maker rests, at its price
@@ -295,7 +324,7 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
             row[O_BATCH] = batch
             row[O_TODO] = _todo(tables, scratch, TODO_ACCEPTED, cmd, slot)
             p = _order_report(tables, scratch, p, slot, session, S_ACCEPTED, seq, ev.ts, meta.req, ev.oid, ev.sym,
-                              ev.side, ev.px if has_px else -1, ev.qty, ev.qty, -1, -1)
+                              ev.side, ev.px if has_px else -1, ev.qty, ev.qty, -1, -1, 0, False)
             if has_px:  # it rests (level and L3 add) if anything is left once its command is done
                 pend, pend_cmd = slot, cmd
         elif kind == CANCELED:
@@ -314,7 +343,8 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
             sym = row[O_SYMBOL]
             row[O_OPEN] = ev.open
             p = _order_report(tables, scratch, p, slot, origin, S_CANCELED, seq, ev.ts,
-                              meta.req if origin >= 0 else -1, ev.oid, sym, ev.side, -1, ev.qty, ev.open, reason, -1)
+                              meta.req if origin >= 0 else -1, ev.oid, sym, ev.side, -1, ev.qty, ev.open, reason, -1,
+                              0, False)
             if slot != pend and row[O_HAS_PX]:  # not the incoming order (an IOC's rest, say): on the book
                 change_level(md, batch, sym, row[O_SIDE], row[O_PX], -ev.qty)
                 if l3:
@@ -342,7 +372,7 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
             row[O_HAS_PX] = 1
             row[O_OPEN] = ev.qty
             p = _order_report(tables, scratch, p, slot, session, S_AMENDED, seq, ev.ts, meta.req, ev.oid, sym,
-                              ev.side, ev.px, ev.qty, ev.qty, -1, -1)
+                              ev.side, ev.px, ev.qty, ev.qty, -1, -1, 0, False)
         else:  # REJECTED
             if meta.ck == C_NEW:
                 _todo(tables, scratch, TODO_RELEASE, cmd, 0)
@@ -365,9 +395,10 @@ def fan_out(tables, scratch, events, n_events, cmds, metas, t0, first_seq, now, 
 class Fanout:
     """The fan-out stage's state and its call into the numba pass."""
 
-    def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14, l3: bool = False):
+    def __init__(self, instruments: Sequence[Instrument], slots: int = 1 << 14, l3: bool = False,
+                 risk: Risk | None = None):
         n = len(instruments)
-        wire = wire_tables(instruments)
+        wire = wire_tables(instruments, risk)
         counts = np.zeros(5, np.int64)
         counts[C_L3] = l3
         self.tables = Tables(new_order_table(slots), new_routes([], {}), wire, np.zeros(n, np.int64),

@@ -91,6 +91,17 @@ def write_decimal(out, p, steps, units, places):
 
 
 @njit(cache=True, _nrt=False)
+def write_signed_decimal(out, p, steps, units, places):
+    """write_decimal of a value that may be negative: a leading '-' then, never "-0"."""
+    if steps >= 0:
+        return write_decimal(out, p, steps, units, places)
+    out[p + 1] = 45
+    q = write_decimal_text(out, p + 2, -steps, units, places)
+    out[p] = 0xA0 | (q - p - 1)
+    return q
+
+
+@njit(cache=True, _nrt=False)
 def write_packed(out, p, table, off, i):
     """Entry i of a table of values packed in advance (see packed_table)."""
     return copy_entry(out, p, table, off, i)

@@ -21,6 +21,13 @@ REF = "ref"  # operator accounts only: set an instrument's reference price
 HALT, RESUME, HALT_ALL, RESUME_ALL = "halt", "resume", "halt_all", "resume_all"  # operator accounts only
 HALT_KINDS = (HALT, RESUME, HALT_ALL, RESUME_ALL)
 ORACLE = "oracle"  # oracle accounts only: an update of an oracle instrument's underlying (docs/market-integrity.md 6)
+# balances, with risk on only (docs/balances.md 14)
+DEPOSIT = "deposit"  # operator accounts only (the embedded custodian): credit an account
+WITHDRAW = "withdraw"  # an account's own funds; operators for any account
+FEES = "fees"  # operator accounts only: a fee tier's rates
+TIER = "tier"  # operator accounts only: an account's fee tier
+BALANCES = "balances"  # an account's total and held per asset (its own; operators any account's)
+BALANCE_KINDS = (DEPOSIT, WITHDRAW, FEES, TIER, BALANCES)
 
 # gateway -> client (order entry)
 REPORTS = "reports"
@@ -43,8 +50,14 @@ L3_OPS = ("add", "cancel", "amend", "delete")  # and "fill"
 R_EV, R_SEQ, R_TS, R_REQ, R_CL, R_OID, R_SYM, R_SIDE, R_PX, R_QTY, R_OPEN, R_REASON, R_ROLE = range(13)
 REPORT_FIELDS = ("ev", "seq", "ts", "req", "cl_oid", "oid", "sym", "side", "px", "qty", "open", "reason", "role")
 
+R_FEE = 13  # a fill's report with risk on: the account's own fee (maker_fee or taker_fee)
+
 # execution report kinds
 EV_ACCEPTED, EV_FILL, EV_CANCELED, EV_AMENDED, EV_REJECTED = "accepted", "fill", "canceled", "amended", "rejected"
+# balance reports (risk on): [ev, seq, ts, req, asset, amount, total, held, id]
+EV_BALANCE, EV_DEPOSITED, EV_WITHDRAWN = "balance", "deposited", "withdrawn"
+BALANCE_EVS = (EV_BALANCE, EV_DEPOSITED, EV_WITHDRAWN)
+BALANCE_FIELDS = ("ev", "seq", "ts", "req", "asset", "amount", "total", "held", "id")
 
 SIDE_TEXT = ("buy", "sell")
 REASON_TEXT = {int(k): v for k, v in REASON_NAMES.items()}

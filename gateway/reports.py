@@ -14,14 +14,17 @@ from kabuto.gateway.msgpackw import (
     write_nil,
     write_packed,
     write_packed_or_nil,
+    write_signed_decimal,
     write_str,
     write_uint,
     write_uint_or_nil,
 )
 from kabuto.gateway.wiretables import (
+    N_REASONS,
     S_BUY,
     S_REPORTS,
     S_SYMBOLS,
+    U_FEE_PLACES,
     U_PX_PLACES,
     U_PX_UNITS,
     U_QTY_PLACES,
@@ -38,7 +41,9 @@ A_BATCH, A_FIRST, A_LAST, A_COUNT = range(4)
 A_COLS = 4
 # counts
 N_REPORTS, N_ACCOUNTS = 0, 1
-REPORT_FIELDS = 13  # [ev, seq, ts, req, cl_oid, oid, sym, side, px, qty, open, reason, role]
+# [ev, seq, ts, req, cl_oid, oid, sym, side, px, qty, open, reason, role]; a fill with risk on adds its fee
+REPORT_FIELDS = 13
+BALANCE_FIELDS = 9  # [ev, seq, ts, req, asset, amount, total, held, id] (balance, deposited, withdrawn; risk on)
 
 
 class Routes(NamedTuple):
@@ -126,20 +131,16 @@ def write_report(out, p, wire, ev, seq, ts, req, cl_kind, cl_int, cl_len, cl_tex
 
 
 @njit(cache=True, _nrt=False)
-def add_report(routes, wire, reports, out, p, batch, account, origin, ev, seq, ts, req, cl_kind, cl_int, cl_len,
-               cl_text, oid, sym, side, px, qty, open_, reason, role):
-    """write_report at p for every session of account (origin: the session whose command caused it, else -1),
-    chained to the account's reports of this batch; returns the end (p: nobody to tell)."""
-    r = reports.counts[N_REPORTS]
-    if r >= reports.next.shape[0]:
-        return p
+def _no_one_to_tell(routes, reports, account):
     # an account with no session (none logged on yet after a recovery, or all gone) has no one to
     # tell; its id may also lie beyond the routing tables, which only cover accounts seen at logon
-    if (account < 0 or account >= routes.n_sessions.shape[0] or account >= reports.accounts.shape[0]
-            or routes.n_sessions[account] == 0):
-        return p
-    end, req_start, req_end = write_report(out, p, wire, ev, seq, ts, req, cl_kind, cl_int, cl_len, cl_text, oid,
-                                           sym, side, px, qty, open_, reason, role)
+    return (account < 0 or account >= routes.n_sessions.shape[0] or account >= reports.accounts.shape[0]
+            or routes.n_sessions[account] == 0)
+
+
+@njit(cache=True, _nrt=False)
+def _chain(reports, r, batch, account, origin, p, end, req_start, req_end):
+    """File report r (written at out[p:end]) as the account's latest of this batch."""
     row = reports.index[r]
     row[R_ACCOUNT] = account
     row[R_ORIGIN] = origin
@@ -160,7 +161,50 @@ def add_report(routes, wire, reports, out, p, batch, account, origin, ev, seq, t
     acc[A_LAST] = r
     acc[A_COUNT] += 1
     reports.counts[N_REPORTS] = r + 1
+
+
+@njit(cache=True, _nrt=False)
+def add_report(routes, wire, reports, out, p, batch, account, origin, ev, seq, ts, req, cl_kind, cl_int, cl_len,
+               cl_text, oid, sym, side, px, qty, open_, reason, role, fee=0, with_fee=False):
+    """write_report at p for every session of account (origin: the session whose command caused it, else -1),
+    chained to the account's reports of this batch; returns the end (p: nobody to tell). with_fee: a fill
+    with risk on, whose report carries the account's own fee (quote units, a rebate negative) last."""
+    r = reports.counts[N_REPORTS]
+    if r >= reports.next.shape[0] or _no_one_to_tell(routes, reports, account):
+        return p
+    end, req_start, req_end = write_report(out, p, wire, ev, seq, ts, req, cl_kind, cl_int, cl_len, cl_text, oid,
+                                           sym, side, px, qty, open_, reason, role)
+    if with_fee:
+        out[p] = 0x90 | (REPORT_FIELDS + 1)
+        end = write_signed_decimal(out, end, fee, 1, wire.units[sym, U_FEE_PLACES])
+    _chain(reports, r, batch, account, origin, p, end, req_start, req_end)
     return end
+
+
+@njit(cache=True, _nrt=False)
+def add_balance_report(routes, wire, reports, out, p, batch, account, origin, ev, seq, ts, req, asset, amount, total,
+                       held, id_):
+    """A balance, deposited or withdrawn report ([ev, seq, ts, req, asset, amount, total, held, id]; negative
+    values are nil) for every session of account, chained like add_report; returns the end."""
+    r = reports.counts[N_REPORTS]
+    if r >= reports.next.shape[0] or _no_one_to_tell(routes, reports, account):
+        return p
+    names, off = wire.names, wire.name_off
+    d = wire.assets[asset]
+    out[p] = 0x90 | BALANCE_FIELDS
+    q = write_packed(out, p + 1, names, off, ev)
+    q = write_uint(out, q, seq)
+    q = write_uint(out, q, ts)
+    req_start = q
+    q = write_uint_or_nil(out, q, req)
+    req_end = q
+    q = write_packed(out, q, names, off, S_SYMBOLS + wire.units.shape[0] + N_REASONS + asset)
+    q = write_decimal_or_nil(out, q, amount, 1, d)
+    q = write_decimal_or_nil(out, q, total, 1, d)
+    q = write_decimal_or_nil(out, q, held, 1, d)
+    q = write_uint_or_nil(out, q, id_)
+    _chain(reports, r, batch, account, origin, p, q, req_start, req_end)
+    return q
 
 
 @njit(cache=True, _nrt=False)

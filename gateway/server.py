@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import msgpack
 import numpy as np
 import zmq
+from kabuto.engine.assets import Risk
 from kabuto.engine.codes import Reason
 from kabuto.engine.engine import Engine
 from kabuto.engine.instruments import Instrument, load_instruments
@@ -70,21 +71,24 @@ class Server:
     """A running venue: bind(), then run() until stop() (safe to call from a signal handler)."""
 
     def __init__(self, config: GatewayConfig, instruments: Sequence[Instrument] | None = None,
-                 journal=None, sinks: Iterable = (), context: zmq.Context | None = None):
+                 journal=None, sinks: Iterable = (), context: zmq.Context | None = None, risk: Risk | None = None):
         self.config = config
         self.instruments = list(instruments) if instruments is not None else load_instruments(
             str(config.instruments) if config.instruments else None)
-        self.engine = Engine(self.instruments)
+        # balances, holds and fees (docs/balances.md): "@fees" is account 0, interned before any other
+        self.risk = risk if risk is not None and risk.enabled else None
+        self.engine = Engine(self.instruments, risk=self.risk, fee_acct=0) if self.risk else Engine(self.instruments)
         self.engine.process(empty_commands(0))  # load the compiled kernel now, not on the first order
         self.sequencer = Sequencer(config.batch_target + config.max_batch)
-        self.decoder = Decoder(self.instruments, config.max_batch)
-        self.fanout = Fanout(self.instruments, l3=config.l3)
+        self.decoder = Decoder(self.instruments, config.max_batch, self.risk)
+        self.fanout = Fanout(self.instruments, l3=config.l3, risk=self.risk)
         self.fanout.warm(self.engine.state)
         warm_entry(self.instruments)
         self._rids: dict[int, bytes] = {}  # session slot -> routing id
         self.pipeline = Pipeline(self.engine, self.sequencer, journal, sinks, stages=[self])
         self.run_batch = self.pipeline.run_batch
-        self.entry = OrderEntry(config, self.instruments, self.sequencer, routes=self._routes, flush=self.run_batch)
+        self.entry = OrderEntry(config, self.instruments, self.sequencer, routes=self._routes, flush=self.run_batch,
+                                risk=self.risk is not None)
         self.symbol_list = [i.symbol for i in self.instruments]
         self.specs = answers.instrument_specs(self.instruments)
         # the fast path's parse: its keyword tables and the rows it reads orders into
@@ -306,12 +310,29 @@ class Server:
                 entry.halt(s, req, kind, body)
             elif kind == P.ORACLE:
                 entry.oracle(s, req, body, self.decoder.decimals.parts)
+            elif kind in P.BALANCE_KINDS:
+                self._balance_request(rid, s, req, kind, body)
             else:
                 orders = entry.open_orders(s, req, body)
                 self._reply(rid, answers.open_orders(req, orders, self.symbol_list, self.fanout.px_open,
                                                      self.market_data.px, self.market_data.qty))
         except Refused as e:
             self._answer(rid, answers.error(e.req, e.reason, str(e)))
+
+    def _balance_request(self, rid: bytes, s, req: int, kind: str, body) -> None:
+        """deposit, withdraw, fees, tier (sequenced, answered after their batch) and balances (answered now)."""
+        entry = self.entry
+        if kind == P.DEPOSIT:
+            entry.deposit(s, req, *body)
+        elif kind == P.WITHDRAW:
+            entry.withdraw(s, req, *body)
+        elif kind == P.FEES:
+            entry.fees(s, req, *body)
+        elif kind == P.TIER:
+            entry.tier(s, req, *body)
+        else:
+            name, acct = entry.balances_of(s, req, body)
+            self._reply(rid, answers.balances(req, name, acct, self.engine.state.a_bal, self.risk))
 
     def _new_orders(self, s, payload: bytes, now: float) -> bool:
         """A frame of plain, valid new orders through the compiled parser; False: not such a frame (or
@@ -376,7 +397,7 @@ class Server:
                     send(rids[slot], SNDMORE)
                     send(view[a:b], NOBLOCK)
         for m in batch.acks:
-            self._reply(m.session.rid, answers.acknowledged(m, batch.cm))
+            self._reply(m.session.rid, answers.acknowledged(m, batch.cm, events, batch.t0))
         if events is not None:
             send = self.pub.send
             topics = self.market_data.topics

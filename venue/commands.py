@@ -13,6 +13,11 @@ C_REF = 5  # an operator's reference price
 C_HALT = 6  # an operator's halt, resume, halt_all or resume_all (docs/market-integrity.md 11)
 C_TICK = 7  # the venue's own clock tick: a timer is due and no command came (docs/market-integrity.md 5)
 C_ORACLE = 8  # an oracle account's update of an oracle instrument (docs/market-integrity.md 6)
+# balances, risk on (docs/balances.md 14)
+C_DEPOSIT = 9  # an operator's deposit (the embedded custodian)
+C_WITHDRAW = 10  # a withdrawal: an account's own, or an operator's for any account
+C_FEES = 11  # an operator's fee tier rates
+C_TIER = 12  # an operator puts an account in a fee tier
 
 LIMIT, MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
 GTC, IOC, FOK, POST = int(Tif.GTC), int(Tif.IOC), int(Tif.FOK), int(Tif.POST)

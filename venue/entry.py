@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 
 import numpy as np
+from kabuto.engine.assets import FEE_ACCOUNT
 from kabuto.engine.codes import Flag, Op, Reason
 from kabuto.engine.instruments import Instrument
 from kabuto.engine.jitcall import DirectCall
@@ -27,7 +28,7 @@ from kabuto.venue.commands import C_AMEND, C_CANCEL, C_COD, C_MASS, C_NEW, GTC, 
 from kabuto.venue.config import VenueConfig
 from kabuto.venue.errors import Refused
 from kabuto.venue.orderrows import CL_INT, F_CLB, F_CLINT, F_CLKIND, F_REQ, F_SIDE, F_SYM, F_TIF, commit
-from kabuto.venue.sequencer import HaltSet, MassCancel, OracleSet, ReferenceSet, Sequencer
+from kabuto.venue.sequencer import BalanceSet, HaltSet, MassCancel, OracleSet, ReferenceSet, Sequencer
 
 R_UNKNOWN_SYMBOL, R_BAD_PRICE = int(Reason.UNKNOWN_SYMBOL), int(Reason.BAD_PRICE)
 HALT_OPS = {"halt": int(Op.HALT), "resume": int(Op.RESUME), "halt_all": int(Op.HALT_ALL),
@@ -39,6 +40,7 @@ R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Re
 # carried in the CANCEL records the gateway makes itself (the kernel prints `user` today; the
 # report stage names the real reason from the command behind the event)
 R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
+R_UNKNOWN_ASSET, R_BAD_AMOUNT, R_BAD_FEE = int(Reason.UNKNOWN_ASSET), int(Reason.BAD_AMOUNT), int(Reason.BAD_FEE)
 
 ORACLE_FAULTS = {R_MALFORMED: "an oracle update needs sym, px, mult, a known market, an integer ots, next_mult with "
                               "mult_at, and reg_open < reg_close when the market is regular",
@@ -50,13 +52,19 @@ class OrderEntry:
     """Owns sessions and accounts; feeds the sequencer with command records and per-command metadata."""
 
     def __init__(self, config: VenueConfig, instruments: Sequence[Instrument], sequencer: Sequencer,
-                 first_oid: int = 1, routes: Callable | None = None, flush: Callable[[], None] | None = None):
+                 first_oid: int = 1, routes: Callable | None = None, flush: Callable[[], None] | None = None,
+                 risk: bool = False):
         self.config = config
         self.instruments = list(instruments)
         self.symbols = [i.symbol for i in instruments]
         self.symbol_index = {s: k for k, s in enumerate(self.symbols)}
         self.seq = sequencer
         self.accounts = Accounts()
+        # balances (docs/balances.md 14): with risk on, "@fees" is account 0, interned before any other
+        self.risk = risk
+        if risk:
+            self.accounts.get(FEE_ACCOUNT)
+        self.next_dep = 1  # the deposit id the next operator deposit gets (after a recovery: the engine's last + 1)
         self.sessions: dict[bytes, Session] = {}
         self.by_fd: dict[int, Session] = {}  # the session of each connection's socket descriptor
         self.keys: dict[bytes, str] = {}  # CURVE: client key (Z85) -> account, as the key file says now
@@ -171,6 +179,75 @@ class OrderEntry:
         self.seq.oracle(s, req, fields)
         self.seq.ack(OracleSet(s, req, update["sym"]))
 
+    # ------------------------------------------------------------------ balances (risk on)
+
+    def _operator(self, s: Session, req: int, what: str) -> None:
+        if s.account.name not in self.config.operators:
+            raise Refused(R_NOT_AUTHORIZED, f"only an operator account {what}", req)
+
+    def _named(self, name: str, req: int):
+        """The account an operator names (created on first use); "@fees" included."""
+        if name != FEE_ACCOUNT and not ACCOUNT_RE.fullmatch(name):
+            raise Refused(R_MALFORMED, f"an account name is 1 to 64 of A-Z a-z 0-9 . _ - (or {FEE_ACCOUNT})", req)
+        return self.accounts.get(name)
+
+    @staticmethod
+    def _asset_amount(req: int, asset: int, amount: int) -> None:
+        if asset < 0:
+            raise Refused(R_UNKNOWN_ASSET, "the venue has no such asset", req)
+        if amount <= 0:
+            raise Refused(R_BAD_AMOUNT, "the amount must be a positive decimal of at most the asset's decimals "
+                                        "and 2**62 - 1 units", req)
+
+    def deposit(self, s: Session, req: int, name: str, asset: int, amount: int) -> None:
+        """An operator credits account name with amount units of asset id (the embedded custodian); the
+        deposit gets the venue's next deposit id. Acknowledged after its batch."""
+        self._operator(s, req, "deposits")
+        account = self._named(name, req)
+        self._asset_amount(req, asset, amount)
+        dep = self.next_dep
+        self.next_dep += 1
+        i = self.seq.deposit(s, req, dep=dep, acct=account.id, asset=asset, amount=amount)
+        self.seq.ack(BalanceSet(s, req, "deposit", i, (account.name, dep)))
+
+    def withdraw(self, s: Session, req: int, name: str | None, asset: int, amount: int) -> None:
+        """A withdrawal from the session's own account (name None or its own), or an operator's from any
+        account; acknowledged after its batch with its withdrawal id."""
+        if name is None or name == s.account.name:
+            account = s.account
+        else:
+            self._operator(s, req, "withdraws for another account")
+            account = self._named(name, req)
+        self._asset_amount(req, asset, amount)
+        i = self.seq.withdraw(s, req, acct=account.id, asset=asset, amount=amount)
+        self.seq.ack(BalanceSet(s, req, "withdraw", i, (account.name,)))
+
+    def fees(self, s: Session, req: int, tier: int, maker: int | None, taker: int | None) -> None:
+        """An operator sets a fee tier's rates (millionths; None: not a rate of at most two decimal places)."""
+        self._operator(s, req, "sets fee rates")
+        if maker is None or taker is None:
+            raise Refused(R_BAD_FEE, "a rate is basis points with at most two decimal places, as a string", req)
+        i = self.seq.fees(s, req, tier=tier, maker=maker, taker=taker)
+        self.seq.ack(BalanceSet(s, req, "fees", i, (tier,)))
+
+    def tier(self, s: Session, req: int, name: str, tier: int) -> None:
+        """An operator puts an account in a fee tier."""
+        self._operator(s, req, "sets fee tiers")
+        account = self._named(name, req)
+        i = self.seq.tier(s, req, acct=account.id, tier=tier)
+        self.seq.ack(BalanceSet(s, req, "tier", i, (account.name, tier)))
+
+    def balances_of(self, s: Session, req: int, name: str | None) -> tuple[str, int]:
+        """(name, engine account id or -1 when the venue never saw it) of the account a balances request asks
+        about: the session's own, or any for an operator."""
+        if name is None or name == s.account.name:
+            return s.account.name, s.account.id
+        self._operator(s, req, "reads another account's balances")
+        if name != FEE_ACCOUNT and not ACCOUNT_RE.fullmatch(name):
+            raise Refused(R_MALFORMED, f"an account name is 1 to 64 of A-Z a-z 0-9 . _ - (or {FEE_ACCOUNT})", req)
+        account = self.accounts.by_name.get(name)
+        return name, account.id if account is not None else -1
+
     def rekey(self, keys: dict[bytes, str]) -> list[Session]:
         """The key file changed: end every session whose key left it or now names another account;
         the sessions ended."""
@@ -254,7 +331,8 @@ class OrderEntry:
                 if rec is None:
                     self._reject(s, kind, req, cl, sym, side, R_TOO_MANY)
                 else:
-                    seq.new_order(s, req, rec, otype=otype, tif=tif, stp=stp, px=pm, pexp=pe, qty=qm, qexp=qe)
+                    seq.new_order(s, req, rec, otype=otype, tif=tif, stp=stp, px=pm, pexp=pe, qty=qm, qexp=qe,
+                                  flags=flags)
             elif kind == C_CANCEL:
                 rec = live.get(cl)
                 if rec is None:

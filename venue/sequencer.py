@@ -18,12 +18,24 @@ import numpy as np
 from kabuto.engine.codes import Flag, Op
 from kabuto.engine.records import COMMAND_DTYPE
 from kabuto.venue.accounts import ACCOUNT, CL, OID, SIDE, SYM
-from kabuto.venue.commands import C_AMEND, C_HALT, C_NEW, C_ORACLE, C_REF, C_TICK
+from kabuto.venue.commands import (
+    C_AMEND,
+    C_DEPOSIT,
+    C_FEES,
+    C_HALT,
+    C_NEW,
+    C_ORACLE,
+    C_REF,
+    C_TICK,
+    C_TIER,
+    C_WITHDRAW,
+)
 from kabuto.venue.orderrows import CL_INT, CL_NONE, CL_TEXT_KIND
 
 HAS_TS = int(Flag.HAS_TS)
 NEW, CANCEL, AMEND, REJECT, REF = int(Op.NEW), int(Op.CANCEL), int(Op.AMEND), int(Op.REJECT), int(Op.REF)
 TICK, ORACLE = int(Op.TICK), int(Op.ORACLE)
+DEPOSIT, WITHDRAW, FEES, TIER = int(Op.DEPOSIT), int(Op.WITHDRAW), int(Op.FEES), int(Op.TIER)
 _CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
@@ -105,6 +117,21 @@ class OracleSet:
         self.symbol = symbol
 
 
+class BalanceSet:
+    """A deposit, withdraw, fees or tier request, acknowledged after its batch (a rejection is a report before
+    the acknowledgement). index: its command's place in the batch, whose events give a withdrawal its id."""
+
+    __slots__ = ("session", "req", "kind", "index", "fields")
+
+    def __init__(self, session, req: int, kind: str, index: int, fields: tuple):
+        self.session = session
+        self.req = req
+        self.kind = kind  # the request's name: deposit, withdraw, fees, tier
+        self.index = index
+        self.fields = fields  # what the answer carries (deposit: account, deposit id; withdraw: account; fees: tier;
+        # tier: account, tier)
+
+
 class Batch:
     """One engine batch: the command records, their META_DTYPE records and, per command,
     (session, req, kind, order record, client order id)."""
@@ -135,10 +162,32 @@ class Sequencer:
         self._ts = 0  # the ts add() wrote last
 
     def new_order(self, sess, req: int, rec: list, *, otype: int, tif: int, stp: int, px: int, pexp: int,
-                  qty: int, qexp: int) -> None:
-        """A client's new order; rec is its order record (venue/accounts.py: engine id, account, ...)."""
-        self._add(NEW, rec[SIDE], otype, tif, stp, 0, pexp, qexp, 0, rec[SYM], rec[OID], rec[ACCOUNT].id, px, qty,
-                  sess, req, C_NEW, rec, rec[CL])
+                  qty: int, qexp: int, flags: int = 0) -> None:
+        """A client's new order; rec is its order record (venue/accounts.py: engine id, account, ...).
+        flags: Flag.PROTECT when px/pexp carry a market order's protection price."""
+        self._add(NEW, rec[SIDE], otype, tif, stp, 0, pexp, qexp, flags, rec[SYM], rec[OID], rec[ACCOUNT].id, px,
+                  qty, sess, req, C_NEW, rec, rec[CL])
+
+    def deposit(self, sess, req: int, *, dep: int, acct: int, asset: int, amount: int) -> int:
+        """An operator's deposit of amount units of asset id to account id acct, deposit id dep (docs/balances.md
+        4); returns its command's index in the batch."""
+        self._add(DEPOSIT, 0, 0, 0, 0, 0, 0, 0, 0, asset, dep, acct, 0, amount, sess, req, C_DEPOSIT, None, None)
+        return self.count - 1
+
+    def withdraw(self, sess, req: int, *, acct: int, asset: int, amount: int) -> int:
+        """A withdrawal of amount units of asset id from account id acct; returns its command's index."""
+        self._add(WITHDRAW, 0, 0, 0, 0, 0, 0, 0, 0, asset, 0, acct, 0, amount, sess, req, C_WITHDRAW, None, None)
+        return self.count - 1
+
+    def fees(self, sess, req: int, *, tier: int, maker: int, taker: int) -> int:
+        """An operator sets a fee tier's rates (millionths); returns its command's index."""
+        self._add(FEES, 0, 0, 0, 0, 0, 0, 0, 0, -1, tier, 0, maker, taker, sess, req, C_FEES, None, None)
+        return self.count - 1
+
+    def tier(self, sess, req: int, *, acct: int, tier: int) -> int:
+        """An operator puts account id acct in a fee tier; returns its command's index."""
+        self._add(TIER, 0, 0, 0, 0, 0, 0, 0, 0, -1, tier, acct, 0, 0, sess, req, C_TIER, None, None)
+        return self.count - 1
 
     def cancel(self, sess, req: int | None, kind: int, rec: list, reason: int = 0, same_ts: bool = False) -> None:
         """A cancel of the live order rec: a client's (kind C_CANCEL), one of a mass cancel (C_MASS) or
@@ -228,7 +277,7 @@ class Sequencer:
         self._meta.extend(metas)
         self.count += len(metas)
 
-    def ack(self, mass: MassCancel | ReferenceSet | HaltSet) -> None:
+    def ack(self, mass: MassCancel | ReferenceSet | HaltSet | OracleSet | BalanceSet) -> None:
         """Answer a request after this batch (a mass cancel's count, even when it canceled nothing)."""
         self._acks.append(mass)
 

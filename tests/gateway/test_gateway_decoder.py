@@ -69,7 +69,7 @@ def test_static_faults_are_reported_in_the_spec_order(cmd, expected):
 
 @pytest.mark.parametrize("cmd", [
     ("new", 1, 1, "TSLAx-USD", "buy", "limit", "1"),                       # too short
-    ("new", 1, 1, "TSLAx-USD", "buy", "limit", "1", "1", None, None, 0),   # too long
+    ("new", 1, 1, "TSLAx-USD", "buy", "limit", "1", "1", None, None, None, 0),  # too long (protect is the 11th)
     ("new", 1, -1, "TSLAx-USD", "buy", "limit", "1", "1"),                 # negative cl_oid
     ("new", 1, "", "TSLAx-USD", "buy", "limit", "1", "1"),                 # empty cl_oid
     ("new", 1, "x" * 37, "TSLAx-USD", "buy", "limit", "1", "1"),           # long cl_oid
