@@ -250,7 +250,7 @@ def serve(args: argparse.Namespace) -> int:
         from kabuto.cli.chain import make_batcher
         args.ledger = args.ledger or config.data_dir / "chain"
         accounts = server.entry.accounts.by_id
-        server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name))
+        server.sinks.append(make_batcher(args, instruments, lambda i: accounts[i].name, risk=risk))
         log.info(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
     if journal is not None:
         server.sinks.append(journal)  # the running event hash and snapshots follow every batch

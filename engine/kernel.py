@@ -744,7 +744,7 @@ def _end_taker(st, sym, side, acct):
     st.meta[M_T_HOLD] = 0
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False)
 def _release(st, o):
     """A live order leaves the book: release its hold."""
     b = st.o_book[o]
@@ -760,7 +760,7 @@ def _maker_hold(st, o, open_, h0):
     change(st, st.o_acct[o], hold_asset(st, sym, b & 1), 0, h - h0)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False)
 def _take_fill(st, o, side, acct, px, q, rem):
     """A continuous fill of q at px between the taker (open rem before it) and resting slot o, before o's
     quantity changes: fees (section 7), transfers, both holds. Returns (maker fee, taker fee)."""
@@ -791,7 +791,7 @@ def _take_fill(st, o, side, acct, px, q, rem):
     return mf, tf
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False)
 def _decrement(st, o, oq, side, acct, rem):
     """Self-trade prevention decremented resting slot o (from oq) and the taker (to rem): both holds follow."""
     b = st.o_book[o]

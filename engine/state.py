@@ -111,7 +111,7 @@ class State(NamedTuple):
     h_key: np.ndarray
     h_val: np.ndarray
     meta: np.ndarray
-    # balances (docs/balances.md); one-element placeholders with risk off
+    # balances (docs/balances.md); small placeholders with risk off
     r_rt: np.ndarray      # per order slot: its taker rate, fixed at acceptance (millionths)
     r_rm: np.ndarray      # its maker rate
     r_aq: np.ndarray      # its fee accumulator acc as acc // 10^6 ...
@@ -130,7 +130,7 @@ class State(NamedTuple):
 
 ORDER_FIELDS = ("o_oid", "o_acct", "o_px", "o_qty", "o_next", "o_prev", "o_level", "o_book", "o_stp", "o_tif",
                 "o_time")
-RISK_FIELDS = ("r_rt", "r_rm", "r_aq", "r_ar")  # their own rows: with risk off they stay one row
+RISK_FIELDS = ("r_rt", "r_rm", "r_aq", "r_ar")  # their own rows: with risk off they stay two rows
 LEVEL_FIELDS = ("l_px", "l_qty", "l_head", "l_tail", "l_count")
 HASH_FIELDS = ("h_key", "h_val")
 
@@ -242,11 +242,11 @@ def new_state(n_symbols: int, orders: int = 1 << 16, levels: int = 1 << 12,
 
 
 def _risk_arrays(n_symbols: int, orders: int, accounts: int, assets: int) -> dict[str, np.ndarray]:
-    """The balances arrays for this many order slots (0: risk off, one placeholder row), accounts and assets."""
+    """The balances arrays for this many order slots (0: risk off, two placeholder rows), accounts and assets."""
     t_old = np.zeros((accounts, assets, 2), np.int64)
     t_old[:, :, 0] = -1
     return dict(
-        **_rows(max(orders, 1), RISK_FIELDS),
+        **_rows(max(orders, 2), RISK_FIELDS),  # two rows at least: strided views, typed as with risk on
         i_base=np.zeros(n_symbols, np.int64), i_quote=np.zeros(n_symbols, np.int64),
         i_bf=np.ones(n_symbols, np.int64), i_qf=np.ones(n_symbols, np.int64),
         a_bal=np.zeros((accounts, assets, 2), np.int64), a_tier=np.zeros(accounts, np.int64),

@@ -138,3 +138,12 @@ def test_an_oid_table_laid_out_by_another_hash_function_is_rebuilt_findable_and_
     assert [st.h_val[hash_find(st.h_key, k)] for k in keys] == list(range(len(keys)))
     again = rebuild_hash(st)
     assert np.array_equal(again.h_key, st.h_key) and np.array_equal(again.h_val, st.h_val)
+
+
+def test_risk_on_and_off_states_have_the_same_types_so_one_compiled_kernel_serves_both():
+    import numba
+    from risklogs import INSTRUMENTS as RISK_INSTRUMENTS
+    from risklogs import RISK
+    off = Engine(RISK_INSTRUMENTS)
+    on = Engine(RISK_INSTRUMENTS, risk=RISK, fee_acct=0)
+    assert numba.typeof(on.state) == numba.typeof(off.state)

@@ -303,3 +303,22 @@ def _snapshot(engine: Engine):
     from kabuto.durability.snapshot import Snapshot
     return Snapshot(1, engine.seq, ZERO_HASH, [i.symbol for i in engine.instruments], capture(engine.state),
                     {"accounts": [], "next_oid": 1, "orders": []})
+
+
+def test_a_risk_on_venue_commits_balances_and_withdrawals_to_its_ledger(tmp_path):
+    from kabuto.chain.ledger import Ledger
+    from kabuto.chain.proof import balance_proof, withdrawal_proof
+    data, inst = venue_files(tmp_path)
+    serve = Serve(data, ["--instruments", str(inst), "--operators", OP, "--risk"], chain=True)
+    try:
+        with Client.from_data_dir(data, OP) as op, Client.from_data_dir(data, "alice") as alice:
+            op.wait_reply(op.deposit("alice", "USD", "100"))
+            alice.wait_balance(lambda r: r.ev == "deposited")
+            wid = alice.wait_reply(alice.withdraw("USD", "40"))[3]
+            assert wid == 1
+    finally:
+        assert serve.stop() == 0, serve.text()  # a clean stop commits the last batch
+    ledger = Ledger(data / "chain")
+    w = withdrawal_proof(ledger, 1)["withdrawal"]
+    assert (w["account"], w["asset"]) == ("alice", "USD")
+    assert balance_proof(ledger, "alice", "USD")["balance"]["total"] == 60_000_000  # 60 USD in units of 10^-6
