@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,evm,bench]'
+	$(BIN)/pip install -q -e '.[test,evm,bench,adapters]'
 	$(BIN)/kabuto warmup --clean
 	touch $(STAMP)
 
@@ -22,19 +22,21 @@ $(STAMP): pyproject.toml
 CHECKED_SUITES := tests/gateway tests/journal tests/test_halts_auctions.py tests/test_oracle.py
 CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boundscheck
 
-# The checked kernels compile on the second core while the unchecked suites run (minutes saved on a
-# fresh machine); test-boundscheck's own warmup then finds them cached.
+# Tests run in two pytest-xdist workers, one per core (a test file stays on one worker, so a module's
+# shared venue starts once). The checked kernels compile beside the unchecked suites (minutes saved
+# on a fresh machine); test-boundscheck's own warmup then finds them cached.
+XDIST := -n 2 --dist loadfile
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(CHECKED_ENV) $(BIN)/kabuto warmup >$(VENV)/warmup-checked.log 2>&1 & warm=$$!; \
-	$(BIN)/pytest $(addprefix --ignore=,$(CHECKED_SUITES)); rc=$$?; \
+	$(BIN)/pytest $(XDIST) $(addprefix --ignore=,$(CHECKED_SUITES)); rc=$$?; \
 	wait $$warm || { cat $(VENV)/warmup-checked.log; rc=1; }; exit $$rc
 	$(MAKE) test-boundscheck
 
 test-boundscheck: install
 	$(CHECKED_ENV) $(BIN)/kabuto warmup
-	$(CHECKED_ENV) $(BIN)/pytest $(CHECKED_SUITES)
+	$(CHECKED_ENV) $(BIN)/pytest $(XDIST) $(CHECKED_SUITES)
 
 conformance: install
 	$(BIN)/python ../shared/conformance/check.py $(BIN)/kabuto

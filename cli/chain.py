@@ -145,7 +145,8 @@ def _rpc_options(p: argparse.ArgumentParser, key: bool, required: bool = False) 
     p.add_argument("--chain-contract", metavar="ADDR", help="FillRegistry address (default: from `chain deploy`)")
 
 
-def _contract_address(args: argparse.Namespace) -> str:
+def contract_address(args: argparse.Namespace) -> str:
+    """The contract the options name: --chain-contract, else the deployment recorded in the ledger."""
     if getattr(args, "chain_contract", None):
         return args.chain_contract
     path = Path(args.ledger) / DEPLOYMENT
@@ -157,7 +158,7 @@ def _contract_address(args: argparse.Namespace) -> str:
 
 def _registry(args: argparse.Namespace):
     from kabuto.chain.contract import Registry, connect
-    return Registry(connect(args.chain_rpc), _contract_address(args))
+    return Registry(connect(args.chain_rpc), contract_address(args))
 
 
 def _evm_publisher(ledger: str, args: argparse.Namespace, custody: bool | None = None):
@@ -172,8 +173,8 @@ def _evm_publisher(ledger: str, args: argparse.Namespace, custody: bool | None =
         custody = _deployment(ledger).get("kind") == "vault"
     if custody:
         from kabuto.chain.vault import VaultPublisher
-        return VaultPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), _contract_address(args))
-    return EvmPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), _contract_address(args))
+        return VaultPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), contract_address(args))
+    return EvmPublisher(ledger, connect(args.chain_rpc), load_key(args.chain_key), contract_address(args))
 
 
 def _deployment(ledger: str) -> dict:

@@ -1,4 +1,4 @@
-"""The `kabuto` command: every subcommand (replay, warmup, serve, keygen, ref, journal, chain) in one place."""
+"""The `kabuto` command: every subcommand (replay, serve, keygen, journal, chain, rest, fix, ...) in one place."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kabuto", description="Kabuto matching engine")
     _log_level_option(parser, "info")
     sub = parser.add_subparsers(dest="command", required=True)
-    from kabuto.cli import chain, replay, serve, warmup
-    for module in (replay, warmup, serve, chain):
+    from kabuto.cli import chain, fix, replay, rest, serve, warmup
+    for module in (replay, warmup, serve, chain, rest, fix):
         module.register(sub)
     for command in sub.choices.values():
         _log_level_option(command, argparse.SUPPRESS)  # `kabuto serve --log-level debug` as well

@@ -81,6 +81,12 @@ def register(subparsers) -> None:
     p.add_argument("--no-chain", action="store_true", help="do not batch fills to any chain ledger")
     from kabuto.cli.chain import add_publisher_options
     add_publisher_options(p)
+    p.add_argument("--confirmations", type=int, default=12, metavar="N",
+                   help="risk on with --chain-rpc (the vault): credit a vault deposit once its block has N "
+                        "confirmations, the block itself counting as one (default: %(default)s)")
+    p.add_argument("--deposit-poll", type=float, default=1.0, metavar="SECONDS",
+                   help="risk on with --chain-rpc: how often the vault is read for deposits and its freeze "
+                        "(default: %(default)s)")
     p.add_argument("--fsync", nargs="+", default=["always"], metavar="POLICY",
                    help="journal durability: 'always' (default: nothing is acknowledged before it is on disk), "
                         "'batch-ms N' (sync every N ms: a power loss can lose the last N ms), "
@@ -267,6 +273,7 @@ def serve(args: argparse.Namespace) -> int:
         else:
             log.info(f"server key  {server.server_public.decode()}; client keys {config.key_file}")
         log.info(f"endpoints   {config.data_dir / 'endpoints.json'}")
+        feed = start_vault_feed(args, server)
         signal.signal(signal.SIGINT, lambda *_: server.stop())
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         if journal is not None:
@@ -281,9 +288,47 @@ def serve(args: argparse.Namespace) -> int:
         except Exception as e:  # the error that stopped the venue is the one to report
             log.error(f"stopping after an error, also: {e}")
         raise
+    if feed is not None:
+        feed.stop()
     server.close()
     log.info(f"stopped after {server.engine.seq} events")
     return 0
+
+
+def start_vault_feed(args: argparse.Namespace, server):
+    """Risk on with --chain-rpc: the vault's confirmed deposits become deposit commands, its freeze stops the
+    venue (docs/balances.md 13.2, 13.6); None for the embedded custodian."""
+    if server.risk is None or args.no_chain or not args.chain_rpc:
+        return None
+    from kabuto.chain.contract import connect
+    from kabuto.chain.vault import DepositWatcher, Vault
+    from kabuto.chain.vault_feed import VaultFeed
+    from kabuto.cli.chain import contract_address
+    from kabuto.engine.state import M_DEP
+    if args.confirmations < 1 or args.deposit_poll <= 0:
+        raise ConfigError("--confirmations must be at least 1 and --deposit-poll positive")
+    vault = Vault(connect(args.chain_rpc), contract_address(args))
+    feed = VaultFeed(DepositWatcher(vault, lambda: 0, args.confirmations), int(server.engine.state.meta[M_DEP]),
+                     args.deposit_poll)
+    entry, assets = server.entry, {a.name: (i, a.decimals) for i, a in enumerate(server.risk.assets)}
+    entry.vault = True
+
+    def take() -> None:
+        for d in feed.take():
+            asset, decimals = assets.get(d.asset, (-1, d.decimals))
+            amount = d.amount * 10 ** (decimals - d.decimals) if decimals >= d.decimals else (
+                d.amount // 10 ** (d.decimals - decimals) if d.amount % 10 ** (d.decimals - decimals) == 0 else 0)
+            entry.vault_deposit(d.id, d.account, asset, amount)
+            log.info(f"deposit     vault deposit {d.id}: {d.account} {d.asset} (tx {d.tx}, block {d.block})")
+        if feed.frozen and not entry.frozen:
+            entry.frozen = True
+            log.warning("frozen      the vault is frozen: every command is refused `frozen` from now on")
+
+    server.housekeeping.append(take)
+    feed.start()
+    log.info(f"custody     vault {vault.address}: deposits after id {feed.watcher.consumed()} once "
+             f"{args.confirmations} confirmations")
+    return feed
 
 
 def durability(args: argparse.Namespace, instruments, risk=None):

@@ -90,10 +90,11 @@ class Client:
 
     def __init__(self, endpoint: str, *, credentials: Credentials | None = None, account: str | None = None,
                  cod: bool = False, heartbeat: float = 1.0, timeout: float = 5.0,
-                 context: zmq.Context | None = None, logon: bool = True):
+                 context: zmq.Context | None = None, logon: bool = True, via: str = "zmq"):
         self.endpoint = endpoint
         self.account = account
         self.cod = cod
+        self.via = via  # an adapter's sessions say which protocol their users speak (rest, ws, fix)
         self.heartbeat_interval = heartbeat
         self.timeout = timeout
         self.sock = (context or zmq.Context.instance()).socket(zmq.DEALER)
@@ -152,6 +153,8 @@ class Client:
     def logon(self) -> dict:
         """Log on and wait for the answer; raises NotAuthorized when the key or account is refused."""
         opts = {"cod": self.cod, "version": P.VERSION}
+        if self.via != "zmq":
+            opts["via"] = self.via
         if self.account is not None:
             opts["account"] = self.account
         req = self.next_req()

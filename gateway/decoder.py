@@ -34,7 +34,7 @@ from kabuto.venue.commands import (
 COMMAND_KINDS = {P.NEW: C_NEW, P.CANCEL: C_CANCEL, P.AMEND: C_AMEND, P.MASS_CANCEL: C_MASS}
 SESSION_KINDS = {P.LOGON, P.LOGOUT, P.HEARTBEAT, P.ORDERS}
 COMMANDS = "commands"
-LOGON_OPTIONS = {"account", "cod", "version"}  # the decoded kind of a single command or a batch
+LOGON_OPTIONS = {"account", "cod", "version", "via"}  # the decoded kind of a single command or a batch
 
 SIDES = {"buy": 0, "sell": 1}
 TYPES = {"limit": int(OrdType.LIMIT), "market": int(OrdType.MARKET)}
@@ -109,15 +109,18 @@ class DecimalCache:
         return 0, 0  # floats, None and everything else: never read through a binary float
 
 
-def logon_options(opts: dict, req: int) -> tuple[str | None, bool]:
-    """(account name or None, cod) of a logon's options; the name itself is the session stage's to check."""
+def logon_options(opts: dict, req: int) -> tuple[str | None, bool, str]:
+    """(account name or None, cod, via) of a logon's options; the name itself is the session stage's to check."""
     unknown = set(opts) - LOGON_OPTIONS
     if unknown:
         raise ProtocolError(R_MALFORMED, f"unknown logon options {sorted(map(str, unknown))}", req)
     cod = opts.get("cod", False)
     if type(cod) is not bool or opts.get("version", P.VERSION) != P.VERSION:
         raise ProtocolError(R_MALFORMED, f"cod must be a boolean and version {P.VERSION}", req)
-    return opts.get("account"), cod
+    via = opts.get("via", "zmq")
+    if via not in P.VIAS:
+        raise ProtocolError(R_MALFORMED, f"via must be one of {', '.join(P.VIAS)}", req)
+    return opts.get("account"), cod, via
 
 
 class Decoder:

@@ -6,6 +6,7 @@ docs/protocol.md for the full specification.
 from kabuto.engine.codes import REASON_NAMES, Side
 
 VERSION = 1
+VIAS = ("zmq", "rest", "ws", "fix")  # the protocols a session's users speak (logon option via)
 
 # client -> gateway (order entry, ROUTER)
 LOGON = "logon"

@@ -15,7 +15,7 @@ import os
 import select
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import msgpack
 import numpy as np
@@ -57,6 +57,9 @@ EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 SRCFD, DISCONNECTED = int(zmq.SRCFD), int(zmq.EVENT_DISCONNECTED)
 R_MALFORMED, R_NOT_AUTHORIZED, R_UNKNOWN_SYMBOL = (int(Reason.MALFORMED), int(Reason.NOT_AUTHORIZED),
                                                    int(Reason.UNKNOWN_SYMBOL))
+R_FROZEN = int(Reason.FROZEN)
+# what a session may still ask once the vault froze (docs/balances.md 13.6): everything else is refused `frozen`
+FROZEN_KINDS = {P.LOGON, P.LOGOUT, P.HEARTBEAT, P.ORDERS, P.BALANCES}
 _pack = msgpack.Packer().pack
 
 
@@ -103,6 +106,7 @@ class Server:
         self._auth: KeyAuthenticator | None = None
         self._monitor: zmq.Socket | None = None  # the orders socket's disconnection events
         self._stop = False
+        self.housekeeping: list[Callable[[], None]] = []  # called every round of TICK (a vault feed's take, ...)
         self.endpoints: dict[str, str] = {}
         self.server_public: bytes | None = None
 
@@ -234,6 +238,10 @@ class Server:
                 next_tick = now + TICK
                 self._disconnects()  # (the monitor's descriptor is not watched while orders keep coming)
                 self._check_keys()
+                for job in self.housekeeping:
+                    job()
+                if self.sequencer.pending:
+                    self.run_batch()
                 if self.entry.expire(now) and self.sequencer.pending:
                     self.run_batch()
                 if self.engine.next_timer <= time.time_ns():  # a call's indicative or end is due
@@ -276,11 +284,13 @@ class Server:
         """One frame of connection rid (its session s, or None)."""
         entry = self.entry
         payload = frame.bytes
-        if s is not None and (payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD):
+        if s is not None and not entry.frozen and (payload.startswith(FAST_HEAD) or payload[1:5] == NEW_HEAD):
             if self._new_orders(s, payload, now):  # plain new orders: the fast path
                 return
         try:
             kind, req, body = self.decoder.decode(payload)
+            if entry.frozen and kind not in FROZEN_KINDS:
+                raise ProtocolError(R_FROZEN, "the vault is frozen: the venue takes no more commands", req)
             if kind == COMMANDS:
                 if s is None:
                     raise ProtocolError(R_NOT_AUTHORIZED, "log on first", req)
@@ -292,7 +302,8 @@ class Server:
                 # disconnections first: a descriptor the kernel gave a closed connection can be this one's
                 self._disconnects()
                 self._check_keys()  # a key added a moment ago is in (the ZAP handler let it connect)
-                s = entry.logon(rid, user, req, *body, now, frame.get(SRCFD))
+                name, cod, via = body
+                s = entry.logon(rid, user, req, name, cod, now, frame.get(SRCFD), via=via)
                 self._reply(rid, answers.logged_on(s, req, self.config, self.symbol_list, self.specs))
                 return
             if s is None:

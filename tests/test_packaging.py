@@ -33,7 +33,7 @@ def test_the_wheel_installs_nothing_but_the_kabuto_package(wheel_names):
 
 def test_the_wheel_holds_every_layer_and_the_contract_source(wheel_names):
     packages = {name.split("/")[1] for name in wheel_names if name.startswith("kabuto/") and name.count("/") >= 2}
-    assert packages == {"engine", "replay", "venue", "durability", "gateway", "chain", "cli"}
+    assert packages == {"engine", "replay", "venue", "durability", "gateway", "chain", "adapters", "cli"}
     assert "kabuto/chain/contracts/FillRegistry.vy" in wheel_names
 
 

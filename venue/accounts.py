@@ -40,7 +40,7 @@ class Account:
 class Session:
     """One logged-on connection of an account, whatever its wire."""
 
-    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd", "user")
+    __slots__ = ("rid", "slot", "account", "cod", "last_seen", "tokens", "refilled", "fd", "user", "via")
 
     def __init__(self, rid: bytes, slot: int, account: Account, cod: bool, now: float, burst: float):
         self.rid = rid          # the wire adapter's id of the connection (a ROUTER routing id)
@@ -52,6 +52,7 @@ class Session:
         self.refilled = now
         self.fd = -1            # the connection's socket descriptor, -1: unknown
         self.user = None        # the key the connection authenticated with (CURVE: Z85), None in plain text
+        self.via = "zmq"        # the protocol its client speaks: zmq, or the adapter's (rest, ws, fix)
 
 
 class Accounts:

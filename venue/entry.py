@@ -41,6 +41,7 @@ R_NOT_AUTHORIZED, R_RATE_LIMIT, R_TOO_MANY = (int(Reason.NOT_AUTHORIZED), int(Re
 # report stage names the real reason from the command behind the event)
 R_DISCONNECT, R_MASS_CANCEL = int(Reason.DISCONNECT), int(Reason.MASS_CANCEL)
 R_UNKNOWN_ASSET, R_BAD_AMOUNT, R_BAD_FEE = int(Reason.UNKNOWN_ASSET), int(Reason.BAD_AMOUNT), int(Reason.BAD_FEE)
+R_FROZEN = int(Reason.FROZEN)
 
 ORACLE_FAULTS = {R_MALFORMED: "an oracle update needs sym, px, mult, a known market, an integer ots, next_mult with "
                               "mult_at, and reg_open < reg_close when the market is regular",
@@ -65,6 +66,8 @@ class OrderEntry:
         if risk:
             self.accounts.get(FEE_ACCOUNT)
         self.next_dep = 1  # the deposit id the next operator deposit gets (after a recovery: the engine's last + 1)
+        self.vault = False  # deposits come from the vault's feed only (docs/balances.md 13.2), not from operators
+        self.frozen = False  # the vault froze: every command is refused `frozen` (docs/balances.md 13.6)
         self.sessions: dict[bytes, Session] = {}
         self.by_fd: dict[int, Session] = {}  # the session of each connection's socket descriptor
         self.keys: dict[bytes, str] = {}  # CURVE: client key (Z85) -> account, as the key file says now
@@ -91,9 +94,10 @@ class OrderEntry:
         return s
 
     def logon(self, rid: bytes, user: str | None, req: int, name: str | None, cod: bool, now: float,
-              fd: int = -1) -> Session:
+              fd: int = -1, via: str = "zmq") -> Session:
         """Open (or re-open) the session of connection rid (socket descriptor fd) for account name;
-        with an authenticated key (user) the key decides the account."""
+        with an authenticated key (user) the key decides the account. via: the protocol its client speaks
+        (an adapter's sessions say which)."""
         if name is not None and (type(name) is not str or not ACCOUNT_RE.fullmatch(name)):
             raise Refused(R_MALFORMED, "an account name is 1 to 64 of A-Z a-z 0-9 . _ -", req)
         if user is not None:  # the key decides the account
@@ -111,6 +115,7 @@ class OrderEntry:
         account = self.accounts.get(name)
         s = Session(rid, self.next_slot, account, cod, now, self.burst)
         s.user = user
+        s.via = via
         self.next_slot += 1
         self.sessions[rid] = s
         if fd >= 0:
@@ -203,12 +208,28 @@ class OrderEntry:
         """An operator credits account name with amount units of asset id (the embedded custodian); the
         deposit gets the venue's next deposit id. Acknowledged after its batch."""
         self._operator(s, req, "deposits")
+        if self.vault:
+            raise Refused(R_NOT_AUTHORIZED, "deposits come from the vault: operators cannot deposit", req)
         account = self._named(name, req)
         self._asset_amount(req, asset, amount)
         dep = self.next_dep
         self.next_dep += 1
         i = self.seq.deposit(s, req, dep=dep, acct=account.id, asset=asset, amount=amount)
         self.seq.ack(BalanceSet(s, req, "deposit", i, (account.name, dep)))
+
+    def vault_deposit(self, dep: int, name: str, asset: int, amount: int) -> None:
+        """Deposit dep seen on the vault, confirmed (no session): sequenced as it is, so the engine consumes its id
+        even when it is rejected (asset -1: unknown_asset; amount <= 0: bad_amount; a bad name: malformed)."""
+        reason = 0
+        if name == FEE_ACCOUNT or not ACCOUNT_RE.fullmatch(name):
+            reason, acct = R_MALFORMED, 0
+        else:
+            acct = self.accounts.get(name).id
+            if asset < 0:
+                reason = R_UNKNOWN_ASSET
+            elif amount <= 0:
+                reason = R_BAD_AMOUNT
+        self.seq.deposit(None, None, dep=dep, acct=acct, asset=max(asset, 0), amount=max(amount, 0), reason=reason)
 
     def withdraw(self, s: Session, req: int, name: str | None, asset: int, amount: int) -> None:
         """A withdrawal from the session's own account (name None or its own), or an operator's from any

@@ -168,10 +168,12 @@ class Sequencer:
         self._add(NEW, rec[SIDE], otype, tif, stp, 0, pexp, qexp, flags, rec[SYM], rec[OID], rec[ACCOUNT].id, px,
                   qty, sess, req, C_NEW, rec, rec[CL])
 
-    def deposit(self, sess, req: int, *, dep: int, acct: int, asset: int, amount: int) -> int:
-        """An operator's deposit of amount units of asset id to account id acct, deposit id dep (docs/balances.md
-        4); returns its command's index in the batch."""
-        self._add(DEPOSIT, 0, 0, 0, 0, 0, 0, 0, 0, asset, dep, acct, 0, amount, sess, req, C_DEPOSIT, None, None)
+    def deposit(self, sess, req: int | None, *, dep: int, acct: int, asset: int, amount: int, reason: int = 0) -> int:
+        """A deposit of amount units of asset id to account id acct, deposit id dep (docs/balances.md 4): an
+        operator's, or the vault's (no session); reason: a fault found before the engine (the engine consumes
+        the id and rejects it so). Returns its command's index in the batch."""
+        self._add(DEPOSIT, 0, 0, 0, 0, reason, 0, 0, 0, asset, dep, acct, 0, amount, sess, req, C_DEPOSIT, None,
+                  None)
         return self.count - 1
 
     def withdraw(self, sess, req: int, *, acct: int, asset: int, amount: int) -> int:

@@ -117,17 +117,18 @@ def test_unreadable_frame_is_a_protocol_error(payload):
     assert e.value.reason == Reason.MALFORMED
 
 
-@pytest.mark.parametrize("opts", [{"colour": 1}, {"cod": 1}, {"version": 2}])
-def test_a_logon_with_unknown_options_a_non_boolean_cod_or_another_version_is_malformed(opts):
+@pytest.mark.parametrize("opts", [{"colour": 1}, {"cod": 1}, {"version": 2}, {"via": "smtp"}, {"via": 1}])
+def test_a_logon_with_unknown_options_a_non_boolean_cod_another_version_or_via_is_malformed(opts):
     with pytest.raises(ProtocolError) as e:
         DEC.decode(frame("logon", 1, opts))
     assert (e.value.reason, e.value.req) == (Reason.MALFORMED, 1)
 
 
 def test_session_requests_decode():
-    assert DEC.decode(frame("logon", 1, {"cod": True})) == ("logon", 1, (None, True))
-    assert DEC.decode(frame("logon", 2)) == ("logon", 2, (None, False))
-    assert DEC.decode(frame("logon", 5, {"account": "mm", "version": 1})) == ("logon", 5, ("mm", False))
+    assert DEC.decode(frame("logon", 1, {"cod": True})) == ("logon", 1, (None, True, "zmq"))
+    assert DEC.decode(frame("logon", 2)) == ("logon", 2, (None, False, "zmq"))
+    assert DEC.decode(frame("logon", 5, {"account": "mm", "version": 1})) == ("logon", 5, ("mm", False, "zmq"))
+    assert DEC.decode(frame("logon", 6, {"via": "fix"})) == ("logon", 6, (None, False, "fix"))
     assert DEC.decode(frame("hb", 3)) == ("hb", 3, None)
     assert DEC.decode(frame("orders", 4, "BTC-USD")) == ("orders", 4, "BTC-USD")
 

@@ -1,0 +1,1 @@
+"""FIX 4.4 order entry over the ZeroMQ venue."""

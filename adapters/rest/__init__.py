@@ -1,0 +1,1 @@
+"""REST and WebSocket in the shape Binance made standard (ccxt, Hummingbot), over the ZeroMQ venue."""
