@@ -1,4 +1,4 @@
-"""The EVM publisher against a real EVM served over JSON-RPC (eth-tester behind HTTP, see evmnode.py):
+"""The EVM publisher against a real EVM served over JSON-RPC (eth-tester behind HTTP, kabuto.chain.devnode):
 restarts, SIGKILL, reorgs and node outages never lose or duplicate a batch."""
 import json
 import os
@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 from chainkit import INSTRUMENTS, account_name, feed
-from evmnode import EvmNode
 from kabuto.chain.batcher import FillBatcher
 from kabuto.chain.contract import Registry, connect, deploy
+from kabuto.chain.devnode import EvmNode
 from kabuto.chain.errors import ChainError
 from kabuto.chain.evm import EvmPublisher, read_receipts
 from kabuto.chain.ledger import Ledger, LedgerPublisher

@@ -19,7 +19,7 @@ from kabuto.gateway.errors import ClientError, NotAuthorized  # noqa: E402
 from kabuto.gateway.keys import add_client  # noqa: E402
 
 pytest.importorskip("eth_tester")
-from evmnode import EvmNode  # noqa: E402
+from kabuto.chain.devnode import EvmNode  # noqa: E402
 
 USD = 10 ** 6  # USDC units per dollar (the token has 6 decimals, as the venue's USD)
 DAY = 24 * 3600
@@ -69,11 +69,6 @@ def venue(chain, tmp_path_factory):
     v["serve"].stop(signal.SIGKILL)
 
 
-def mine(node: EvmNode, n: int = 1) -> None:
-    with node.lock:  # eth-tester is not thread-safe: the node's server thread answers the venue meanwhile
-        node.tester.mine_blocks(n)
-
-
 def usd(client: Client) -> str:
     return client.balances().get("USD", ["0", "0"])[0]
 
@@ -91,7 +86,7 @@ def test_a_vault_deposit_is_credited_once_its_block_has_n_confirmations(chain, v
     vault.tx(keys[1], "deposit", "USD", 1000 * USD, "alice")
     with Client.from_data_dir(venue["dir"], "alice") as alice:
         assert usd(alice) == "0"  # one confirmation of two: not credited however long the venue waits
-        mine(node)
+        node.mine()
         report = alice.wait_balance(lambda r: r.ev == "deposited", timeout=60)
         assert (report.asset, report.amount, report.id) == ("USD", "1000.000000", 1)
         assert usd(alice) == "1000.000000"
@@ -107,11 +102,11 @@ def test_a_deposit_is_credited_exactly_once_across_a_kill_9(chain, venue):
     node, _, keys, vault = chain
     with Client.from_data_dir(venue["dir"], "bob") as bob:
         vault.tx(keys[2], "deposit", "USD", 250 * USD, "bob")
-        mine(node)
+        node.mine()
         wait_for(lambda: usd(bob) == "250.000000", "bob's deposit")
     venue["serve"].stop(signal.SIGKILL)
     vault.tx(keys[2], "deposit", "USD", 50 * USD, "bob")
-    mine(node, 2)
+    node.mine(2)
     venue["serve"] = start(venue["dir"], node, vault)
     with Client.from_data_dir(venue["dir"], "bob") as bob:
         wait_for(lambda: usd(bob) == "300.000000", "bob's second deposit")
@@ -123,8 +118,7 @@ def test_a_deposit_is_credited_exactly_once_across_a_kill_9(chain, venue):
 
 def test_once_the_vault_is_frozen_every_command_is_refused_frozen_and_balances_stay_readable(chain, venue):
     node, _, keys, vault = chain
-    with node.lock:
-        node.tester.time_travel(node.tester.get_block_by_number("latest")["timestamp"] + 30 * DAY)
+    node.time_travel(30 * DAY)
     vault.tx(keys[5], "freeze")  # anyone may, once no batch was committed for freeze_after
     assert vault.frozen()
     with Client.from_data_dir(venue["dir"], "alice") as alice:

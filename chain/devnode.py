@@ -1,7 +1,8 @@
-"""A small local EVM node for tests: eth-tester (py-evm) served over HTTP JSON-RPC, like a tiny anvil.
+"""A small local EVM node: eth-tester (py-evm) served over HTTP JSON-RPC on loopback, like a tiny anvil.
 
-Lets a separate process (a publisher killed with SIGKILL, the `kabuto` command) talk to the same
-chain the test inspects, and lets a test take the node down and bring it back on the same port.
+Lets a separate process (a venue, a publisher killed with SIGKILL, the `kabuto` command) talk to the same
+chain a test or an example inspects, and lets a test take the node down and bring it back on the same port.
+Development and tests only: one in-memory chain, every account's key known.
 """
 from __future__ import annotations
 
@@ -76,15 +77,29 @@ class EvmNode:
 
     def handle(self, req: dict) -> dict:
         """One JSON-RPC request."""
-        with self.lock:
-            resp = self._call(req["method"], req.get("params", []))
         out = {"jsonrpc": "2.0", "id": req.get("id")}
+        try:
+            with self.lock:
+                resp = self._call(req["method"], req.get("params", []))
+        except Exception as e:  # a call or gas estimate that reverts: the error a node answers, not a dropped connection
+            out["error"] = {"code": 3 if "revert" in str(e) else -32000, "message": str(e)}
+            return out
         if "error" in resp:
             err = resp["error"]
             out["error"] = err if isinstance(err, dict) else {"code": -32000, "message": str(err)}
         else:
             out["result"] = _jsonable(resp.get("result"))
         return out
+
+    def mine(self, n: int = 1) -> None:
+        """Mine n empty blocks."""
+        with self.lock:
+            self.tester.mine_blocks(n)
+
+    def time_travel(self, seconds: int) -> None:
+        """Move the chain's clock forward: the next block is seconds after the latest one."""
+        with self.lock:
+            self.tester.time_travel(self.tester.get_block_by_number("latest")["timestamp"] + seconds)
 
     def snapshot(self) -> int:
         """A point to revert to (a reorg back to here drops every later block)."""
