@@ -10,10 +10,11 @@ spread over a population of P accounts, its balances tree holds every (account, 
 population, and "accounts changed" counts the distinct accounts of its fills. The balances root's own
 cost is the commit's gas less that of the same commit with a zero balances root (its 32 calldata bytes
 and its storage slot; the zero root still pays a cold no-op store, about 2,200 gas, not counted).
-Claims: a batch of 1,024 withdrawals (proofs of 10 hashes): a claim paying an address that holds some
-of the token with the bitmap word already in use (typical), one paying an address holding none of it
-(the token's balance goes from zero: +17,100 gas in the token), and the first claim of a 256-wid
-bitmap word paying such an address (worst).
+Claims: a batch of 1,024 withdrawals (proofs of 10 hashes), committed with its wid range as the venue's
+publisher does (its claimed-bitmap words marked in use): a claim paying an address that holds some of
+the token (typical), one paying an address holding none of it (the token's balance goes from zero:
++17,100 gas in the token), the first claim of a bitmap word paying such an address (worst), and that
+with the longest names the vault takes (a 64-character account, a 40-character asset).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from kabuto.chain.batch import build_custody_batch  # noqa: E402
 from kabuto.chain.custody import Balance, Custody, Withdrawal  # noqa: E402
 from kabuto.chain.merkle import ZERO  # noqa: E402
 from kabuto.chain.settlement import settle  # noqa: E402
+from kabuto.chain.vault import commit_args, deploy_token, token  # noqa: E402
 
 from bench.chain_bench import SYMBOLS, engine_fills  # noqa: E402
 
@@ -39,7 +41,7 @@ class VaultChain:
 
     def __init__(self):
         from eth_tester import EthereumTester, PyEVMBackend
-        from kabuto.chain.vault import Vault, deploy_token, deploy_vault, token
+        from kabuto.chain.vault import Vault, deploy_vault
         from web3 import EthereumTesterProvider, Web3
         self.tester = EthereumTester(PyEVMBackend())
         self.w3 = Web3(EthereumTesterProvider(self.tester))
@@ -80,9 +82,9 @@ def commit_gas(rows: np.ndarray, populations: list[int]) -> list[dict]:
         batch, accounts, pairs = population_batch(rows, p)
         chain = VaultChain()
         r = batch.record
-        g0 = chain.vault.tx(chain.keys[0], "commit", *r.values())["gasUsed"]
+        g0 = chain.vault.tx(chain.keys[0], "commit", *commit_args(batch))["gasUsed"]
         # batch 1: the same commit again after it (a steady-state commit), with a real and a zero root
-        vals = list(r.values())
+        vals = list(commit_args(batch))
         vals[:4] = 1, chain.vault.functions.last_hash().call(), r.last_seq + 1, 2 * r.last_seq
         g1 = chain.vault.tx(chain.keys[0], "commit", *vals)["gasUsed"]
         vals2 = list(vals)
@@ -107,10 +109,19 @@ def claim_gas(n_withdrawals: int = 1024) -> dict:
         chain.send(k[0], chain.usd.functions.mint(addr, amount))
         chain.send(key, chain.usd.functions.approve(v.address, amount))
         v.tx(key, "deposit", "USD", amount // 2 if name == "rich" else amount, name)
+    # the longest names: an asset of 40 characters, an account of 64 whose owner put all its tokens in
+    long_asset, long_account = "L" * 40, "l" * 64
+    long_token = token(chain.w3, deploy_token(chain.w3, k[0], "LONG", "LONG", 6))
+    v.tx(k[0], "register_asset", long_asset, long_token.address, 6)
+    addr = chain.w3.eth.account.from_key(k[4]).address
+    chain.send(k[0], long_token.functions.mint(addr, 10 ** 9))
+    chain.send(k[4], long_token.functions.approve(v.address, 10 ** 9))
+    v.tx(k[4], "deposit", long_asset, 10 ** 9, long_account)
     ws = [Withdrawal(w, names[w % 3], "USD", 1000 + w) for w in range(1, n_withdrawals + 1)]
-    custody = Custody([], ws, [], 3)
+    ws[254] = Withdrawal(255, long_account, long_asset, 1255)  # wid 255: the first of bitmap word 1
+    custody = Custody([], ws, [], 4)
     batch = build_custody_batch(0, ZERO, 1, n_withdrawals * 2, _no_fills(), SYMBOLS, {}, custody)
-    v.tx(k[0], "commit", *batch.record.values())
+    v.tx(k[0], "commit", *commit_args(batch))
     tree = custody.withdrawal_tree()
 
     def claim(i: int, payer: str) -> int:
@@ -120,8 +131,9 @@ def claim_gas(n_withdrawals: int = 1024) -> dict:
     worst = claim(0, k[5])  # wid 1, "poor": first claim of word 0, payee holds no USD
     empty_payee = claim(1, k[5])  # wid 2, "poor2": word 0 in use, payee holds no USD
     typical = claim(2, k[5])  # wid 3, "rich": word 0 in use, payee holds USD
+    longest = claim(254, k[5])  # wid 255, the longest names: first claim of word 1, payee holds none
     return {"withdrawals": n_withdrawals, "depth": len(tree.proof(0)), "worst": worst, "typical": typical,
-            "empty_payee": empty_payee}
+            "empty_payee": empty_payee, "longest": longest}
 
 
 def _no_fills() -> np.ndarray:
@@ -141,9 +153,10 @@ def main(quick: bool = False) -> list[str]:
                      f"| {r['root_per_account']:.1f} | {r['commit_per_account']:.1f} |")
     c = claim_gas()
     lines += ["", f"Claim of a withdrawal from a batch of {c['withdrawals']:,} withdrawals (proof of {c['depth']} "
-              f"hashes): typical {c['typical']:,} gas (bitmap word in use, payee already holds the token); "
-              f"{c['empty_payee']:,} gas when the payee holds none of the token (the token's own first store); "
-              f"worst {c['worst']:,} gas (that, and the first claim of a 256-wid bitmap word)."]
+              f"hashes): typical {c['typical']:,} gas (the payee already holds the token); "
+              f"{c['empty_payee']:,} gas when the payee holds none of the token (the token's own first store, "
+              f"17,100 gas); {c['worst']:,} gas at the first claim of a bitmap word to such a payee; "
+              f"{c['longest']:,} gas for that with a 64-character account and a 40-character asset."]
     return lines
 
 

@@ -81,7 +81,7 @@ class EvmNode:
         try:
             with self.lock:
                 resp = self._call(req["method"], req.get("params", []))
-        except Exception as e:  # a call or gas estimate that reverts: the error a node answers, not a dropped connection
+        except Exception as e:  # a reverting call or gas estimate: a node's error answer, not a dropped connection
             out["error"] = {"code": 3 if "revert" in str(e) else -32000, "message": str(e)}
             return out
         if "error" in resp:

@@ -77,7 +77,7 @@ class EvmPublisher:
         if n < self._high:
             self.recommits += 1
         try:
-            receipt = send(self.w3, self.account, self.registry.functions.commit(*r.values()))
+            receipt = send(self.w3, self.account, self.registry.functions.commit(*self._commit_args(n)))
         except ContractError as e:
             raise PublishError(f"batch {n}: {e}") from None
         self._high = max(self._high, n + 1)
@@ -85,6 +85,10 @@ class EvmPublisher:
             f.write(json.dumps({"batch": n, "tx": "0x" + bytes(receipt["transactionHash"]).hex(),
                                 "block": receipt["blockNumber"], "gas": receipt["gasUsed"],
                                 "fills": r.fill_count}) + "\n")
+
+    def _commit_args(self, n: int) -> tuple:
+        """The contract's commit() arguments for ledger batch n: its record's values."""
+        return self.ledger.record(n).values()
 
     def status(self) -> dict:
         """Ledger summary, the contract's position and the gas spent."""

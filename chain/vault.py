@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kabuto.chain.batch import Batch
 from kabuto.chain.contract import Registry, compile_contract, send
 from kabuto.chain.errors import ChainError, ContractError
 from kabuto.chain.evm import EvmPublisher
@@ -85,18 +86,41 @@ class Vault(Registry):
         return bytes(self.functions.withdrawals_root(batch).call())
 
 
+def wid_range(batch: Batch) -> tuple[int, int]:
+    """(lowest, highest) wid of a risk-on batch's withdrawals, (0, 0) when it has none: the claimed-bitmap
+    words a commit marks in use (docs/balances.md 13.4)."""
+    wids = [w.wid for w in batch.custody.withdrawals] if batch.custody else []
+    return (min(wids), max(wids)) if wids else (0, 0)
+
+
+def commit_args(batch: Batch) -> tuple:
+    """The vault's commit() arguments for a risk-on batch: its record's ten values, then its wid range."""
+    return (*batch.record.values(), *wid_range(batch))
+
+
 class VaultPublisher(EvmPublisher):
     """Risk-on batches to a deployed Vault, the local ledger kept as the durable copy."""
 
     def __init__(self, path: str | os.PathLike, w3, key: str, address: str):
         super().__init__(path, w3, key, address)
         self.registry = Vault(w3, address)
+        self._wid_ranges: dict[int, tuple[int, int]] = {}  # of batches published, not yet committed
+
+    def publish(self, batch: Batch) -> None:
+        """Append to the ledger, then bring the vault up to the ledger (the batch's wid range kept at hand:
+        reading a batch back from the ledger decodes all its balances)."""
+        self._wid_ranges[batch.number] = wid_range(batch)
+        super().publish(batch)
 
     def _commit(self, n: int) -> None:
         if not self.ledger.record(n).custody:
             raise ChainError(f"batch {n} of {self.ledger.dir} is a risk-off record: a vault takes risk-on batches "
                              f"only (use a FillRegistry, or a new ledger)")
         super()._commit(n)
+
+    def _commit_args(self, n: int) -> tuple:
+        wids = self._wid_ranges.pop(n, None) or wid_range(self.ledger.batch(n))
+        return (*self.ledger.record(n).values(), *wids)
 
 
 @dataclass(frozen=True)

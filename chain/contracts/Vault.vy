@@ -16,9 +16,13 @@
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
-MAX_PROOF: constant(uint256) = 64  # enough for 2**64 leaves
+MAX_PROOF: constant(uint256) = 32  # enough for 2**32 leaves (a claim's memory grows with it)
 MAX_HOLDINGS: constant(uint256) = 2**62 - 1  # the venue's largest amount (docs/balances.md 2)
 NO_BATCH: constant(uint64) = max_value(uint64)  # Frozen(last_batch) when nothing was ever committed
+WIDS_PER_WORD: constant(uint256) = 255  # claimed marks: bit wid % 255 of word wid // 255
+IN_USE: constant(uint256) = 1 << 255  # bit 255 of a claimed word: the word is in use (never a wid's mark)
+MAX_PREPARED_WORDS: constant(uint256) = 256  # words one commit marks in use (65,280 wids)
+FEES: constant(String[5]) = "@fees"  # the venue's fee account: its owner is the fee recipient
 
 struct Deposit:
     depositor: address
@@ -52,11 +56,7 @@ event Deposited:
     depositor: indexed(address)
 
 event Claimed:
-    wid: indexed(uint64)
-    account: String[64]
-    asset: String[40]
-    amount: uint256
-    to: address
+    wid: indexed(uint64)  # the leaf, payee and amount are in the ledger, the claim's calldata and the token's Transfer
 
 event Frozen:
     last_batch: uint64
@@ -87,14 +87,13 @@ event PauseChanged:
 
 owner: public(address)
 operator: public(address)
-fee_recipient: public(address)
 paused: public(bool)
 frozen: public(bool)
 freeze_after: public(immutable(uint256))
 
 # assets: token address in the low 160 bits, log10(quantum) in the next 8, registered flag above
 _asset: HashMap[String[40], uint256]
-owner_of: public(HashMap[String[64], address])
+owner_of: public(HashMap[String[64], address])  # "@fees" -> the fee recipient (no deposit can name it)
 
 deposit_counter: public(uint64)
 deposits: HashMap[uint64, Deposit]
@@ -110,7 +109,7 @@ settle_root: public(HashMap[uint64, bytes32])
 balances_root: public(HashMap[uint64, bytes32])
 withdrawals_root: public(HashMap[uint64, bytes32])
 
-_claimed: HashMap[uint256, uint256]  # bitmap by wid: 256 withdrawals per word (a claim mostly pays 5k, not 22k)
+_claimed: HashMap[uint256, uint256]  # bitmap by wid, 255 per word, bit 255 = in use (a claim pays 5k, not 22k)
 escaped: public(HashMap[bytes32, bool])  # by keccak256(abi_encode(account, asset))
 
 
@@ -119,7 +118,7 @@ def __init__(operator: address, freeze_after_s: uint256):
     assert freeze_after_s > 0, "freeze_after must be positive"
     self.owner = msg.sender
     self.operator = operator
-    self.fee_recipient = msg.sender
+    self.owner_of[FEES] = msg.sender
     freeze_after = freeze_after_s
     self.last_commit_time = block.timestamp
     log OperatorChanged(previous=empty(address), operator=operator)
@@ -235,9 +234,12 @@ def deposit_of(dep: uint64) -> Deposit:
 @external
 def commit(batch: uint64, prev_hash: bytes32, first_seq: uint64, last_seq: uint64, fill_count: uint64,
            fills_root: bytes32, settle_root: bytes32, balances_root: bytes32, withdrawals_root: bytes32,
-           deposit_count: uint64):
+           deposit_count: uint64, first_wid: uint64, last_wid: uint64):
     """
-    @notice Commit the next batch record (operator only, not paused, not frozen, in order).
+    @notice Commit the next batch record (operator only, not paused, not frozen, in order). first_wid and
+            last_wid (not in the record; 0, 0 when the batch has no withdrawal) are its lowest and highest
+            wid: the claimed-bitmap words they span are marked in use now, so that no claim pays for a
+            word's first store. A wrong range costs gas, never a claim: it marks no wid claimed.
     """
     assert msg.sender == self.operator, "not operator"
     assert not self.paused, "paused"
@@ -249,6 +251,7 @@ def commit(batch: uint64, prev_hash: bytes32, first_seq: uint64, last_seq: uint6
     assert fill_count <= last_seq + 1 - first_seq, "bad fill count"
     assert deposit_count >= self.deposit_count, "deposit count goes back"
     assert deposit_count <= self.deposit_counter, "deposit count ahead of the vault"
+    assert first_wid <= last_wid and (first_wid > 0 or last_wid == 0), "bad wid range"
     h: bytes32 = keccak256(abi_encode(batch, prev_hash, first_seq, last_seq, fill_count, fills_root, settle_root,
                                       balances_root, withdrawals_root, deposit_count))
     self.fills_root[batch] = fills_root
@@ -260,10 +263,21 @@ def commit(batch: uint64, prev_hash: bytes32, first_seq: uint64, last_seq: uint6
     self.deposit_count = deposit_count
     self.next_batch = batch + 1
     self.last_commit_time = block.timestamp
+    if last_wid > 0:
+        self._prepare(convert(first_wid, uint256) // WIDS_PER_WORD, convert(last_wid, uint256) // WIDS_PER_WORD)
     log BatchCommitted(batch=batch, record_hash=h, prev_hash=prev_hash, first_seq=first_seq, last_seq=last_seq,
                        fill_count=fill_count, fills_root=fills_root, settle_root=settle_root,
                        balances_root=balances_root, withdrawals_root=withdrawals_root,
                        deposit_count=deposit_count)
+
+
+@internal
+def _prepare(lo: uint256, hi: uint256):
+    # words beyond the first MAX_PREPARED_WORDS are left to their first claim (22,100 gas more, once)
+    last: uint256 = min(hi, lo + MAX_PREPARED_WORDS - 1)
+    for w: uint256 in range(lo, last + 1, bound=MAX_PREPARED_WORDS):
+        if self._claimed[w] == 0:
+            self._claimed[w] = IN_USE
 
 
 # -- withdrawals --------------------------------------------------------------------------------------
@@ -271,11 +285,18 @@ def commit(batch: uint64, prev_hash: bytes32, first_seq: uint64, last_seq: uint6
 @view
 @internal
 def _payee(account: String[64]) -> address:
-    if account == "@fees":
-        return self.fee_recipient
     to: address = self.owner_of[account]
     assert to != empty(address), "account has no owner"
     return to
+
+
+@view
+@external
+def fee_recipient() -> address:
+    """
+    @notice Who claims and escapes of the venue's fee account "@fees" pay.
+    """
+    return self.owner_of[FEES]
 
 
 @internal
@@ -293,7 +314,8 @@ def claimed(wid: uint64) -> bool:
     """
     @notice Whether withdrawal `wid` was claimed.
     """
-    return (self._claimed[convert(wid, uint256) >> 8] >> (convert(wid, uint256) & 255)) & 1 == 1
+    w: uint256 = convert(wid, uint256)
+    return (self._claimed[w // WIDS_PER_WORD] >> (w % WIDS_PER_WORD)) & 1 == 1
 
 
 @external
@@ -303,17 +325,30 @@ def claim(batch: uint64, wid: uint64, account: String[64], asset: String[40], am
     @notice Pay withdrawal `wid` of committed batch `batch` to the account's owner (anyone may send it;
             never twice; works after a freeze too).
     """
+    # inlined (_verify, _payee, _pay): an internal call copies its arguments, 700 gas a claim
+    h: bytes32 = keccak256(keccak256(abi_encode(wid, account, asset, amount)))
+    for p: bytes32 in proof:
+        if convert(h, uint256) < convert(p, uint256):
+            h = keccak256(abi_encode(h, p))
+        else:
+            h = keccak256(abi_encode(p, h))
     # a batch not committed has a zero root, which no proof verifies against (no next_batch read: 2,100 gas)
-    leaf: bytes32 = keccak256(keccak256(abi_encode(wid, account, asset, amount)))
-    assert self._verify(self.withdrawals_root[batch], leaf, proof), "bad proof or batch not committed"
-    word: uint256 = convert(wid, uint256) >> 8
-    bit: uint256 = 1 << (convert(wid, uint256) & 255)
+    root: bytes32 = self.withdrawals_root[batch]
+    assert h == root and root != empty(bytes32), "bad proof or batch not committed"
+    w: uint256 = convert(wid, uint256)
+    word: uint256 = w // WIDS_PER_WORD
+    bit: uint256 = 1 << (w % WIDS_PER_WORD)
     bits: uint256 = self._claimed[word]
     assert bits & bit == 0, "already claimed"
     self._claimed[word] = bits | bit
-    to: address = self._payee(account)
-    self._pay(asset, amount, to)
-    log Claimed(wid=wid, account=account, asset=asset, amount=amount, to=to)
+    to: address = self.owner_of[account]
+    assert to != empty(address), "account has no owner"
+    a: uint256 = self._asset[asset]
+    assert a != 0, "unknown asset"
+    token: address = convert(convert(a & convert(max_value(uint160), uint256), uint160), address)
+    assert extcall IERC20(token).transfer(to, amount * 10 ** ((a >> 160) & 255), default_return_value=True), \
+        "transfer failed"
+    log Claimed(wid=wid)
 
 
 # -- freeze and the escape hatch ----------------------------------------------------------------------
@@ -398,9 +433,9 @@ def _verify(root: bytes32, leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]) -
     h: bytes32 = leaf
     for p: bytes32 in proof:
         if convert(h, uint256) < convert(p, uint256):
-            h = keccak256(concat(h, p))
+            h = keccak256(abi_encode(h, p))
         else:
-            h = keccak256(concat(p, h))
+            h = keccak256(abi_encode(p, h))
     return h == root
 
 
@@ -417,7 +452,7 @@ def set_operator(operator: address):
 def set_fee_recipient(recipient: address):
     assert msg.sender == self.owner, "not owner"
     assert recipient != empty(address), "zero recipient"
-    self.fee_recipient = recipient
+    self.owner_of[FEES] = recipient
     log FeeRecipientChanged(recipient=recipient)
 
 
