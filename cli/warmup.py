@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
         batcher = FillBatcher(instruments, None, LedgerPublisher(os.path.join(d, "chain")), close_timeout_s=3600)
         replay(io.BytesIO(SAMPLE), io.BytesIO(), instruments, sinks=[batcher])
     from kabuto.engine.state import grow_hash, grow_levels, grow_orders, new_state
-    grow_levels(grow_orders(grow_hash(new_state(1, orders=16, levels=4))))  # the SAMPLE grows nothing
+    from kabuto.replay.accounts import Accounts
+    # the SAMPLE grows nothing: grow a new state (C arrays), then a grown one (views), and the accounts table
+    grown = grow_levels(grow_orders(grow_hash(new_state(1, orders=16, levels=4))))
+    grow_levels(grow_orders(grown))
+    Accounts().reserve(1024, 0)
     for name in OPTIONAL:
         try:
             mod = importlib.import_module(name)

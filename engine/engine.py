@@ -120,6 +120,10 @@ class Engine:
 
     def process(self, cmds: np.ndarray) -> np.ndarray:
         """Run a batch of command records; returns its events (a view valid until the next call)."""
+        if cmds.dtype == COMMAND_DTYPE and not (cmds.flags.c_contiguous and cmds.flags.writeable):
+            # a journal's records read from bytes are read-only: numba would compile the whole kernel again for
+            # them (minutes, at a venue's first recovery); a copy costs microseconds
+            cmds = cmds.copy()
         i, k = 0, 0
         if len(self._events) < 2 * len(cmds) + 1024:  # most commands print one or two events
             self._events = _event_buffer(2 * len(cmds) + 1024)
@@ -141,7 +145,7 @@ class Engine:
         return self._events[:k]
 
     def _run(self, cmds: np.ndarray, i: int, k: int) -> tuple[int, int, int]:
-        """kernel.run; straight through its compiled entry point for C-contiguous command records.
+        """kernel.run; straight through its compiled entry point for C-contiguous, writable command records.
 
         numba's dispatcher matches the types of all ~30 state arrays on every call (~8 us); the
         compiled entry point skips that (~2 us)."""

@@ -56,6 +56,19 @@ def test_a_batch_that_outgrows_the_event_buffer_returns_records_with_zero_paddin
     assert not events.view(np.uint8).reshape(len(events), -1)[:, padding].any()
 
 
+def test_read_only_and_strided_batches_run_through_the_one_compiled_kernel():
+    from kabuto.engine import kernel
+    cmds = resting_orders(200)
+    ro = np.frombuffer(cmds.tobytes(), cmds.dtype)  # as a journal's records are read back
+    assert not ro.flags.writeable
+    a, b, c = Engine(bench_instruments(1)), Engine(bench_instruments(1)), Engine(bench_instruments(1))
+    expected = a.process(cmds).copy()
+    before = len(kernel.run.signatures)  # the one the writable batch loaded
+    assert (b.process(ro) == expected).all()
+    assert (c.process(cmds[:100]).tolist() + c.process(cmds[100::1][::-1][::-1]).tolist()) == expected.tolist()
+    assert len(kernel.run.signatures) == before  # no new specialization: a copy, not minutes of compiling
+
+
 def test_out_of_range_codes_are_rejected_not_crashes():
     engine = Engine(bench_instruments(1))
     c = empty_commands(5)
