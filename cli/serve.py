@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from kabuto.cli import adapters
 from kabuto.engine.codes import MARKET_NAMES
 from kabuto.gateway import config as C
 from kabuto.gateway.errors import ConfigError
@@ -84,6 +85,7 @@ def register(subparsers) -> None:
     p.add_argument("--confirmations", type=int, default=12, metavar="N",
                    help="risk on with --chain-rpc (the vault): credit a vault deposit once its block has N "
                         "confirmations, the block itself counting as one (default: %(default)s)")
+    adapters.add_options(p)
     p.add_argument("--deposit-poll", type=float, default=1.0, metavar="SECONDS",
                    help="risk on with --chain-rpc: how often the vault is read for deposits and its freeze "
                         "(default: %(default)s)")
@@ -260,6 +262,7 @@ def serve(args: argparse.Namespace) -> int:
         log.info(f"chain       fill batches to {args.ledger}" + (f" and {args.chain_rpc}" if args.chain_rpc else ""))
     if journal is not None:
         server.sinks.append(journal)  # the running event hash and snapshots follow every batch
+    children = []  # the adapter processes
     try:
         ep = server.bind()  # recovery may publish (cancel-on-disconnect); no frame is read before run()
         if journal is not None:
@@ -274,8 +277,9 @@ def serve(args: argparse.Namespace) -> int:
             log.info(f"server key  {server.server_public.decode()}; client keys {config.key_file}")
         log.info(f"endpoints   {config.data_dir / 'endpoints.json'}")
         feed = start_vault_feed(args, server)
-        signal.signal(signal.SIGINT, lambda *_: server.stop())
-        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        children += adapters.start(args, config.data_dir)  # --rest, --fix: they log on once run() serves
+        signal.signal(signal.SIGINT, lambda *_: adapters.stop_then(children, server.stop, server.housekeeping))
+        signal.signal(signal.SIGTERM, lambda *_: adapters.stop_then(children, server.stop, server.housekeeping))
         if journal is not None:
             signal.signal(signal.SIGUSR1, lambda *_: journal.request_snapshot())
         if server.risk is not None:
@@ -283,11 +287,13 @@ def serve(args: argparse.Namespace) -> int:
         log.info(f"ready: {len(instruments)} instruments ({', '.join(server.symbols)}); SIGINT or SIGTERM stops")
         server.run()
     except BaseException:
+        adapters.stop(children)
         try:
             server.close()
         except Exception as e:  # the error that stopped the venue is the one to report
             log.error(f"stopping after an error, also: {e}")
         raise
+    adapters.stop(children)
     if feed is not None:
         feed.stop()
     server.close()
