@@ -1,6 +1,11 @@
 """A ccxt market maker: quotes a bid and an ask around the mid through `kabuto rest`, with the Kabuto ccxt class.
 
-Start a venue (`make run`, or `kabuto serve`), then either point the example at a running `kabuto rest`
+Against `make run` (a venue with the REST adapter on 127.0.0.1:8080 and demo API keys in
+kabuto-data/api-keys.toml):
+
+    python examples/ccxt_market_maker.py --url http://127.0.0.1:8080 --account mm1
+
+Or start a venue (`kabuto serve`), then either point the example at a running `kabuto rest`
 
     python examples/ccxt_market_maker.py --url http://127.0.0.1:8080 --api-key KEY --secret SECRET
 
@@ -130,6 +135,17 @@ async def run(args: argparse.Namespace, url: str, key: str, secret: str) -> None
         await ex.close()
 
 
+def demo_key(path: Path, account: str) -> tuple[str, str]:
+    """(key, secret) of an account's first API key in a key file (`kabuto serve --rest` writes the demo ones)."""
+    try:
+        keys = [k for k in tomllib.loads(path.read_text())["api_key"] if k["account"] == account]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as e:
+        raise SystemExit(f"no --api-key and no readable key file {path}: {e}") from None
+    if not keys:
+        raise SystemExit(f"no API key for {account} in {path}")
+    return keys[0]["key"], keys[0]["secret"]
+
+
 def main() -> int:
     """Parse the options, start `kabuto rest` when asked, and quote."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -146,9 +162,12 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
     args = p.parse_args()
     proc = None
-    if args.url:
+    if args.url and args.api_key:
         url, key, secret = args.url, args.api_key, args.secret
         args.account = None
+    elif args.url:  # `make run`'s REST adapter: the account's demo key from DATA_DIR/api-keys.toml
+        url = args.url
+        key, secret = demo_key(args.data_dir / "api-keys.toml", args.account)
     else:
         key_file, key, secret = api_key_for(args.data_dir, args.account)
         proc, url = start_rest(args.data_dir, key_file)

@@ -1,6 +1,12 @@
 """An example FIX 4.4 client: logs on to `kabuto fix` and quotes (or, with --taker, takes) one symbol.
 
-Start a venue, the FIX adapter with a users file, then two clients:
+Against `make run` (a venue with the FIX adapter on 127.0.0.1:9878 and demo users MM1, MM2 and TRADER,
+whose passwords it writes to kabuto-data/fix-users.toml):
+
+    python examples/fix_client.py --sender MM1
+    python examples/fix_client.py --sender TRADER --taker
+
+Or start a venue, the FIX adapter with a users file of your own, then two clients:
 
     kabuto serve &                                       # CurveZMQ, kabuto-data/
     cat > fix-users.toml <<EOF
@@ -27,7 +33,9 @@ from __future__ import annotations
 import argparse
 import random
 import time
+import tomllib
 from decimal import Decimal
+from pathlib import Path
 
 from kabuto.adapters.fix import codec as F
 from kabuto.adapters.fix.initiator import Initiator
@@ -63,13 +71,26 @@ def pump(fix: Initiator, seconds: float) -> None:
             show(fix.inbox.popleft())
 
 
+def password_of(users: Path, sender: str) -> str:
+    """The password of a SenderCompID in a users file (what `kabuto serve --fix` writes for the demo users)."""
+    try:
+        found = [u for u in tomllib.loads(users.read_text())["user"] if u["sender_comp_id"] == sender]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as e:
+        raise SystemExit(f"no --password and no readable users file {users}: {e}") from None
+    if not found:
+        raise SystemExit(f"{sender} is not a user of {users}")
+    return found[0]["password"]
+
+
 def main() -> int:
     """Parse the options, log on, trade for --duration seconds, cancel everything and log out."""
     p = argparse.ArgumentParser(description="Kabuto FIX 4.4 example client")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9878)
     p.add_argument("--sender", default="MM1", help="SenderCompID (and Username)")
-    p.add_argument("--password", default="mm1-secret")
+    p.add_argument("--password", help="Password (554); default: the sender's in DATA_DIR/fix-users.toml")
+    p.add_argument("--data-dir", type=Path, default=Path("kabuto-data"),
+                   help="the venue's data directory, whose fix-users.toml `make run` writes (default: %(default)s)")
     p.add_argument("--target", default="KABUTO", help="the acceptor's CompID")
     p.add_argument("--symbol", default="TSLAx-USD")
     p.add_argument("--price", default="250.00", help="the price quotes start around")
@@ -79,6 +100,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=30.0, help="seconds to trade")
     p.add_argument("--taker", action="store_true", help="send IOC orders across the spread instead of quoting")
     a = p.parse_args()
+    if a.password is None:
+        a.password = password_of(a.data_dir / "fix-users.toml", a.sender)
 
     with Initiator(a.host, a.port, a.sender, target=a.target, password=a.password, heartbeat=10) as fix:
         fix.logon(reset=True)

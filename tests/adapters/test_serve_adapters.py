@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
+import sys
 import time
 import tomllib
+from pathlib import Path
 
 from kabuto.adapters.fix.initiator import Initiator
 from kabuto.adapters.rest.apikeys import load_api_keys
@@ -51,3 +54,28 @@ def test_serve_runs_the_rest_and_fix_adapters_with_demo_credentials_and_stops_th
         assert serve.proc.wait(timeout=120) == 0, "".join(serve.lines)
     out = "".join(serve.lines)
     assert out.index("kabuto fix: stopped") < out.index("kabuto serve: stopped after")
+
+
+def test_the_fix_and_ccxt_examples_trade_against_the_adapters_of_make_run(tmp_path):
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    serve = start_venue(tmp_path, ["--rest", "0", "--fix", "0"])
+    try:
+        url = wait_line(serve, r"kabuto rest: ready, listening on (http://\S+)").group(1)
+        fix_port = wait_line(serve, r"kabuto fix: ready: FIX 4.4 acceptor \S+ on [\d.]+:(\d+)").group(1)
+        run = [sys.executable, str(examples / "fix_client.py"), "--port", fix_port, "--data-dir", str(tmp_path),
+               "--symbol", "BTC-USD", "--price", "60000.00", "--qty", "0.01", "--refresh", "0.3"]
+        maker = subprocess.Popen([*run, "--sender", "MM1", "--duration", "4"], stdout=subprocess.PIPE, text=True)
+        taker = subprocess.run([*run, "--sender", "TRADER", "--taker", "--duration", "2.5"], capture_output=True,
+                               text=True, timeout=120)
+        maker_out, _ = maker.communicate(timeout=120)
+        assert taker.returncode == 0 and maker.returncode == 0, taker.stdout + taker.stderr + maker_out
+        assert "fill     ioc" in taker.stdout and "logged on" in maker_out
+        ccxt = subprocess.run([sys.executable, str(examples / "ccxt_market_maker.py"), "--url", url, "--data-dir",
+                               str(tmp_path), "--account", "mm2", "--symbol", "ETH/USD", "--ref", "3000.00",
+                               "--size", "0.1", "--refresh", "0.3", "--duration", "2"],
+                              capture_output=True, text=True, timeout=120)
+        assert ccxt.returncode == 0, ccxt.stdout + ccxt.stderr
+        assert "mm2: quoting ETH/USD" in ccxt.stdout and "done: canceled" in ccxt.stdout
+    finally:
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=120) == 0, "".join(serve.lines)
