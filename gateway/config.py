@@ -1,6 +1,7 @@
 """The ZeroMQ gateway's configuration: the venue core's options plus its sockets, keys and feeds."""
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,3 +40,19 @@ class GatewayConfig(VenueConfig):
     def key_file(self) -> Path:
         """The client key file in use."""
         return self.keys if self.keys is not None else self.data_dir / "clients.toml"
+
+
+def read_tables(path: Path, what: str, table: str, error: type[Exception] = ConfigError) -> list[dict]:
+    """The [[table]] entries of a credentials TOML file (key file, API keys, FIX users); a file that cannot be
+    read or parsed, another top-level key or an entry that is not a table raises error naming `what`."""
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise error(f"cannot read {what} {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{what} {path}: {e}") from None
+    entries = doc.get(table, [])
+    if set(doc) - {table} or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise error(f"{what} {path}: only [[{table}]] tables are allowed")
+    return entries

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 import zmq.auth
+from kabuto.gateway.config import read_tables
 from kabuto.gateway.errors import ConfigError
 from kabuto.venue.accounts import ACCOUNT_RE
 from zmq.auth.thread import ThreadAuthenticator
@@ -41,18 +41,9 @@ def _check_account(name) -> str:
 
 def load_key_file(path: Path) -> dict[bytes, str]:
     """Map from Z85 public key to account name; unknown fields and bad keys are errors."""
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read key file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"key file {path}: {e}") from None
-    if set(doc) - {"client"}:
-        raise ConfigError(f"key file {path}: unknown keys {sorted(set(doc) - {'client'})}")
     out: dict[bytes, str] = {}
-    for i, entry in enumerate(doc.get("client", []), 1):
-        if not isinstance(entry, dict) or set(entry) != {"account", "public_key"}:
+    for i, entry in enumerate(read_tables(path, "key file", "client"), 1):
+        if set(entry) != {"account", "public_key"}:
             raise ConfigError(f"key file {path}: client #{i} needs exactly account and public_key")
         key = entry["public_key"]
         if not isinstance(key, str) or len(key) != Z85_KEY_LEN:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from kabuto.adapters.fix.errors import ConfigError
+from kabuto.gateway.config import read_tables
+from kabuto.venue.accounts import ACCOUNT_RE
 
-ACCOUNT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the venue's account rule (docs/protocol.md, Logon)
 COMP_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")
 FIELDS = {"sender_comp_id", "password", "account", "username", "cod"}
 
@@ -25,19 +25,10 @@ class FixUser:
 
 def load_users(path: Path) -> dict[str, FixUser]:
     """FixUser by SenderCompID from a TOML file of [[user]] tables; any fault is a ConfigError."""
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read FIX users file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"FIX users file {path}: {e}") from None
-    if set(doc) - {"user"} or not isinstance(doc.get("user", []), list):
-        raise ConfigError(f"FIX users file {path}: only [[user]] tables are allowed")
     users: dict[str, FixUser] = {}
-    for i, entry in enumerate(doc.get("user", []), 1):
+    for i, entry in enumerate(read_tables(path, "FIX users file", "user", ConfigError), 1):
         where = f"FIX users file {path}: user #{i}"
-        if not isinstance(entry, dict) or not {"sender_comp_id", "password", "account"} <= set(entry) <= FIELDS:
+        if not {"sender_comp_id", "password", "account"} <= set(entry) <= FIELDS:
             raise ConfigError(f"{where} needs sender_comp_id, password and account (username and cod optional)")
         comp, pw, acct = entry["sender_comp_id"], entry["password"], entry["account"]
         username = entry.get("username", comp)

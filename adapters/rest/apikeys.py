@@ -6,11 +6,11 @@ import heapq
 import hmac
 import secrets
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from kabuto.adapters.rest.errors import BadRequest, ConfigError, Unauthorized
+from kabuto.gateway.config import read_tables
 from kabuto.venue.accounts import ACCOUNT_RE
 
 API_KEY_HEADER = "X-KABUTO-APIKEY"
@@ -30,18 +30,9 @@ class ApiKey:
 
 def load_api_keys(path: Path) -> dict[str, ApiKey]:
     """Map from API key to ApiKey, read from a TOML file of [[api_key]] tables (key, secret, account)."""
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read API key file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"API key file {path}: {e}") from None
-    if set(doc) - {"api_key"}:
-        raise ConfigError(f"API key file {path}: unknown keys {sorted(set(doc) - {'api_key'})}")
     out: dict[str, ApiKey] = {}
-    for i, entry in enumerate(doc.get("api_key", []), 1):
-        if not isinstance(entry, dict) or set(entry) != {"key", "secret", "account"}:
+    for i, entry in enumerate(read_tables(path, "API key file", "api_key", ConfigError), 1):
+        if set(entry) != {"key", "secret", "account"}:
             raise ConfigError(f"API key file {path}: api_key #{i} needs exactly key, secret and account")
         if not all(isinstance(entry[f], str) and entry[f] for f in ("key", "secret")):
             raise ConfigError(f"API key file {path}: api_key #{i}: key and secret must be non-empty strings")
