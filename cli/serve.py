@@ -60,7 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--md-heartbeat", type=float, default=d.md_heartbeat, metavar="SECONDS",
                    help="market data heartbeat period per symbol (default: %(default)s)")
     p.add_argument("--batch-target", type=int, default=d.batch_target, metavar="N",
-                   help="commands gathered into one engine call at most (default: %(default)s)")
+                   help="commands after which a batch runs while frames wait (default: 256, or 4096 with "
+                        "--fsync always; docs/protocol.md, Fairness)")
     p.add_argument("--l3", action="store_true",
                    help="also publish the order-by-order (L3) feed: topic SYMBOL#, snapshots by "
                         "[\"snapshot_l3\", req, symbol]")
@@ -111,6 +112,12 @@ def register(subparsers) -> None:
                         "(default: %(default)s)")
     p.add_argument("--no-journal", action="store_true",
                    help="no journal, no recovery: every order is lost when the process stops (benchmarks only)")
+    p.add_argument("--metrics", type=listen_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md); PORT alone: "
+                        "127.0.0.1 (default: off)")
+    p.add_argument("--dashboard", type=listen_address, metavar="[HOST:]PORT",
+                   help="serve the live dashboard web page at http://HOST:PORT/ (docs/dashboard.md); PORT alone: "
+                        "127.0.0.1 (default: off)")
     p.set_defaults(func=serve)
 
     k = subparsers.add_parser("keygen", help="create a client key pair for an account and register it",
@@ -278,6 +285,7 @@ def serve(args: argparse.Namespace) -> int:
         log.info(f"endpoints   {config.data_dir / 'endpoints.json'}")
         feed = start_vault_feed(args, server)
         children += adapters.start(args, config.data_dir)  # --rest, --fix: they log on once run() serves
+        start_observers(args, server, journal)
         signal.signal(signal.SIGINT, lambda *_: adapters.stop_then(children, server.stop, server.housekeeping))
         signal.signal(signal.SIGTERM, lambda *_: adapters.stop_then(children, server.stop, server.housekeeping))
         if journal is not None:
@@ -299,6 +307,27 @@ def serve(args: argparse.Namespace) -> int:
     server.close()
     log.info(f"stopped after {server.engine.seq} events")
     return 0
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """The argparse type of an observer's [HOST:]PORT option: (host, port), PORT alone on loopback."""
+    from kabuto.gateway.metrics import parse_address
+    try:
+        return parse_address(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def start_observers(args: argparse.Namespace, server, journal) -> None:
+    """--metrics (an HTTP thread) and --dashboard (a process of its own): issue 16, off the matching path."""
+    if args.metrics is not None:
+        from kabuto.gateway.metrics import serve_metrics
+        chain = next((s for s in server.sinks if hasattr(s, "committed_seq")), None)  # the chain batcher
+        log.info(f"metrics     {serve_metrics(args.metrics, server, journal, chain)}")
+    if args.dashboard is not None:
+        from kabuto.adapters.dashboard.process import serve_dashboard
+        ledger = None if args.no_chain else args.ledger
+        log.info(f"dashboard   {serve_dashboard(args.dashboard, server, ledger)}")
 
 
 def start_vault_feed(args: argparse.Namespace, server):

@@ -29,8 +29,9 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,7 @@ class JournalWriter:
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.syncs = 0  # fdatasync calls made, for the benchmark
+        self.observe_sync: Callable[[float], None] | None = None  # told each record sync's seconds (metrics)
         self._lock = threading.Lock()
         self._dirty = False
         self._fd = -1
@@ -201,8 +203,7 @@ class JournalWriter:
                 self._size += len(data)
                 self._crc = zlib.crc32(data, self._crc)
                 if self.fsync == "always":
-                    os.fdatasync(self._fd)
-                    self.syncs += 1
+                    self._fdatasync()
                 else:
                     self._dirty = True
             except OSError as e:
@@ -216,12 +217,19 @@ class JournalWriter:
         with self._lock:
             if self._fd >= 0 and self._dirty:
                 try:
-                    os.fdatasync(self._fd)
+                    self._fdatasync()
                 except OSError as e:  # what was written may be lost: nothing more may be acknowledged
                     self.failed = e.strerror
                     raise JournalError(f"cannot sync the journal in {self.directory}: {e.strerror}") from None
                 self._dirty = False
-                self.syncs += 1
+
+    def _fdatasync(self) -> None:
+        """Sync the current segment's records (lock held), timed for observe_sync."""
+        t = time.perf_counter()
+        os.fdatasync(self._fd)
+        self.syncs += 1
+        if self.observe_sync is not None:
+            self.observe_sync(time.perf_counter() - t)
 
     def _sync_loop(self, period: float) -> None:
         while not self._stop.wait(period):
