@@ -45,7 +45,7 @@ bench: install
 	$(BIN)/python -m bench
 
 run: install
-	$(BIN)/kabuto serve
+	$(BIN)/kabuto serve --rest 8080 --fix 9878 --metrics 9100 --dashboard 8000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks
