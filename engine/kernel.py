@@ -1115,6 +1115,8 @@ def _start_call(st, ev, k, sym, reason, length, fl, ts):
             hd = 10_000
         else:
             hn, hd = _half(st, sym, rc)
+        if hn < hd:  # at least a tick: a widening never moves an edge by less (12.4)
+            hn, hd = 1, 1
         st.i_os[sym, OS_H0N] = hn
         st.i_os[sym, OS_H0D] = hd
         st.i_os[sym, OS_NU] = 0

@@ -782,7 +782,7 @@ class ReferenceEngine:
         if feed is not None:  # 12.4
             rc, _ = self._candidate(sym)
             bp = self.instruments[sym].oracle.collar_bp
-            h0 = Fraction(rc * bp, 10_000) if bp is not None else self._half_width(sym, rc)
+            h0 = max(Fraction(rc * bp, 10_000) if bp is not None else self._half_width(sym, rc), Fraction(1))
             feed.collar = [rc, h0, 0, 0]
         self._status(sym, Status.CALL, reason, fl, ts)
         self._indicative(sym, fl, ts, force=True)

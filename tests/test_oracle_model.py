@@ -506,6 +506,22 @@ def test_the_collar_widens_downwards_by_h0_when_the_price_is_below_it(engine):
     assert [e["px"] for e in of(ev, "uncross")] == ["224.00"]
 
 
+@pytest.mark.parametrize("eng", ["reference", "numba"])
+def test_a_collar_below_a_tick_is_a_tick_wide_and_widens_a_tick_at_a_time(eng):
+    """12.4: at 5.00 (500 ticks) a 0.01% collar is 0.05 tick; h0 has a floor of one tick, so 4.98, two ticks
+    below, is reached by one extension (a 0.05-tick step would take 39)."""
+    ins = instruments(stale_ms=600000, halt_ms=1200000, pause_ms=3000, reopen_ms=3000, collar_pct="0.01")
+    ev = run(eng, [
+        oracle("5.00", TR),
+        {"op": "halt", "sym": SYM, "ts": TR + S}, {"op": "resume", "sym": SYM, "ts": TR + 2 * S},
+        new(1, "sell", "4.97", "1", TR + 2 * S + 1, "mm"), new(2, "buy", "4.98", "1", TR + 2 * S + 2, "bob"),
+        tick(TR + 60 * S),
+    ], ins)
+    assert [s[1] for s in statuses(ev)[1:]] == ["operator", "reopen", "extended", "call_end"]
+    assert sorted({(e["lo"], e["hi"]) for e in of(ev, "indicative")}) == [("4.98", "5.01"), ("4.99", "5.01")]
+    assert [e["px"] for e in of(ev, "uncross")] == ["4.98"]
+
+
 def test_orders_outside_the_band_left_after_a_call_are_canceled_by_the_forced_reference_point(engine):
     """CHOICE (12.6): the call takes orders outside the band; the forced reference point after it cancels
     them even when the band does not move."""
