@@ -12,7 +12,8 @@ from kabuto.engine.errors import MissingExtra
 from kabuto.engine.extras import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("kernel", "integrity", "risk", "depth", "replay", "lobster", "chain", "gateway", "journal", "fix", "rest")
+SECTIONS = ("kernel", "integrity", "risk", "depth", "replay", "lobster", "chain", "gateway", "fairness", "journal",
+            "fix", "rest")
 
 
 def register(sub) -> None:
@@ -70,6 +71,9 @@ def _section(name: str, quick: bool, plots: str) -> list[str]:
     if name == "rest":
         from bench import rest_bench
         return rest_bench.main(quick)
+    if name == "fairness":
+        from bench import fairness_bench
+        return fairness_bench.main(quick)
     lines = []
     for journal in ("none", "always"):  # the gateway alone, then with serve's default durability
         p = subprocess.run([sys.executable, "-m", "bench.gateway_bench", "--journal", journal]

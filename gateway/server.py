@@ -48,6 +48,9 @@ from zmq.utils.monitor import parse_monitor_message
 
 TICK = 0.1                 # seconds between housekeeping rounds (session timeouts, heartbeats)
 MAX_FRAMES_PER_ROUND = 4096
+# a batch runs once it holds this many commands (docs/protocol.md, Fairness), unless --batch-target says:
+FAIR_CUT = 256     # bounds what a lone order waits behind while other sessions flood
+SYNCED_CUT = 4096  # when each batch waits for its own fdatasync, which small batches would pay over and over
 HWM = 100_000
 SWITCH_INTERVAL = 0.0002   # seconds a thread may keep the GIL while another one waits
 # plain ints: pyzmq's enum flags cost microseconds per operation in Python's enum code
@@ -82,7 +85,7 @@ class Server:
         self.risk = risk if risk is not None and risk.enabled else None
         self.engine = Engine(self.instruments, risk=self.risk, fee_acct=0) if self.risk else Engine(self.instruments)
         self.engine.process(empty_commands(0))  # load the compiled kernel now, not on the first order
-        self.sequencer = Sequencer(config.batch_target + config.max_batch)
+        self.sequencer = Sequencer((config.batch_target or SYNCED_CUT) + config.max_batch)
         self.decoder = Decoder(self.instruments, config.max_batch, self.risk)
         self.fanout = Fanout(self.instruments, l3=config.l3, risk=self.risk)
         self.fanout.warm(self.engine.state)
@@ -253,11 +256,20 @@ class Server:
         if self.sequencer.pending:
             self.run_batch()
 
+    @property
+    def batch_cut(self) -> int:
+        """Commands after which the batch being collected runs (docs/protocol.md, Fairness)."""
+        if self.config.batch_target is not None:
+            return self.config.batch_target
+        return SYNCED_CUT if getattr(self.pipeline.journal, "fsync", None) == "always" else FAIR_CUT
+
     def _read_orders(self, now: float) -> None:
+        # Frames come in libzmq's fair-queued order, one per connection in turn: that is the
+        # sessions' turns; the batch runs once it holds batch_cut commands (a frame is never split).
         secure = not self.config.insecure
         recv = self.orders.recv
         option = self.orders.getsockopt
-        target = self.config.batch_target
+        target = self.batch_cut
         for _ in range(MAX_FRAMES_PER_ROUND):
             try:
                 rid = recv(NOBLOCK)

@@ -16,7 +16,8 @@ class VenueConfig:
     rate_limit: int = 20_000                 # order commands per second per session (0: no limit)
     max_live_orders: int = 10_000            # live orders per account
     max_batch: int = 1000                    # commands in one batch request
-    batch_target: int = 4096                 # commands gathered before an engine call, at most
+    batch_target: int | None = None          # commands after which a batch runs; None: 256, or 4096 when the
+    #                                          journal syncs every batch (docs/protocol.md, Fairness)
     operators: tuple[str, ...] = ()          # accounts allowed to set reference prices (`ref`), halt and resume
     oracles: tuple[str, ...] = ()            # accounts allowed to send oracle updates (`oracle`)
 
@@ -24,7 +25,7 @@ class VenueConfig:
         if not self.cod_timeout > 0:
             raise ConfigError("cod_timeout must be positive")
         for name in ("max_live_orders", "max_batch", "batch_target"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.rate_limit < 0:
             raise ConfigError("rate_limit must be 0 (off) or positive")
