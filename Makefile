@@ -24,8 +24,9 @@ CHECKED_ENV := NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath $(VENV))/numba-boun
 
 # Tests run in two pytest-xdist workers, one per core (a test file stays on one worker, so a module's
 # shared venue starts once). The checked kernels compile beside the unchecked suites (minutes saved
-# on a fresh machine); test-boundscheck's own warmup then finds them cached.
-XDIST := -n 2 --dist loadfile
+# on a fresh machine); test-boundscheck's own warmup then finds them cached. The slowest tests are
+# listed at the end of each run.
+XDIST := -n 2 --dist loadfile --durations=15
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
