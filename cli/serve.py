@@ -360,9 +360,14 @@ def start_vault_feed(args: argparse.Namespace, server):
             log.warning("frozen      the vault is frozen: every command is refused `frozen` from now on")
 
     server.housekeeping.append(take)
-    feed.start()
     log.info(f"custody     vault {vault.address}: deposits after id {feed.watcher.consumed()} once "
              f"{args.confirmations} confirmations")
+    try:  # a venue restarted after the freeze refuses from its first frame, not from the feed's first round
+        feed.poll()
+    except Exception as e:
+        log.warning(f"custody     cannot read the vault yet ({type(e).__name__}: {e}); the feed retries")
+    take()
+    feed.start()
     return feed
 
 
