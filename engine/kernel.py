@@ -1351,7 +1351,12 @@ def _later(t, d):
 def _too_large(st, sym, px, qty):
     """True when px x qty exceeds the policy's max_notional in ticks x lots (section 9)."""
     cap = st.i_pol[sym, st.i_os[sym, OS_MARKET], P_MAXN]
-    return cap >= 0 and qty > cap // max(px, 1)
+    if cap < 0:
+        return False
+    px = max(px, 1)
+    if qty < (1 << 22) and px < (1 << 41):  # the product fits: qty > cap // px exactly when qty x px > cap
+        return qty * px > cap
+    return qty > cap // px
 
 
 @njit(cache=True, _nrt=False)
@@ -1466,17 +1471,18 @@ def _win_add2(st, sym, hi, lo, qty):
     now = st.meta[M_NOW]
     n = os_[sym, OS_W_N]
     j = (os_[sym, OS_W_HEAD] + n - 1) & mask
-    if n == 0 or w[sym, j, W_T] != now:  # a new trade time: a new entry
+    if n == 0 or w[sym, j, W_T] != now:  # a new trade time: a new entry, written once (lo < LIMB already)
         j = (j + 1) & mask
         w[sym, j, W_T] = now
-        w[sym, j, W_HI] = 0
-        w[sym, j, W_LO] = 0
-        w[sym, j, W_Q] = 0
+        w[sym, j, W_HI] = hi
+        w[sym, j, W_LO] = lo
+        w[sym, j, W_Q] = qty
         os_[sym, OS_W_N] = n + 1
-    elo = w[sym, j, W_LO] + lo
-    w[sym, j, W_HI] += hi + (elo >> 31)
-    w[sym, j, W_LO] = elo & (LIMB - 1)
-    w[sym, j, W_Q] += qty
+    else:
+        elo = w[sym, j, W_LO] + lo
+        w[sym, j, W_HI] += hi + (elo >> 31)
+        w[sym, j, W_LO] = elo & (LIMB - 1)
+        w[sym, j, W_Q] += qty
     slo = os_[sym, OS_S_LO] + lo
     os_[sym, OS_S_HI] += hi + (slo >> 31)
     os_[sym, OS_S_LO] = slo & (LIMB - 1)
@@ -1874,6 +1880,7 @@ def run(st, cmds, start, ev, k):
                     return i, k, NEED_ACCOUNTS
         if cap - k < room:
             return i, k, NEED_EVENTS
+        nsym = -2  # a NEW's or AMEND's instrument, looked up once here (-1: an unknown order)
         if op == NEW or op == AMEND:
             if st.meta[M_FREE_ORDER] == EMPTY:
                 return i, k, NEED_ORDERS
@@ -1887,10 +1894,13 @@ def run(st, cmds, start, ev, k):
                 sym = st.o_book[st.h_val[h]] >> 1 if h >= 0 else -1
             if sym >= 0 and max(st.b_n[2 * sym], st.b_n[2 * sym + 1]) >= st.b_lv.shape[1]:
                 return i, k, NEED_BOOK_LEVELS
-        csym = _order_sym(st, c, op) if st.meta[M_CALLS] > 0 else -1
+            nsym = sym  # a NEW that reaches here has a valid symbol (_bad_new): what _order_sym would give
+        csym = -1
+        if st.meta[M_CALLS] > 0:
+            csym = nsym if nsym != -2 else _order_sym(st, c, op)
         osym = -1  # the oracle instrument the command touches; a cancel's is read from its event afterwards
         if st.meta[M_ORACLES] > 0 and op != CANCEL:
-            osym = csym if st.meta[M_CALLS] > 0 else _order_sym(st, c, op)
+            osym = csym if st.meta[M_CALLS] > 0 else (nsym if nsym != -2 else _order_sym(st, c, op))
             if (osym >= 0 and st.i_oc[osym, OC_ON] and st.i_os[osym, OS_W_N] >= st.w_buf.shape[1]
                     and not _win_room(st, osym)):
                 return i, k, NEED_WINDOW
